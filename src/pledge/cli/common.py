@@ -1,0 +1,76 @@
+"""What every command shares: the -c/--config option, the engine, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from pledge.engine import Engine
+from pledge.settings import ConfigError, Settings, default_config_path
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("-c", "--config", help="Deployment config (pledge.yaml). Default: $PLEDGE_CONFIG or ./pledge.yaml."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="Output format: text or json.")]
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Run as if it were this ISO 8601 time (tests and audits).")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def parse_now(now: str | None) -> datetime | None:
+    if now is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(now)
+    except ValueError:
+        fail(f"--now {now!r} is not an ISO 8601 date or time, e.g. 2026-01-31T12:00:00+00:00")
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def load_engine(config: Path | None, now: str | None = None) -> Engine:
+    """Build the engine for a command, turning config errors into a clear exit 2."""
+    moment = parse_now(now)
+    try:
+        engine = Engine.from_config_file(config or default_config_path(), Settings(),
+                                         clock=(lambda: moment) if moment else None)
+    except ConfigError as exc:
+        fail(str(exc))
+    return engine
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def parse_identities(email: str | None, identity: list[str] | None) -> dict[str, str]:
+    """``--email`` and repeated ``--identity KEY=VALUE`` to one mapping."""
+    out: dict[str, str] = {}
+    if email:
+        out["email"] = email
+    for item in identity or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            fail(f"--identity {item!r} must be KEY=VALUE, e.g. user_id=42 or phone=+48500100200")
+        out[key.strip()] = value.strip()
+    if not out:
+        fail("give at least one identity: --email E or --identity KEY=VALUE")
+    return out

@@ -1,0 +1,54 @@
+"""The erasure ledger: intent written before every destructive action.
+
+A ledger row holds no personal data: only keyed HMACs of the identity values, the
+scope and the time. After a backup restore, ``replay`` (in the retention package)
+finds the people whose erasures must be applied again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from pledge.store import Store
+from pledge.store.tables.core import erasure_ledger
+
+
+def subject_key(secret: str, kind: str, value: str) -> str:
+    """A keyed, stable, one-way token for one identity value."""
+    msg = f"{kind}:{value.strip().lower()}".encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+class ErasureLedger:
+    def __init__(self, store: Store, secret: str, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.secret = secret
+        self.clock = clock
+
+    def keys_for(self, identities: Mapping[str, str]) -> dict[str, str]:
+        return {k: subject_key(self.secret, k, str(v)) for k, v in identities.items()}
+
+    def record_intent(self, identities: Mapping[str, str], *, source: str, reference: str,
+                      scope: dict[str, Any]) -> int:
+        with self.store.begin() as conn:
+            res = conn.execute(insert(erasure_ledger).values(
+                at=self.clock(), subject_keys=self.keys_for(identities), source=source,
+                reference=reference, scope=scope, status="intent",
+            ))
+            return int(res.inserted_primary_key[0])
+
+    def mark_done(self, entry_id: int) -> None:
+        with self.store.begin() as conn:
+            conn.execute(update(erasure_ledger).where(erasure_ledger.c.id == entry_id)
+                         .values(status="done", done_at=self.clock()))
+
+    def since(self, when: datetime) -> list[dict[str, Any]]:
+        q = select(erasure_ledger).where(erasure_ledger.c.at >= when).order_by(erasure_ledger.c.id)
+        with self.store.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]

@@ -1,0 +1,105 @@
+"""Settings from the environment, and the per-deployment config file (``pledge.yaml``).
+
+Settings hold secrets and service addresses (``PLEDGE_*`` variables). The config file
+names a deployment's policy, dataset and databases. Paths in the config resolve relative
+to the config file, and SQLite URLs are made absolute the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "pledge-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from ``PLEDGE_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PLEDGE_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    secret_key: str = DEV_SECRET
+    #: Fernet keys for exports and encrypted identities, newest first (comma separated).
+    encryption_keys: str = ""
+    database_url: str | None = None
+    platform_url: str | None = None
+    broker_url: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = False
+    mail_from: str = "privacy@pledge.localhost"
+    base_url: str = "http://127.0.0.1:8000"
+
+    def check_secrets(self) -> None:
+        """Refuse the development secret outside development and tests."""
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise RuntimeError(
+                "PLEDGE_SECRET_KEY is the development default; set a real secret in production"
+            )
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used, with the file named."""
+
+
+class Config(BaseModel):
+    """One deployment: ``examples/<platform>/pledge.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    policy: Path
+    dataset: Path
+    #: Name of the example platform generator in ``pledge.platforms`` (optional).
+    platform: str | None = None
+    platform_url: str = Field(default="sqlite:///platform.db")
+    store_url: str = Field(default="sqlite:///.pledge/store.db")
+    base_dir: Path = Path(".")
+
+
+def absolute_sqlite_url(url: str, base_dir: Path) -> str:
+    """Make a relative ``sqlite:///file`` URL absolute against ``base_dir``."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix):]
+    if rest in ("", ":memory:") or rest.startswith("/"):
+        return url
+    return prefix + str((base_dir / rest).resolve())
+
+
+def load_config(path: str | Path, settings: Settings | None = None) -> Config:
+    """Read a ``pledge.yaml``; environment URLs win over the file's."""
+    settings = settings or Settings()
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found (pass -c/--config or set PLEDGE_CONFIG)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = path.resolve().parent
+    try:
+        cfg = Config.model_validate({**raw, "base_dir": base})
+    except ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {errs}") from exc
+    cfg.policy = (base / cfg.policy).resolve()
+    cfg.dataset = (base / cfg.dataset).resolve()
+    cfg.platform_url = absolute_sqlite_url(settings.platform_url or cfg.platform_url, base)
+    cfg.store_url = absolute_sqlite_url(settings.database_url or cfg.store_url, base)
+    return cfg
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("PLEDGE_CONFIG", "pledge.yaml"))

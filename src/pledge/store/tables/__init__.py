@@ -1,0 +1,10 @@
+"""Every table of Pledge's own store.
+
+Each feature owns one module here; this package imports them all so that
+``metadata`` is complete for Alembic and for the model/migration agreement test.
+"""
+
+from pledge.store.tables import core, rights
+from pledge.store.tables.meta import metadata
+
+__all__ = ["core", "metadata", "rights"]

@@ -1,0 +1,26 @@
+"""The web application: JSON API, privacy centre and admin console on one Engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from pledge.engine import Engine
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(
+        title="Pledge",
+        summary="Privacy policy as code: data-subject rights, retention, consent and records.",
+        version="0.1.0",
+        docs_url="/docs",
+    )
+    app.state.engine = engine
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    from pledge.web import home
+
+    app.include_router(home.router)
+    return app

@@ -1,0 +1,25 @@
+"""FastAPI dependency aliases shared by every router."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pledge.engine import Engine
+from pledge.web.i18n import Translator, pick_language, translator
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_translator(request: Request) -> Translator:
+    lang = pick_language(request.query_params.get("lang"), request.cookies.get("lang"),
+                         request.headers.get("accept-language"))
+    return translator(lang)
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+TranslatorDep = Annotated[Translator, Depends(get_translator)]

@@ -1,0 +1,34 @@
+"""Shared fixtures. Keep this file small: helpers live in tests/services.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SEEDS = ROOT.parent / "shared" / "seeds"
+ENGINES = ["sqlite", "postgresql", "mariadb"]
+
+
+@pytest.fixture(params=ENGINES)
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database on each of the three engines in turn."""
+    with database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with database_url("postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url(tmp_path: Path) -> Iterator[str]:
+    with database_url("mariadb", tmp_path) as url:
+        yield url
