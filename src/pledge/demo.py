@@ -22,5 +22,5 @@ def prepare_demo(config: Path, users: int = 10_000) -> Engine:
     if not platform_exists(engine):
         name = engine.config.platform or engine.config.name
         create_platform(name, engine.config.platform_url, users=users)
-    engine.store  # migrations run now, not on the first request
+    _ = engine.store  # migrations run now, not on the first request
     return engine

@@ -31,7 +31,7 @@ def serve(
 ) -> None:
     """Serve the privacy centre, admin console and JSON API for a config."""
     engine = load_engine(config)
-    engine.store  # migrate before the first request
+    _ = engine.store  # migrate before the first request
     _run(engine, host, port)
 
 

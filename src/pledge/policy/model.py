@@ -181,7 +181,7 @@ class Rights(Promise):
 
 
 class Verification(Promise):
-    methods: list[VerificationMethod] = Field(default_factory=lambda: ["email_code"])
+    methods: list[VerificationMethod] = Field(default_factory=lambda: ["email_code"])  # type: ignore[arg-type]
     code_ttl: DurationField = Field(default="PT15M")  # type: ignore[assignment]
     max_attempts: int = Field(default=5, ge=1)
     managed_accounts: Literal["self", "org_admin"] = "self"
@@ -236,7 +236,7 @@ class Policy(Strict):
     version: str
     effective: date | None = None
     language: Literal["en", "pl"] = "en"
-    regimes: list[Regime] = Field(default_factory=lambda: ["gdpr"])
+    regimes: list[Regime] = Field(default_factory=lambda: ["gdpr"])  # type: ignore[arg-type]
     controller: Controller
     authority: Authority | None = None
     subjects: list[Subject] = Field(default_factory=list)

@@ -41,7 +41,9 @@ class ErasureLedger:
                 at=self.clock(), subject_keys=self.keys_for(identities), source=source,
                 reference=reference, scope=scope, status="intent",
             ))
-            return int(res.inserted_primary_key[0])
+            key = res.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def mark_done(self, entry_id: int) -> None:
         with self.store.begin() as conn:
