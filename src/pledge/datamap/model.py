@@ -8,9 +8,11 @@ traversal planner walks these references from the identities to every collection
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Identity kinds a request can start from. ``person_tag`` names people who are not
 #: users (onestepai face tags); ``external_id`` is any id another system gave them.
@@ -20,6 +22,24 @@ IdentityKind = Literal["email", "user_id", "phone", "external_id", "person_tag",
 #: delete: remove the row · null: set NULL · hmac: keyed pseudonym · redact: fixed mask
 #: fake: a generated stand-in · retain: keep (an exemption must say why)
 Strategy = Literal["delete", "null", "hmac", "redact", "fake", "retain"]
+
+
+#: A name of a database, collection or field: no dots (dots join them in references).
+_NAME = re.compile(r"^[^.\s][^.]*$")
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not _NAME.match(value) or value != value.strip():
+        raise ValueError(f"{kind} name {value!r} must be non-empty, without dots or surrounding spaces")
+    return value
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    dups: set[str] = set()
+    for n in names:
+        (dups if n in seen else seen).add(n)
+    return sorted(dups)
 
 
 class Strict(BaseModel):
@@ -35,6 +55,22 @@ class Reference(Strict):
     )
     discovered: bool = Field(default=False, description="Found from a live foreign key.")
 
+    @field_validator("field")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 3 or not all(p.strip() for p in parts):
+            raise ValueError(
+                f"reference {value!r} must name db.collection.field, e.g. main.users.id"
+            )
+        return value
+
+    @property
+    def target(self) -> tuple[str, str, str]:
+        """(database, collection, field) of the referenced field."""
+        db, coll, name = self.field.split(".")
+        return db, coll, name
+
 
 class DataField(Strict):
     name: str
@@ -45,6 +81,16 @@ class DataField(Strict):
     references: list[Reference] = Field(default_factory=list)
     erasure: Strategy | None = Field(default=None, description="Overrides the collection's strategy.")
     nullable: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name("field", value)
+
+    @property
+    def is_personal(self) -> bool:
+        """Declares personal data: a ``user.*`` category, or an identity."""
+        return self.identity is not None or any(c == "user" or c.startswith("user.") for c in self.categories)
 
 
 class Collection(Strict):
@@ -58,7 +104,35 @@ class Collection(Strict):
     shared: Literal["owner", "anonymise", "keep"] | None = Field(
         default=None, description="Content other people share (workspace messages, face tags)."
     )
-    after: list[str] = Field(default_factory=list, description="Extra ordering: erase after these.")
+    after: list[str] = Field(
+        default_factory=list,
+        description="Extra ordering: erase after these collections (db.collection, or a bare name in "
+        "the same database).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name("collection", value)
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = item.split(".")
+            if len(parts) > 2 or not all(p.strip() for p in parts):
+                raise ValueError(f"after entry {item!r} must be db.collection or collection")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> Collection:
+        dups = _duplicates([f.name for f in self.fields])
+        if dups:
+            raise ValueError(f"collection {self.name!r} declares field(s) twice: {', '.join(dups)}")
+        return self
+
+    def has_field(self, name: str) -> bool:
+        return any(f.name == name for f in self.fields)
 
     def field(self, name: str) -> DataField:
         for f in self.fields:
@@ -76,6 +150,21 @@ class Database(Strict):
     url: str | None = Field(default=None, description="SQLAlchemy URL or $env:VAR; default: the config's.")
     collections: list[Collection] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name("database", value)
+
+    @model_validator(mode="after")
+    def _unique_collections(self) -> Database:
+        dups = _duplicates([c.name for c in self.collections])
+        if dups:
+            raise ValueError(f"database {self.name!r} declares collection(s) twice: {', '.join(dups)}")
+        return self
+
+    def has_collection(self, name: str) -> bool:
+        return any(c.name == name for c in self.collections)
+
     def collection(self, name: str) -> Collection:
         for c in self.collections:
             if c.name == name:
@@ -89,6 +178,52 @@ class Dataset(Strict):
     name: str
     description: str | None = None
     databases: list[Database] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_databases(self) -> Dataset:
+        dups = _duplicates([d.name for d in self.databases])
+        if dups:
+            raise ValueError(f"dataset declares database(s) twice: {', '.join(dups)}")
+        return self
+
+    def has(self, dotted: str) -> bool:
+        """Whether ``db.collection.field`` (or ``db.collection``) is declared."""
+        try:
+            self.resolve(dotted) if dotted.count(".") == 2 else self.resolve_collection(dotted)
+        except KeyError:
+            return False
+        return True
+
+    def resolve_collection(self, dotted: str) -> tuple[Database, Collection]:
+        """``db.collection`` to its two parts."""
+        parts = dotted.split(".")
+        if len(parts) != 2:
+            raise KeyError(f"{dotted!r} is not db.collection")
+        db = self.database(parts[0])
+        return db, db.collection(parts[1])
+
+    def fields(self) -> Iterator[tuple[Database, Collection, DataField]]:
+        """Every declared field, in file order."""
+        for db in self.databases:
+            for coll in db.collections:
+                for f in coll.fields:
+                    yield db, coll, f
+
+    def identities(self) -> Iterator[tuple[Database, Collection, DataField]]:
+        """Every identity field: where a request can start."""
+        return ((d, c, f) for d, c, f in self.fields() if f.identity is not None)
+
+    def references(self, *, discovered: bool = True) -> Iterator[tuple[str, Reference]]:
+        """(``db.collection.field`` of the referring field, its reference); ``discovered=False``
+        leaves out references found from live foreign keys."""
+        for db, coll, f in self.fields():
+            for ref in f.references:
+                if discovered or not ref.discovered:
+                    yield f"{db.name}.{coll.name}.{f.name}", ref
+
+    def after_targets(self, db: Database, coll: Collection) -> list[str]:
+        """``coll.after`` as ``db.collection`` names."""
+        return [a if "." in a else f"{db.name}.{a}" for a in coll.after]
 
     def database(self, name: str) -> Database:
         for d in self.databases:
