@@ -12,10 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine as SAEngine
 
 from pledge.audit import AuditLog
+from pledge.connectors.base import Connectors
+from pledge.connectors.sql import SqlConnector
 from pledge.datamap.load import load_dataset
 from pledge.datamap.model import Dataset
 from pledge.policy.load import load_policy
@@ -23,6 +26,10 @@ from pledge.policy.model import Policy
 from pledge.retention.ledger import ErasureLedger
 from pledge.settings import Config, Settings, absolute_sqlite_url, load_config
 from pledge.store import Store, make_sa_engine
+
+if TYPE_CHECKING:
+    from pledge.consent.decisions import Decision, DecisionService
+    from pledge.consent.ledger import ConsentLedger
 
 
 def utcnow() -> datetime:
@@ -74,6 +81,23 @@ class Engine:
     def ledger(self) -> ErasureLedger:
         return ErasureLedger(self.store, self.settings.secret_key, self.now)
 
+    # -- consent ------------------------------------------------------------------------
+    @cached_property
+    def consent(self) -> ConsentLedger:
+        from pledge.consent.ledger import ConsentLedger
+
+        return ConsentLedger(self)
+
+    @cached_property
+    def decisions(self) -> DecisionService:
+        from pledge.consent.decisions import DecisionService
+
+        return DecisionService(self)
+
+    def may(self, person: str, purpose: str, gpc: bool | None = None) -> Decision:
+        """May ``purpose`` be carried out for this person (by email) now? With the reason."""
+        return self.decisions.may(person, purpose, gpc)
+
     # -- the platform's databases -------------------------------------------------------
     def database_url(self, name: str) -> str:
         """A dataset database's URL: its own (``$env:VAR`` allowed) or the config's."""
@@ -93,6 +117,11 @@ class Engine:
         if name not in self._platform_engines:
             self._platform_engines[name] = make_sa_engine(self.database_url(name))
         return self._platform_engines[name]
+
+    @cached_property
+    def connectors(self) -> Connectors:
+        """One SQL connector per dataset database (tables reflected once, cached)."""
+        return Connectors(lambda name: SqlConnector(self.platform_engine(name), name))
 
     def close(self) -> None:
         for eng in self._platform_engines.values():

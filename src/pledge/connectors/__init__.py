@@ -1,0 +1,1 @@
+"""Connectors: set-based access to the platform's own databases."""

@@ -1,0 +1,1 @@
+"""Data-subject rights: access, portability, erasure, rectification, restriction, objection."""
