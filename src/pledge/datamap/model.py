@@ -172,12 +172,25 @@ class Database(Strict):
         raise KeyError(f"database {self.name!r} has no collection {name!r}")
 
 
+class PersonFacts(Strict):
+    """Where consent decisions read a person's facts (optional; found by field names if absent)."""
+
+    collection: str = Field(description="db.collection with one row per person, e.g. main.users")
+    email: str | None = Field(default=None, description="Default: the field whose identity is email.")
+    birth_date: str | None = None
+    parental_consent: str | None = None
+    status: str | None = None
+    closed_at: str | None = None
+    closed_statuses: list[str] = Field(default_factory=list, description="Default: closed, deleted, ...")
+
+
 class Dataset(Strict):
     """The whole data map of one platform."""
 
     name: str
     description: str | None = None
     databases: list[Database] = Field(default_factory=list)
+    facts: PersonFacts | None = Field(default=None, description="Person facts for consent decisions.")
 
     @model_validator(mode="after")
     def _unique_databases(self) -> Dataset:

@@ -1,0 +1,239 @@
+"""Purpose decisions: may the platform do this, for this person, right now?
+
+``DecisionService.may(email, purpose)`` weighs, in order: the account state and the
+age rules (facts from the platform), a restriction (Art. 18: only storage and legal
+obligations go on), an objection (Art. 21), Global Privacy Control for purposes that
+sell or share, and consent where the purpose needs it. The first rule that says no
+gives the reason; otherwise the legal basis does.
+
+Decisions are cached in-process; a repeat question is one dict lookup. Every write
+to consent, restriction or objection tables through this process's store invalidates
+the person's entries (a store event listener watches those tables, so writes by
+other modules count too), so a withdrawal shows on the very next decision.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, event, select
+
+from pledge.consent.facts import FactsSource, PersonFacts, fetch_facts, find_source
+from pledge.consent.ledger import Choice, UnknownPurpose, normalise_email
+from pledge.store.tables.rights import objections, restrictions
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+    from pledge.policy.model import Purpose
+
+WATCHED = ("restrictions", "objections", "consent_current", "consent_records")
+#: Facts from the platform change outside Pledge: decisions are kept this long at most.
+DEFAULT_TTL = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    code: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "reason": self.reason, "code": self.code}
+
+
+@dataclass
+class PersonState:
+    """Everything Pledge weighs about one person, loaded once."""
+
+    key: str
+    facts: PersonFacts
+    consents: dict[str, Choice]
+    restricted_all: bool
+    restricted: set[str]
+    objected: set[str]
+    gpc: bool | None
+    loaded_at: float = field(default_factory=monotonic)
+
+
+class DecisionService:
+    def __init__(self, engine: Engine, ttl: float = DEFAULT_TTL) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._cache: dict[tuple[str, str, bool | None], tuple[Decision, float]] = {}
+        self._by_subject: dict[str, list[tuple[str, str, bool | None]]] = {}
+        self._people: dict[str, PersonState] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._source: FactsSource | None = None
+        self._source_found = False
+        self._watch(engine)
+
+    # -- the fast path ----------------------------------------------------------------
+    def may(self, email: str, purpose: str, gpc: bool | None = None) -> Decision:
+        hit = self._cache.get((email, purpose, gpc))
+        if hit is not None and hit[1] > monotonic():
+            return hit[0]
+        return self._decide_and_cache(email, purpose, gpc)
+
+    def many(self, items: list[tuple[str, str]], gpc: bool | None = None) -> list[Decision]:
+        return [self.may(e, p, gpc) for e, p in items]
+
+    # -- invalidation -----------------------------------------------------------------
+    def invalidate(self, subject_key: str | None = None) -> None:
+        """Forget cached decisions for one person (by subject key), or for everyone."""
+        with self._lock:
+            self._generation += 1
+            if subject_key is None:
+                self._cache.clear()
+                self._by_subject.clear()
+                self._people.clear()
+                return
+            self._people.pop(subject_key, None)
+            for k in self._by_subject.pop(subject_key, []):
+                self._cache.pop(k, None)
+
+    def forget(self, email: str) -> None:
+        """Drop a person's cached facts and decisions (after the platform changed them)."""
+        self.invalidate(self.engine.consent.subject_key(email))
+
+    def _watch(self, engine: Engine) -> None:
+        sa = engine.store.engine
+
+        def after_execute(conn: Connection, cursor: Any, statement: str, parameters: Any,
+                          context: Any, executemany: bool) -> None:
+            head = statement.lstrip()[:6].upper()
+            if head not in ("INSERT", "UPDATE", "DELETE"):
+                return
+            low = statement.lower()
+            if not any(t in low for t in WATCHED):
+                return
+            key = parameters.get("subject_key") if isinstance(parameters, dict) else None
+            pending: set[str | None] = conn.info.setdefault("pledge.consent.dirty", set())
+            pending.add(key if isinstance(key, str) else None)
+            self.invalidate(key if isinstance(key, str) else None)
+
+        def after_commit(conn: Connection) -> None:
+            pending = conn.info.pop("pledge.consent.dirty", None)
+            if pending:
+                if None in pending:
+                    self.invalidate(None)
+                else:
+                    for key in pending:
+                        self.invalidate(key)
+
+        event.listen(sa, "after_cursor_execute", after_execute)
+        event.listen(sa, "commit", after_commit)
+
+    # -- the slow path ----------------------------------------------------------------
+    def _decide_and_cache(self, email: str, purpose: str, gpc: bool | None) -> Decision:
+        norm = normalise_email(email)
+        key = self.engine.consent.subject_key(norm)
+        generation = self._generation
+        state = self.person(norm, key)
+        decision = self.decide(state, self._purpose(purpose), gpc)
+        with self._lock:
+            if generation == self._generation:  # nothing changed while we computed
+                ckey = (email, purpose, gpc)
+                self._cache[ckey] = (decision, state.loaded_at + self.ttl)
+                self._by_subject.setdefault(key, []).append(ckey)
+        return decision
+
+    def _purpose(self, key: str) -> Purpose:
+        try:
+            return self.engine.policy.purpose(key)
+        except KeyError as exc:
+            raise UnknownPurpose(str(exc.args[0])) from None
+
+    def facts_source(self) -> FactsSource | None:
+        if not self._source_found:
+            self._source = find_source(self.engine)
+            self._source_found = True
+        return self._source
+
+    def person(self, email: str, key: str) -> PersonState:
+        """Load (or reuse) everything about one person: one query per table."""
+        cached = self._people.get(key)
+        if cached is not None and cached.loaded_at + self.ttl > monotonic():
+            return cached
+        facts = fetch_facts(self.engine, self.facts_source(), email)
+        consents = self.engine.consent.current_by_key(key)
+        with self.engine.store.connect() as conn:
+            r_rows = conn.execute(select(restrictions.c.purpose).where(
+                restrictions.c.subject_key == key, restrictions.c.lifted_at.is_(None))).all()
+            o_rows = conn.execute(select(objections.c.purpose).where(
+                objections.c.subject_key == key, objections.c.withdrawn_at.is_(None))).all()
+        state = PersonState(
+            key=key, facts=facts, consents=consents,
+            restricted_all=any(r.purpose is None for r in r_rows),
+            restricted={r.purpose for r in r_rows if r.purpose is not None},
+            objected={r.purpose for r in o_rows},
+            gpc=self.engine.consent.latest_gpc(key),
+        )
+        self._people[key] = state
+        return state
+
+    def decide(self, state: PersonState, purpose: Purpose, gpc: bool | None = None) -> Decision:
+        """The rules, in order; the first that says no gives the reason."""
+        basis = purpose.legal_basis
+        legal = basis == "legal_obligation"
+        facts = state.facts
+        age_rules = self.engine.policy.age
+        age = facts.age_on(self.engine.now().date())
+        if age is not None and age_rules is not None and age < age_rules.minimum:
+            return Decision(False, f"under {age_rules.minimum}: below the minimum age, nothing may be "
+                                   "processed", "below_minimum_age")
+        if facts.closed and not legal:
+            return Decision(False, f"the account is {facts.status or 'closed'}", "account_closed")
+        if (age is not None and age_rules is not None and age_rules.parental_consent_from is not None
+                and age_rules.parental_consent_from <= age < (age_rules.parental_consent_until or 18)
+                and not legal and not self._parental(state)):
+            return Decision(False, f"aged {age}: needs a parent's or guardian's consent, which is missing",
+                            "parental_consent_missing")
+        if (state.restricted_all or purpose.key in state.restricted) and not legal:
+            return Decision(False, "processing is restricted (Art. 18 GDPR): only storage is allowed",
+                            "restricted")
+        if purpose.key in state.objected and self._objection_binds(purpose):
+            return Decision(False, "the person objected to this purpose (Art. 21 GDPR)", "objected")
+        if purpose.sells_or_shares and (gpc or state.gpc):
+            return Decision(False, "Global Privacy Control is on: no sale or sharing", "gpc")
+        if purpose.consent_required or basis == "consent":
+            return self._consent_decision(state, purpose)
+        if basis == "contract" and not facts.found:
+            return Decision(False, "no account in the platform: no contract to perform", "no_account")
+        label = (basis or "no basis given").replace("_", " ")
+        return Decision(True, f"{label}: no consent needed", basis or "no_basis")
+
+    def _consent_decision(self, state: PersonState, purpose: Purpose) -> Decision:
+        choice = state.consents.get(purpose.key)
+        if choice is None:
+            return Decision(False, "no consent recorded", "no_consent")
+        if choice.state == "withdrawn":
+            return Decision(False, f"consent withdrawn on {_day(choice.at)}", "consent_withdrawn")
+        if choice.state == "refused":
+            return Decision(False, f"consent refused on {_day(choice.at)}", "consent_refused")
+        policy = self.engine.policy
+        if policy.changes.material_reconsent and choice.notice_version != policy.version:
+            return Decision(False, f"consent was given under notice {choice.notice_version}; notice "
+                                   f"{policy.version} needs it again", "reconsent_needed")
+        return Decision(True, f"consent given on {_day(choice.at)} under notice {choice.notice_version}",
+                        "consent_given")
+
+    @staticmethod
+    def _objection_binds(purpose: Purpose) -> bool:
+        """Art. 21 binds legitimate interests, public task and direct marketing; a consent
+        purpose is stopped by an objection too (it is a withdrawal in other words)."""
+        return (purpose.legal_basis in ("legitimate_interests", "public_task", "consent")
+                or purpose.consent_required or purpose.objectable or purpose.data_use.startswith("marketing"))
+
+    def _parental(self, state: PersonState) -> bool:
+        if state.facts.parental_consent:
+            return True
+        return any("parental" in key and c.state == "given" for key, c in state.consents.items())
+
+
+def _day(at: datetime) -> str:
+    return at.date().isoformat()
