@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine as SAEngine
 
@@ -27,10 +26,6 @@ from pledge.policy.model import Policy
 from pledge.retention.ledger import ErasureLedger
 from pledge.settings import Config, Settings, absolute_sqlite_url, load_config
 from pledge.store import Store, make_sa_engine
-
-if TYPE_CHECKING:
-    from pledge.consent.decisions import Decision, DecisionService
-    from pledge.consent.ledger import ConsentLedger
 
 if TYPE_CHECKING:
     from pledge.consent.decisions import Decision, DecisionService
@@ -85,23 +80,6 @@ class Engine:
     @cached_property
     def ledger(self) -> ErasureLedger:
         return ErasureLedger(self.store, self.settings.secret_key, self.now)
-
-    # -- consent ------------------------------------------------------------------------
-    @cached_property
-    def consent(self) -> ConsentLedger:
-        from pledge.consent.ledger import ConsentLedger
-
-        return ConsentLedger(self)
-
-    @cached_property
-    def decisions(self) -> DecisionService:
-        from pledge.consent.decisions import DecisionService
-
-        return DecisionService(self)
-
-    def may(self, person: str, purpose: str, gpc: bool | None = None) -> Decision:
-        """May ``purpose`` be carried out for this person (by email) now? With the reason."""
-        return self.decisions.may(person, purpose, gpc)
 
     # -- consent ------------------------------------------------------------------------
     @cached_property
