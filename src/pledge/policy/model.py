@@ -134,6 +134,11 @@ class Exemption(Promise):
     law: str = Field(description="The legal obligation, e.g. Art. 74 Polish Accounting Act.")
     period: DurationField
     trigger: str = Field(default="created_at", description="The column the legal period runs from.")
+    year_end: bool = Field(
+        default=False,
+        description="The period runs from the end of the trigger's calendar year (as tax and accounting "
+        "laws count it), not from the trigger itself.",
+    )
     categories: list[str] = Field(default_factory=list)
     collections: list[str] = Field(default_factory=list)
     action: RetentionAction = "anonymise"
@@ -193,6 +198,9 @@ class Age(Promise):
     parental_consent_from: int | None = Field(default=None, description="Lower end of the band.")
     parental_consent_until: int | None = Field(default=None, description="Age at which it is no longer needed.")
     on_child_found: ChildAction = "delete"
+    consent_purpose: str | None = Field(
+        default=None, description="The purpose key under which a parent's consent is recorded."
+    )
 
 
 class CookieCategory(Promise):
