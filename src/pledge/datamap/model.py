@@ -59,17 +59,21 @@ class Reference(Strict):
     @classmethod
     def _dotted(cls, value: str) -> str:
         parts = value.split(".")
-        if len(parts) != 3 or not all(p.strip() for p in parts):
+        if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
             raise ValueError(
-                f"reference {value!r} must name db.collection.field, e.g. main.users.id"
+                f"reference {value!r} must name db.collection.field (or collection.field in the "
+                "same database), e.g. main.users.id"
             )
         return value
 
     @property
     def target(self) -> tuple[str, str, str]:
-        """(database, collection, field) of the referenced field."""
-        db, coll, name = self.field.split(".")
-        return db, coll, name
+        """(database, collection, field) of the referenced field. Inside a Database a
+        ``collection.field`` reference is completed with the database's name on load."""
+        parts = self.field.split(".")
+        if len(parts) != 3:
+            raise ValueError(f"reference {self.field!r} has no database part")
+        return parts[0], parts[1], parts[2]
 
 
 class DataField(Strict):
@@ -160,6 +164,12 @@ class Database(Strict):
         dups = _duplicates([c.name for c in self.collections])
         if dups:
             raise ValueError(f"database {self.name!r} declares collection(s) twice: {', '.join(dups)}")
+        # complete collection.field references with this database's name
+        for coll in self.collections:
+            for f in coll.fields:
+                for ref in f.references:
+                    if ref.field.count(".") == 1:
+                        ref.field = f"{self.name}.{ref.field}"
         return self
 
     def has_collection(self, name: str) -> bool:
