@@ -1,0 +1,98 @@
+"""Right of access (GDPR Art. 15, CCPA right to know): everything held about one person.
+
+``access(engine, identities)`` finds the person's rows (:func:`pledge.rights.locate.locate`)
+and derives the Art. 15(1) items from the policy for the categories actually found in
+them. ``write_access_zip`` packages it::
+
+    data.json          machine-readable: identities, information, rows per collection
+    csv/<db>.<coll>.csv  one CSV per collection with rows
+    index.html         a readable page stating purposes, categories, recipients,
+                       retention, sources, the rights and where to complain
+
+Each export is written to the audit log (``rights.access``), naming the person only by
+keyed HMAC tokens, never by their identifiers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pledge.engine import Engine
+from pledge.rights.art15 import categories_found, information
+from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
+from pledge.rights.locate import Located, locate
+
+
+@dataclass
+class AccessExport:
+    located: Located
+    #: per collection with rows: the data categories found in them
+    categories: dict[str, list[str]]
+    #: the Art. 15(1) items as they apply (see pledge.rights.art15.information)
+    information: dict[str, Any]
+    generated_at: str
+
+    def data(self) -> dict[str, Any]:
+        """The machine-readable document (``data.json``)."""
+        return {
+            "generated_at": self.generated_at,
+            "identities": self.located.identities,
+            "information": self.information,
+            "collections": {
+                coll: {"count": len(rows), "categories": self.categories.get(coll, []),
+                       "rows": json_rows(rows)}
+                for coll, rows in self.located.rows.items() if rows
+            },
+        }
+
+
+def _lang(engine: Engine) -> str:
+    return "pl" if engine.policy.language == "pl" else "en"
+
+
+def access(engine: Engine, identities: Mapping[str, Any]) -> AccessExport:
+    """Everything about the person, with the Art. 15(1) items (no files, no audit)."""
+    found = locate(engine, identities)
+    cats = categories_found(engine.dataset, found.rows)
+    info = information(engine.policy, cats, _lang(engine))
+    return AccessExport(found, cats, info, engine.now().isoformat())
+
+
+def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:
+    """An audit target naming the person by keyed tokens only."""
+    keys = engine.ledger.keys_for({k: str(v[0] if isinstance(v, list) else v) for k, v in identities.items()})
+    return "subject:" + ",".join(f"{k}:{v[:16]}" for k, v in sorted(keys.items()))
+
+
+def render_page(engine: Engine, export: AccessExport, *, title: str = "Your personal data") -> str:
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
+    template = env.get_template("access_page.html")
+    return template.render(
+        title=title, export=export, info=export.information, policy=engine.policy,
+        counts=export.located.counts(), csv_name=csv_name,
+    )
+
+
+def access_files(engine: Engine, export: AccessExport) -> dict[str, str]:
+    files = {"data.json": dumps(export.data()), "index.html": render_page(engine, export)}
+    for coll, rows in export.located.rows.items():
+        if rows:
+            files[csv_name(coll)] = csv_text(rows)
+    return files
+
+
+def write_access_zip(engine: Engine, identities: Mapping[str, Any], out: Path | io.BytesIO, *,
+                     actor: str = "system") -> AccessExport:
+    """Find, package and audit one access request; returns what was exported."""
+    export = access(engine, identities)
+    write_zip(out, access_files(engine, export))
+    engine.audit.record("rights.access", actor=actor, target=subject_target(engine, export.located.identities),
+                        details={"collections": export.located.counts(), "rows": export.located.total,
+                                 "statements": export.located.statements})
+    return export

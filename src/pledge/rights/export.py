@@ -1,0 +1,69 @@
+"""Turning found rows into files: JSON-safe values, CSV per collection, a zip package."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pledge.connectors.base import Row
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: ISO times, exact decimals as strings, bytes as base64."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def json_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    return [{k: jsonable(v) for k, v in r.items()} for r in rows]
+
+
+def csv_text(rows: list[Row], columns: list[str] | None = None) -> str:
+    """One collection as CSV with a header; nested values as JSON."""
+    cols = columns or (list(rows[0]) if rows else [])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(cols)
+    for r in rows:
+        out = []
+        for c in cols:
+            v = jsonable(r.get(c))
+            out.append("" if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v)
+        writer.writerow(out)
+    return buf.getvalue()
+
+
+def csv_name(collection: str) -> str:
+    return f"csv/{collection}.csv"
+
+
+def write_zip(out: Path | io.BytesIO, files: Mapping[str, str | bytes]) -> None:
+    """Write ``{name: content}`` into a deflated zip (the parent folder is created)."""
+    if isinstance(out, Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=jsonable)
