@@ -14,8 +14,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each module can import ``app`` without a cycle.
-    from pledge.cli import groups, policy, serve  # noqa: F401
+    from pledge.cli import groups, platform, policy, serve  # noqa: F401
     from pledge.cli import rights_access  # noqa: F401
+    from pledge.cli import datamap  # noqa: F401
 
 
 _register()
