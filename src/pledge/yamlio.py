@@ -260,6 +260,16 @@ def _decode(raw: bytes, file: str) -> str:
                                        "a UTF-8 encoded YAML file")]) from None
 
 
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character
+    shown = f"#x{char:04x}" if isinstance(char, int) else repr(char)
+    return Problem(file, line, column, "", f"character {shown} is not allowed in YAML",
+                   "printable text")
+
+
 def parse_document(text: str | bytes, file: str = "<string>",
                    env: Mapping[str, str] | None = None, *, strict: bool = True) -> Document:
     """Parse YAML text into plain data plus a :class:`SourceMap`.
@@ -270,10 +280,15 @@ def parse_document(text: str | bytes, file: str = "<string>",
     """
     if isinstance(text, bytes):
         text = _decode(text, file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise LoadError(file, [_reader_problem(exc, text, file)]) from None
     try:
         try:
             node = loader.get_single_node()
+        except yaml.reader.ReaderError as exc:
+            raise LoadError(file, [_reader_problem(exc, text, file)]) from None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
