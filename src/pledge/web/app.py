@@ -23,4 +23,9 @@ def create_app(engine: Engine) -> FastAPI:
     from pledge.web import home
 
     app.include_router(home.router)
+
+    from pledge.web import api_consent, preferences
+
+    app.include_router(api_consent.router)
+    app.include_router(preferences.router)
     return app

@@ -1,0 +1,218 @@
+"""Consent over HTTP: purpose decisions, recording choices, the cookie banner's script.
+
+- ``GET /v1/decisions?subject=EMAIL&purpose=KEY`` → ``{"allowed", "reason", "code"}``
+- ``POST /v1/decisions/batch`` → one decision per item, in order
+- ``POST /v1/consent`` records a choice (a purpose, or the banner's cookie categories)
+- ``GET /v1/consent/config`` and ``GET /consent.js`` serve the banner with the policy's
+  cookie categories and notice version; ``GET /consent/demo`` embeds it.
+
+A ``Sec-GPC: 1`` request header counts as the person's Global Privacy Control signal.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
+from pledge.consent.unsubscribe import LinkError, read_preferences
+from pledge.engine import Engine
+from pledge.policy.model import CookieCategory
+from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.i18n import LANGUAGES, translator
+from pledge.web.templates import render
+
+router = APIRouter()
+STATIC = Path(__file__).parent / "static"
+CONFIG_MARK = "/*__PLEDGE_CONFIG__*/null"
+DEFAULT_CATEGORIES = ("essential", "functional", "analytics", "marketing")
+MAX_BATCH = 1000
+
+
+def gpc_header(request: Request) -> bool | None:
+    return True if request.headers.get("sec-gpc", "").strip() == "1" else None
+
+
+def _bad(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if "@" not in value or value.startswith("@") or value.endswith("@") or len(value) > 320:
+        raise _bad(422, f"subject {value!r} is not an email address")
+    return value
+
+
+# -- decisions ---------------------------------------------------------------------------
+@router.get("/v1/decisions", tags=["consent"])
+def decision(request: Request, engine: EngineDep,
+             subject: str = Query(..., description="The person's email address."),
+             purpose: str = Query(..., description="A purpose key from the policy.")) -> dict[str, Any]:
+    """May this purpose be carried out for this person now? With the reason."""
+    try:
+        return engine.may(_email(subject), purpose, gpc_header(request)).as_dict()
+    except UnknownPurpose as exc:
+        raise _bad(404, str(exc)) from None
+
+
+class DecisionItem(BaseModel):
+    subject: str
+    purpose: str
+
+
+class BatchIn(BaseModel):
+    items: list[DecisionItem] = Field(max_length=MAX_BATCH)
+    gpc: bool | None = None
+
+
+@router.post("/v1/decisions/batch", tags=["consent"])
+def decisions_batch(body: BatchIn, request: Request, engine: EngineDep) -> dict[str, Any]:
+    """Up to 1,000 decisions at once, in the order asked."""
+    gpc = body.gpc or gpc_header(request)
+    out = []
+    for item in body.items:
+        try:
+            d = engine.may(_email(item.subject), item.purpose, gpc)
+        except UnknownPurpose as exc:
+            raise _bad(404, str(exc)) from None
+        out.append({"subject": item.subject, "purpose": item.purpose, **d.as_dict()})
+    return {"results": out}
+
+
+# -- recording choices -----------------------------------------------------------------
+class ConsentIn(BaseModel):
+    subject: str | None = Field(default=None, description="The person's email (server-to-server).")
+    token: str | None = Field(default=None, description="A signed preference-centre token instead.")
+    purpose: str | None = None
+    state: str | None = Field(default=None, description="given, withdrawn or refused")
+    choices: dict[str, bool] | None = Field(
+        default=None, description="Cookie categories from the banner: {analytics: true, ...}")
+    notice_version: str | None = None
+    method: str = "api"
+    channel: str = "api"
+    gpc: bool | None = None
+
+
+def cookie_choices(engine: Engine, choices: dict[str, bool], gpc: bool) -> dict[str, str]:
+    """Banner categories to ledger entries: the category itself and each of its purposes.
+    Essential is never recorded (it needs no consent); GPC refuses sale and sharing."""
+    out: dict[str, str] = {}
+    cats: dict[str, CookieCategory] = {c.key: c for c in engine.policy.cookies}
+    for key, on in choices.items():
+        if key == "essential":
+            continue
+        cat = cats.get(key)
+        if cat is None:
+            raise _bad(422, f"no cookie category {key!r}; known: {', '.join(cats) or 'none'}")
+        on = on and not (gpc and cat.sells_or_shares)
+        state = "given" if on else "refused"
+        out[COOKIE_PREFIX + key] = state
+        for purpose in cat.purposes:
+            p = engine.policy.purpose(purpose)
+            if gpc and p.sells_or_shares:
+                out[purpose] = "refused"
+            elif p.consent_required or p.legal_basis == "consent":
+                out[purpose] = state
+    return out
+
+
+@router.post("/v1/consent", tags=["consent"])
+async def record_consent(request: Request, engine: EngineDep) -> JSONResponse:
+    """Record a choice. The banner posts ``text/plain`` JSON so that no preflight is needed."""
+    try:
+        body = ConsentIn.model_validate(json.loads(await request.body() or b"{}"))
+    except ValueError as exc:
+        raise _bad(422, f"body is not a valid consent choice: {exc}") from None
+    if body.token:
+        try:
+            email = read_preferences(engine, body.token)
+        except LinkError as exc:
+            raise _bad(403, str(exc)) from None
+    elif body.subject:
+        email = _email(body.subject)
+    else:
+        raise _bad(422, "give subject (an email) or token")
+    gpc = bool(body.gpc or gpc_header(request))
+    if body.choices is not None:
+        entries = cookie_choices(engine, body.choices, gpc)
+    elif body.purpose and body.state:
+        if body.state not in STATES:
+            raise _bad(422, f"state {body.state!r} is not one of {', '.join(STATES)}")
+        entries = {body.purpose: body.state}
+    else:
+        raise _bad(422, "give purpose and state, or choices")
+    client = request.client.host if request.client else None
+    try:
+        rows = engine.consent.record_many(
+            email, entries, notice_version=body.notice_version, method=body.method, channel=body.channel,
+            gpc=gpc, ip=client, user_agent=request.headers.get("user-agent"))
+    except UnknownPurpose as exc:
+        raise _bad(404, str(exc)) from None
+    except ValueError as exc:
+        raise _bad(422, str(exc)) from None
+    return JSONResponse({"recorded": [{"purpose": r["purpose"], "state": r["state"]} for r in rows]},
+                        headers={"Access-Control-Allow-Origin": "*"})
+
+
+# -- the banner ------------------------------------------------------------------------
+BANNER_TEXTS = {
+    "title": "Cookies on this site",
+    "body": "We use essential cookies to make this site work. With your permission we would also "
+            "like to use the cookies below. You can change your mind at any time.",
+    "accept_all": "Accept all",
+    "reject_all": "Reject all",
+    "save": "Save my choices",
+    "always_on": "Always on",
+    "gpc_note": "Off: your browser asks sites not to sell or share your data (Global Privacy Control).",
+    "categories": "Cookie categories",
+    "essential": "Essential",
+    "functional": "Functional",
+    "analytics": "Analytics",
+    "marketing": "Marketing",
+    "essential_desc": "Needed for signing in and security. They cannot be switched off.",
+    "functional_desc": "Remember your settings, such as language.",
+    "analytics_desc": "Help us understand how the site is used.",
+    "marketing_desc": "Measure and personalise advertising.",
+}
+
+
+def banner_config(engine: Engine, gpc: bool | None) -> dict[str, Any]:
+    policy = engine.policy
+    cats = policy.cookies
+    categories: list[dict[str, Any]] = [
+        {"key": c.key, "locked": c.key == "essential", "sells_or_shares": c.sells_or_shares,
+         "cookies": list(c.cookies)} for c in cats
+    ] or [{"key": k, "locked": k == "essential", "sells_or_shares": k == "marketing", "cookies": []}
+          for k in DEFAULT_CATEGORIES]
+    if not any(c["key"] == "essential" for c in categories):
+        categories.insert(0, {"key": "essential", "locked": True, "sells_or_shares": False, "cookies": []})
+    texts = {lang: {k: translator(lang)(v) for k, v in BANNER_TEXTS.items()} for lang in LANGUAGES}
+    return {"version": policy.version, "language": policy.language, "gpc": bool(gpc),
+            "categories": categories, "texts": texts, "endpoint": "/v1/consent"}
+
+
+@router.get("/v1/consent/config", tags=["consent"])
+def consent_config(request: Request, engine: EngineDep) -> dict[str, Any]:
+    """The banner's categories, notice version and texts (English and Polish)."""
+    return banner_config(engine, gpc_header(request))
+
+
+@router.get("/consent.js", include_in_schema=False)
+def consent_js(request: Request, engine: EngineDep) -> Response:
+    source = (STATIC / "consent.js").read_text(encoding="utf-8")
+    config = json.dumps(banner_config(engine, gpc_header(request)), ensure_ascii=False).replace("</", "<\\/")
+    return Response(source.replace(CONFIG_MARK, config, 1), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "no-store", "Vary": "Sec-GPC"})
+
+
+@router.get("/consent/demo", response_class=HTMLResponse, include_in_schema=False)
+def consent_demo(request: Request, t: TranslatorDep,
+                 token: str | None = Query(None, description="A preference token: the known person.")
+                 ) -> HTMLResponse:
+    return render(request, "consent_demo.html", t, token=token)

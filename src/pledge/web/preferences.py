@@ -1,0 +1,107 @@
+"""The preference centre (one signed link per person) and one-click unsubscribe pages.
+
+``GET /preferences/{token}`` lists the purposes that need consent with the person's
+current choice; the form posts back and records given / withdrawn in one action.
+``/unsubscribe/{token}``: GET shows a confirmation (mail scanners fetch links, so a GET
+must not unsubscribe); POST unsubscribes, including the RFC 8058 one-click POST that
+mail clients send with the body ``List-Unsubscribe=One-Click``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from pledge.consent.unsubscribe import LinkError, read_preferences, read_unsubscribe, use_unsubscribe
+from pledge.engine import Engine
+from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.i18n import Translator
+from pledge.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def consent_purposes(engine: Engine) -> list[object]:
+    return [p for p in engine.policy.purposes if p.consent_required or p.legal_basis == "consent"]
+
+
+def _link_error(request: Request, t: Translator, exc: LinkError) -> HTMLResponse:
+    status = 410 if exc.kind in ("used", "expired") else 400
+    messages = {
+        "used": t("This link has already been used. You are unsubscribed."),
+        "expired": t("This link has expired. Use the link in a newer email or contact us."),
+        "tampered": t("This link is not valid. It may have been altered or cut short."),
+    }
+    return render(request, "consent_link_error.html", t, status_code=status, message=messages[exc.kind])
+
+
+def _page(request: Request, engine: Engine, t: Translator, token: str, email: str,
+          saved: bool = False) -> HTMLResponse:
+    current = engine.consent.current(email)
+    rows = [{"purpose": p, "choice": current.get(p.key)} for p in consent_purposes(engine)]  # type: ignore[attr-defined]
+    return render(request, "consent_preferences.html", t, token=token, email=email, rows=rows,
+                  saved=saved, policy=engine.policy)
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    try:
+        email = read_preferences(engine, token)
+    except LinkError as exc:
+        return _link_error(request, t, exc)
+    return _page(request, engine, t, token, email)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+async def save_preferences(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    try:
+        email = read_preferences(engine, token)
+    except LinkError as exc:
+        return _link_error(request, t, exc)
+    form = await request.form()
+    wanted = {str(k) for k in form.getlist("purpose")}
+    current = engine.consent.current(email)
+    changes: dict[str, str] = {}
+    for p in consent_purposes(engine):
+        key = p.key  # type: ignore[attr-defined]
+        before = current.get(key)
+        if key in wanted and (before is None or before.state != "given"):
+            changes[key] = "given"
+        elif key not in wanted and before is not None and before.state == "given":
+            changes[key] = "withdrawn"
+        elif key not in wanted and before is None:
+            changes[key] = "refused"
+    if changes:
+        client = request.client.host if request.client else None
+        engine.consent.record_many(email, changes, method="preference_centre", channel="web", ip=client,
+                                   user_agent=request.headers.get("user-agent"))
+    return _page(request, engine, t, token, email, saved=True)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    try:
+        email, purpose = read_unsubscribe(engine, token)
+    except LinkError as exc:
+        return _link_error(request, t, exc)
+    name = next((p.name for p in engine.policy.purposes if p.key == purpose), purpose)
+    return render(request, "consent_unsubscribe.html", t, token=token, email=email, purpose=name, done=False)
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    body = (await request.body()).decode("utf-8", "replace")
+    one_click = "List-Unsubscribe=One-Click" in body
+    client = request.client.host if request.client else None
+    try:
+        result = use_unsubscribe(engine, token, ip=client, user_agent=request.headers.get("user-agent"),
+                                 channel="email" if one_click else "web")
+    except LinkError as exc:
+        if one_click:
+            return PlainTextResponse(str(exc), status_code=410 if exc.kind == "used" else 400)
+        return _link_error(request, t, exc)
+    if one_click:
+        return PlainTextResponse("unsubscribed")
+    name = next((p.name for p in engine.policy.purposes if p.key == result["purpose"]), result["purpose"])
+    return render(request, "consent_unsubscribe.html", t, token=token, email=result["email"], purpose=name,
+                  done=True)
