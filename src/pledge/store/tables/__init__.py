@@ -4,7 +4,7 @@ Each feature owns one module here; this package imports them all so that
 ``metadata`` is complete for Alembic and for the model/migration agreement test.
 """
 
-from pledge.store.tables import consent, core, rights
+from pledge.store.tables import consent, core, notify, reports, rights
 from pledge.store.tables.meta import metadata
 
-__all__ = ["consent", "core", "metadata", "rights"]
+__all__ = ["consent", "core", "metadata", "notify", "reports", "rights"]
