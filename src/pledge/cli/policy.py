@@ -100,7 +100,7 @@ def _print_table(report: LintReport) -> None:
         console.print(table)
     n_err, n_warn = len(report.errors), len(report.warnings)
     verdict = "[bold red]FAIL[/]" if n_err else "[bold green]OK[/]"
-    console.print(f"{verdict} {escape(str(report.file))}: {n_err} error(s), {n_warn} warning(s)")
+    console.print(f"{verdict} {escape(str(report.file))}: {n_err} error(s), {n_warn} warning(s)", soft_wrap=True)
 
 
 @app.command()

@@ -28,8 +28,9 @@ PL062  warning   an unknown fideslang data subject key
 PL070  error     a reference to a category, subject or purpose the policy does not define
 PL071  error     a key defined twice
 PL080  error     (dataset) a retention rule or exemption names a collection the dataset lacks
-PL081  error     (dataset) a purpose or rule names a data category no dataset field has
+PL081  error     (dataset) a retention rule or exemption names a category no dataset field has
 PL082  warning   (dataset) a retention trigger or field that the collection does not list
+PL083  warning   (dataset) a purpose uses a category no dataset field holds (it may live elsewhere)
 =====  ========  ==========================================================================
 """
 
@@ -91,6 +92,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "PL080": ("error", "collection not in the dataset"),
     "PL081": ("error", "data category not in the dataset"),
     "PL082": ("warning", "field not listed in the dataset collection"),
+    "PL083": ("warning", "purpose data category not in the dataset"),
 }
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -415,10 +417,10 @@ class _Linter:
                     resolved.append(dotted)
             return resolved
 
-        def check_categories(path: FieldPath, keys: list[str], owner: str) -> None:
+        def check_categories(path: FieldPath, keys: list[str], owner: str, code: str = "PL081") -> None:
             for j, key in enumerate(keys):
                 if not has_category(key):
-                    self.add("PL081", (*path, j),
+                    self.add(code, (*path, j),
                              f"{owner} names data category {key!r}, but no field of dataset {ds.name!r} "
                              "holds it", "label the field in dataset.yaml, or drop the category")
 
@@ -439,7 +441,9 @@ class _Linter:
             check_collections(("exemptions", i, "collections"), ex.collections)
             check_categories(("exemptions", i, "categories"), ex.categories, f"exemption {ex.key!r}")
         for i, p in enumerate(self.policy.purposes):
-            check_categories(("purposes", i, "categories"), p.categories, f"purpose {p.key!r}")
+            # A purpose may use data the platform does not store (a browser's language, a
+            # cookie), so this is only a warning; a retention rule on absent data is an error.
+            check_categories(("purposes", i, "categories"), p.categories, f"purpose {p.key!r}", "PL083")
 
 
 def _consent_based(p: Purpose) -> bool:
