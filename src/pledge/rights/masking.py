@@ -180,7 +180,7 @@ def fake_value(col: Column[Any], seed: int, fakers: _Faker, unique: bool = False
         f = fakers.get(seed)
         if "phone" in name:
             value = f.phone_number()
-        elif "ip" == name or name.startswith("ip_") or name.endswith("_ip"):
+        elif name == "ip" or name.startswith("ip_") or name.endswith("_ip"):
             value = f.ipv4_private()
         elif "address" in name:
             value = f.address().replace("\n", ", ")

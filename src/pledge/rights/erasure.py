@@ -1,0 +1,218 @@
+"""Erasure (GDPR Art. 17, CCPA right to delete), executed across the platform's databases.
+
+``erase(engine, identities)`` runs one request:
+
+1. **Locate** every row about the person (:func:`pledge.rights.locate.locate`) and
+   **plan** it (:mod:`pledge.rights.erasure_plan`): per table, rows deleted, masked or
+   retained, with the reason; UPDATEs first, then DELETEs children before parents.
+2. **Persist** the work list in the store's ``checkpoints`` table under the request id,
+   write the erasure-ledger intent and an audit entry, all *before* anything changes.
+3. **Run** the steps: each is one transaction on its platform database (one statement
+   per table and batch), then its checkpoint is marked done.
+4. Mark the ledger entry done, audit the outcome, and return the report.
+
+A crash at any point is resumed by running the same request again (same request id;
+by default it is derived from the identities): the saved work list is reused, steps
+already done are skipped and a step that may have half-run is run again. Every step is
+idempotent (deleting absent rows is a no-op; masks are fixed points), so the end state
+equals an uninterrupted run's. ``plan=True`` is a dry run: it returns exactly which
+rows of which tables would change and writes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, select, update
+
+from pledge.rights.erasure_plan import ErasurePlanError, Planner, Step
+from pledge.rights.locate import Located, locate, normalise_identities
+from pledge.rights.masking import delete_rows, mask_rows
+from pledge.store.tables.core import checkpoints
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+
+__all__ = ["ErasurePlanError", "StepHook", "erase", "plan_erasure", "request_id_for"]
+
+#: Called after each step's platform transaction commits, before its checkpoint is saved
+#: (tests raise here to simulate a crash at the worst moment).
+StepHook = Callable[[int, Step], None]
+
+_PREFIX = "erasure:"
+
+
+def request_id_for(engine: Engine, identities: Mapping[str, Any]) -> str:
+    """A stable id for "erase this person": the same identities give the same id."""
+    ids = normalise_identities(identities)
+    flat = {k: ",".join(sorted(str(v) for v in vs)) for k, vs in ids.items()}
+    keys = engine.ledger.keys_for(flat)
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:24]
+    return f"erase-{digest}"
+
+
+def _locate(engine: Engine, identities: Mapping[str, Any]) -> Located:
+    return locate(engine, identities, columns="keys")
+
+
+def plan_erasure(engine: Engine, identities: Mapping[str, Any]) -> tuple[list[Step], list[str]]:
+    """The ordered steps of an erasure and planning notes; reads only."""
+    planner = Planner(engine, _locate(engine, identities))
+    steps = planner.build()
+    return steps, planner.notes
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+class _Checkpoint:
+    """The persisted work list of one request: a meta row and one row per step."""
+
+    def __init__(self, engine: Engine, request_id: str) -> None:
+        self.engine = engine
+        self.rid = request_id
+
+    def _key(self, suffix: str) -> str:
+        return f"{_PREFIX}{self.rid}:{suffix}"
+
+    def load(self) -> tuple[dict[str, Any], list[Step]] | None:
+        with self.engine.store.connect() as conn:
+            meta_row = conn.execute(select(checkpoints.c.value).where(
+                checkpoints.c.key == self._key("meta"))).first()
+            if meta_row is None:
+                return None
+            meta = json.loads(meta_row[0])
+            if meta.get("status") != "running":
+                return None
+            rows = conn.execute(select(checkpoints.c.key, checkpoints.c.value).where(
+                checkpoints.c.key.like(self._key("step:") + "%"))).all()
+        by_index = {int(k.rsplit(":", 1)[1]): Step.from_dict(json.loads(v)) for k, v in rows}
+        return meta, [by_index[i] for i in sorted(by_index)]
+
+    def save_new(self, meta: dict[str, Any], steps: list[Step], audit_details: dict[str, Any]) -> int:
+        now = self.engine.now()
+        with self.engine.store.begin() as conn:
+            conn.execute(delete(checkpoints).where(checkpoints.c.key.like(f"{_PREFIX}{self.rid}:%")))
+            conn.execute(insert(checkpoints), [
+                {"key": self._key("meta"), "value": json.dumps(meta, default=str), "updated_at": now},
+                *[{"key": self._key(f"step:{i:04d}"), "value": json.dumps(s.to_dict(), default=str),
+                   "updated_at": now} for i, s in enumerate(steps)],
+            ])
+            return self.engine.audit.record("rights.erase.intent", actor=meta["actor"], target=self.rid,
+                                            details=audit_details, conn=conn)
+
+    def step_done(self, index: int, step: Step) -> None:
+        with self.engine.store.begin() as conn:
+            conn.execute(update(checkpoints).where(checkpoints.c.key == self._key(f"step:{index:04d}"))
+                         .values(value=json.dumps(step.to_dict(), default=str), updated_at=self.engine.now()))
+
+    def finish(self, meta: dict[str, Any], report: dict[str, Any]) -> None:
+        """Keep only a small done marker: the work list (row keys) is dropped."""
+        meta = {**meta, "status": "done", "totals": report["totals"]}
+        with self.engine.store.begin() as conn:
+            conn.execute(delete(checkpoints).where(checkpoints.c.key.like(self._key("step:") + "%")))
+            conn.execute(update(checkpoints).where(checkpoints.c.key == self._key("meta"))
+                         .values(value=json.dumps(meta, default=str), updated_at=self.engine.now()))
+            self.engine.audit.record("rights.erase.done", actor=meta["actor"], target=self.rid,
+                                     details={"totals": report["totals"], "ledger_id": meta["ledger_id"]},
+                                     conn=conn)
+
+
+# -- the report -------------------------------------------------------------------------------
+def _entry(step: Step, with_keys: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"collection": step.table, "rows": len(step.keys), "reason": step.reason}
+    if step.outcome == "masked" or (step.outcome == "retained" and step.fields):
+        out["fields"] = dict(step.fields)
+    if step.detach:
+        out["detached"] = list(step.detach)
+    if step.exemption:
+        out["exemption"] = step.exemption
+        out["law"] = step.law
+    if with_keys:
+        out["ids"] = list(step.keys)
+    return out
+
+
+def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_run: bool,
+                 with_keys: bool = True) -> dict[str, Any]:
+    """A JSON-able account: what is (or would be) deleted, masked and retained, and why."""
+    report: dict[str, Any] = {"request_id": request_id, "dry_run": dry_run,
+                              "status": "planned" if dry_run else "done",
+                              "deleted": [], "masked": [], "retained": [], "tables": {}, "notes": notes}
+    for step in steps:
+        report[step.outcome].append(_entry(step, with_keys))
+        counts = report["tables"].setdefault(step.table, {"deleted": 0, "masked": 0, "retained": 0})
+        counts[step.outcome] += len(step.keys)
+    report["totals"] = {o: sum(len(s.keys) for s in steps if s.outcome == o)
+                        for o in ("deleted", "masked", "retained")}
+    report["statements"] = sum(1 for s in steps if s.op != "none")
+    return report
+
+
+# -- running ------------------------------------------------------------------------------------
+def _run_step(engine: Engine, step: Step) -> int:
+    connector = engine.connectors.get(step.database)
+    table = connector.table(step.collection)  # type: ignore[attr-defined]
+    with connector.begin() as conn:
+        if step.op == "delete":
+            return delete_rows(conn, table, step.keys)
+        if step.op == "update":
+            return mask_rows(conn, table, step.keys, step.fields, secret=engine.settings.secret_key,
+                             detach=step.detach).rows
+    return 0
+
+
+def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
+          actor: str = "system", reference: str = "", on_step: StepHook | None = None) -> dict[str, Any]:
+    """Erase everything about the person named by ``identities`` (see the module docstring).
+
+    Returns the report. ``plan=True`` only plans. ``request_id`` names the request for
+    resuming (default: derived from the identities). ``on_step`` is a test hook.
+    """
+    rid = request_id or request_id_for(engine, identities)
+    if plan:
+        steps, notes = plan_erasure(engine, identities)
+        return build_report(rid, steps, notes, dry_run=True)
+    checkpoint = _Checkpoint(engine, rid)
+    saved = checkpoint.load()
+    resumed = saved is not None
+    if saved is None:
+        steps, notes = plan_erasure(engine, identities)
+        tables: dict[str, int] = {}
+        for s in steps:
+            tables[s.table] = tables.get(s.table, 0) + len(s.keys)
+        scope: dict[str, Any] = {"request_id": rid, "tables": tables}
+        # intent first: the ledger, then the audit entry with the persisted work list
+        ledger_id = engine.ledger.record_intent(normalise_flat(identities), source="request",
+                                                reference=reference or rid, scope=scope)
+        meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
+        preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
+        meta["audit_id"] = checkpoint.save_new(meta, steps, {
+            "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"],
+            "tables": preview["tables"]})
+    else:
+        assert saved is not None
+        meta, steps = saved
+        notes = list(meta.get("notes", []))
+        engine.audit.record("rights.erase.resume", actor=actor, target=rid,
+                            details={"steps_done": sum(s.done for s in steps), "steps": len(steps)})
+    for index, step in enumerate(steps):
+        if step.done:
+            continue
+        step.affected = _run_step(engine, step)
+        step.done = True
+        if on_step is not None:
+            on_step(index, step)
+        checkpoint.step_done(index, step)
+    report = build_report(rid, steps, notes, dry_run=False)
+    report["resumed"] = resumed
+    report["ledger_id"] = meta["ledger_id"]
+    engine.ledger.mark_done(int(meta["ledger_id"]))
+    checkpoint.finish(meta, report)
+    return report
+
+
+def normalise_flat(identities: Mapping[str, Any]) -> dict[str, str]:
+    """Identities as ``{kind: "v1,v2"}`` strings, for the ledger's keyed hashes."""
+    return {k: ",".join(str(v) for v in vs) for k, vs in normalise_identities(identities).items()}

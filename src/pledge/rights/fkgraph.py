@@ -1,0 +1,95 @@
+"""Foreign-key links of one platform database: the live ones plus the declared ones.
+
+Erasure needs two things from them:
+
+* *incoming links* of a table, to find rows that still point at a row about to be
+  deleted (those rows are detached, or the parent is anonymised instead);
+* an *order* in which deleting never breaks a link: children before parents.
+
+Live foreign keys come from the reflected tables (cached by the connector); declared
+references come from ``dataset.yaml`` (a field that references another collection's
+primary key, and ``after:``). Only links that point at a primary key matter here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import inspect
+
+from pledge.connectors.sql import SqlConnector
+from pledge.datamap.model import Dataset
+
+
+@dataclass(frozen=True)
+class Link:
+    """``child.column`` holds a primary key of ``parent`` (one database)."""
+
+    child: str
+    column: str
+    parent: str
+    nullable: bool
+    live: bool
+
+    def describe(self) -> str:
+        return f"{self.child}.{self.column} -> {self.parent}"
+
+
+def database_links(connector: SqlConnector, dataset: Dataset, database: str) -> list[Link]:
+    """Every link into a primary key in ``database``: live FKs, then declared references."""
+    tables = sorted(inspect(connector.engine).get_table_names())
+    links: dict[tuple[str, str, str], Link] = {}
+    for name in tables:
+        table = connector.table(name)
+        for fk in table.foreign_keys:
+            parent = fk.column.table.name
+            if not fk.column.primary_key:
+                continue
+            key = (name, fk.parent.name, parent)
+            links[key] = Link(name, fk.parent.name, parent, bool(fk.parent.nullable), True)
+    if any(d.name == database for d in dataset.databases):
+        for coll in dataset.database(database).collections:
+            if coll.name not in tables:
+                continue
+            for f in coll.fields:
+                for ref in f.references:
+                    db, parent, target = ref.target
+                    if ref.direction != "from" or db != database or parent not in tables:
+                        continue
+                    if target not in connector.primary_key(parent) or f.name not in connector.columns(coll.name):
+                        continue
+                    key = (coll.name, f.name, parent)
+                    if key not in links:
+                        nullable = bool(connector.table(coll.name).c[f.name].nullable)
+                        links[key] = Link(coll.name, f.name, parent, nullable, False)
+    return list(links.values())
+
+
+def incoming(links: Iterable[Link], parent: str) -> list[Link]:
+    return [lk for lk in links if lk.parent == parent]
+
+
+def delete_order(tables: Iterable[str], edges: Iterable[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """Order ``tables`` so that for every ``(first, then)`` edge, ``first`` comes before ``then``.
+
+    Deterministic (ties keep the given order). Returns the order and any cycles found;
+    tables on a cycle are placed in the given order after everything else.
+    """
+    nodes = list(dict.fromkeys(tables))
+    present = set(nodes)
+    after: dict[str, set[str]] = {n: set() for n in nodes}  # node -> nodes that must come before it
+    for first, then in edges:
+        if first in present and then in present and first != then:
+            after[then].add(first)
+    order: list[str] = []
+    placed: set[str] = set()
+    while True:
+        ready = [n for n in nodes if n not in placed and after[n] <= placed]
+        if not ready:
+            break
+        order.append(ready[0])
+        placed.add(ready[0])
+    rest = [n for n in nodes if n not in placed]
+    cycles = [rest] if rest else []
+    return order + rest, cycles
