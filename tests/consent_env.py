@@ -22,7 +22,8 @@ POLICY: dict[str, Any] = {
     "version": "2026-01",
     "language": "en",
     "controller": {"name": "Example Ltd", "country": "PL", "email": "privacy@example.test"},
-    "age": {"minimum": 13, "parental_consent_from": 13, "parental_consent_until": 18},
+    "age": {"minimum": 13, "parental_consent_from": 13, "parental_consent_until": 18,
+            "consent_purpose": "parental_consent"},
     "purposes": [
         {"key": "service", "name": "Providing the service", "data_use": "essential.service",
          "legal_basis": "contract"},
@@ -35,6 +36,8 @@ POLICY: dict[str, Any] = {
          "legal_basis": "consent", "consent_required": True},
         {"key": "analytics", "name": "Analytics cookies", "data_use": "analytics.reporting",
          "legal_basis": "consent", "consent_required": True},
+        {"key": "parental_consent", "name": "A parent's consent for a user aged 13 to 18",
+         "data_use": "essential.service", "legal_basis": "consent", "consent_required": True},
         {"key": "ad_sharing", "name": "Sharing with ad partners", "data_use": "marketing.advertising.third_party",
          "legal_basis": "consent", "consent_required": True, "sells_or_shares": True},
     ],
@@ -80,9 +83,9 @@ def make_deployment(tmp_path: Path, policy: dict[str, Any] | None = None,
     return tmp_path / "pledge.yaml"
 
 
-def make_engine(tmp_path: Path, **kw: Any) -> Engine:
+def make_engine(tmp_path: Path, store_url: str | None = None, **kw: Any) -> Engine:
     cfg = make_deployment(tmp_path, **kw)
-    settings = Settings(secret_key="test-secret-for-consent", environment="test")
+    settings = Settings(secret_key="test-secret-for-consent", environment="test", database_url=store_url)
     return Engine.from_config_file(cfg, settings, clock=lambda: NOW)
 
 

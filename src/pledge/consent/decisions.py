@@ -232,7 +232,10 @@ class DecisionService:
     def _parental(self, state: PersonState) -> bool:
         if state.facts.parental_consent:
             return True
-        return any("parental" in key and c.state == "given" for key, c in state.consents.items())
+        age = self.engine.policy.age
+        named = getattr(age, "consent_purpose", None) if age is not None else None
+        return any((key == named or "parental" in key) and c.state == "given"
+                   for key, c in state.consents.items())
 
 
 def _day(at: datetime) -> str:
