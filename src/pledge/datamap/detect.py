@@ -76,6 +76,7 @@ def by_name(table: str, column: str) -> Detection | None:
 
 # -- by value ----------------------------------------------------------------------------
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+(\s*(x|ext\.?)\s*\d+)?$")
 _STREET_WORDS = {
     "street", "st", "avenue", "ave", "road", "rd", "lane", "ln", "drive", "dr", "boulevard", "blvd", "court",
@@ -95,7 +96,7 @@ def is_email(value: str) -> bool:
 
 def is_phone(value: str) -> bool:
     v = value.strip()
-    if not _PHONE_CHARS.match(v):
+    if not _PHONE_CHARS.match(v) or _DATE_LIKE.match(v):
         return False
     digits = re.sub(r"\D", "", v.split("x")[0])
     if not 7 <= len(digits) <= 15:
