@@ -79,4 +79,5 @@ def transfer_terms(mechanism: str | None) -> tuple[str, str]:
 
 
 def is_third_country(country: str) -> bool:
-    return country.upper() not in EEA
+    """Outside the EU/EEA ("EU" and "EEA" themselves, as a region, are inside)."""
+    return country.upper() not in EEA | {"EU", "EEA"}
