@@ -146,7 +146,7 @@ def test_source_map_gives_lines(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", [
     b"\xff\xfe\x00garbage", b"a: [", b"2024-13-45", b"&a [*a]", b"{[1]: 2}", b"!!python/object:os.system x",
-    b"!foo bar", b"a: !!binary '###'", b"[" * 5000, b"\x00", b"a: &a\n  b: *a\n",
+    b"!foo bar", b"a: !!binary '###'", b"[" * 1000, b"\x00", b"a: &a\n  b: *a\n",
     b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
     b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
 ])

@@ -47,7 +47,7 @@ FieldPath = tuple[PathPart, ...]
 
 ENV_PATTERN = re.compile(r"^\$env:([A-Za-z_][A-Za-z0-9_]*)$")
 #: Aliases can make a tiny file expand into billions of nodes; stop long before that.
-MAX_NODES = 500_000
+MAX_NODES = 100_000
 DURATION_EXPECTED = (
     "an ISO 8601 duration P[nY][nM][nW][nD][T[nH][nM]], e.g. P30D, P1M, P12M, P5Y or PT72H"
 )

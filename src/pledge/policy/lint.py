@@ -464,8 +464,18 @@ def _known_hint(name: str, known: Iterable[str]) -> str | None:
     return f"did you mean {near!r}?" if near else None
 
 
+def _min_days(d: Duration) -> float:
+    return d.years * 365 + d.months * 28 + d.weeks * 7 + d.days + d.hours / 24 + d.minutes / 1440
+
+
+def _max_days(d: Duration) -> float:
+    return d.years * 366 + d.months * 31 + d.weeks * 7 + d.days + d.hours / 24 + d.minutes / 1440
+
+
 def _later_share(given: Duration, law: Duration) -> float:
     """Share of start dates (four years, one leap year) on which ``given`` ends after ``law``."""
+    if given == law or _max_days(given) <= _min_days(law):
+        return 0.0
     start = date(2024, 1, 1)
     days = 366 + 365 * 3
     later = 0
