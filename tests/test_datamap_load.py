@@ -108,6 +108,10 @@ def test_name_rules_use_the_table_for_a_bare_name() -> None:
     hit = by_name("invoices", "billing_name")
     assert hit is not None and hit.category == "user.name"
     assert by_name("orders", "total") is None
+    assert by_name("marketing_preferences", "email_opt_in") is None
+    for column in ("email", "e_mail", "visitor_email", "email_address", "contact_email"):
+        found = by_name("anything", column)
+        assert found is not None and found.category == "user.contact.email", column
     ip = by_name("login_sessions", "ip_address")
     assert ip is not None and ip.category == "user.device.ip_address"
 

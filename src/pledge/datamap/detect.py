@@ -38,7 +38,7 @@ _PEOPLE_TABLES = re.compile(
 
 #: (column name pattern, category, what it matched). First match wins.
 _NAME_RULES: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"(^|_)e?_?mail(_?address)?$|^email"), "user.contact.email", "an email column"),
+    (re.compile(r"(^|_)e_?mail(_?addr(ess)?)?$"), "user.contact.email", "an email column"),
     (re.compile(r"(^|_)(phone|mobile|telephone|tel|msisdn|fax)(_?(number|no))?$"),
      "user.contact.phone_number", "a phone column"),
     (re.compile(r"(^|_)ip(_?addr(ess)?)?$|^ip_"), "user.device.ip_address", "an IP address column"),
