@@ -360,3 +360,22 @@ def test_cli_access_plan_and_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["rights", "portability", "-c", cfg, "--email", email,
                               "--out", str(tmp_path / "p.zip"), "--send-to", "http://example.org/x"])
     assert res.exit_code == 2 and "https" in res.output
+
+
+def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engine, str]) -> None:
+    engine, url = shop
+    connector = engine.connectors.get("main")
+    connector.batch_size = 128
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        expected = sorted(r[0] for r in conn.execute(text("SELECT id FROM face_tags")))
+    eng.dispose()
+    wanted = [*expected, *range(10_000, 10_000 + 300 - len(expected))]  # 300 values: 128 + 128 + 44
+    with connector.begin() as conn:
+        rows = list(connector.select_in(conn, "face_tags", "id", wanted, ["id", "person_tag"]))
+        # the connection is free again after a streamed read
+        assert connector.coerce("face_tags", "id", ["7", "x", None, 8]) == [7, 8]
+        again = list(connector.select_in(conn, "face_tags", "id", ["1"]))
+    assert sorted(r["id"] for r in rows) == expected
+    assert set(rows[0]) == {"id", "person_tag"}
+    assert [r["id"] for r in again] == [1]

@@ -1,8 +1,9 @@
 """A SQLAlchemy Core connector: one code path for SQLite, PostgreSQL and MariaDB.
 
 Tables are reflected once, on first use, and cached. Reads are ``SELECT … WHERE col IN
-(…)`` over batches of values, streamed (server-side cursors on PostgreSQL and MariaDB,
-``yield_per`` everywhere), so a large result never sits in memory twice.
+(…)`` over batches of values; large batches are streamed (server-side cursors on
+PostgreSQL and MariaDB, ``yield_per`` everywhere), so a large result never sits in memory
+twice, while a small lookup stays one round trip.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from sqlalchemy.exc import NoSuchTableError
 from pledge.connectors.base import DEFAULT_BATCH, Connector, ConnectorError, Row, batched
 
 STREAM_CHUNK = 1000
+#: Batches with at least this many values are read through a server-side cursor. Small
+#: batches (one person's handful of keys) are buffered: on PostgreSQL a named cursor
+#: costs extra round trips (DECLARE, FETCH, CLOSE) that would triple a small lookup.
+STREAM_FROM = 100
 
 
 class SqlConnector(Connector):
@@ -89,6 +94,7 @@ class SqlConnector(Connector):
         values = self.coerce(collection, match, values)
         streamed = conn.execution_options(stream_results=True, yield_per=STREAM_CHUNK)
         for chunk in batched(values, self.batch_size):
-            result = streamed.execute(select(*cols).where(key.in_(chunk)))
+            runner = streamed if len(chunk) >= STREAM_FROM else conn
+            result = runner.execute(select(*cols).where(key.in_(chunk)))
             for row in result:
                 yield dict(row._mapping)
