@@ -17,6 +17,7 @@ def _register() -> None:
     from pledge.cli import groups, platform, policy, serve  # noqa: F401
     from pledge.cli import rights_access  # noqa: F401
     from pledge.cli import datamap  # noqa: F401
+    from pledge.cli import report  # noqa: F401
 
 
 _register()

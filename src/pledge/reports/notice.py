@@ -364,7 +364,12 @@ def _retention(policy: Policy, _: Translator) -> Section:
             items.append(_("{name}: no fixed period; the policy says: “{vague}”", name=rule.name,
                            vague=rule.vague or "—"))
             continue
-        trigger = _(TRIGGER[rule.trigger]) if rule.trigger in TRIGGER else _(
+        if rule.period.approx_days == 0:
+            items.append(_("{name}: the data are {action} without undue delay.", name=rule.name,
+                           action=_(ACTION[rule.action])))
+            continue
+        column = rule.trigger.rsplit(".", 1)[-1]
+        trigger = _(TRIGGER[column]) if column in TRIGGER else _(
             "counted from the date in the field {field}", field=rule.trigger)
         items.append(_("{name}: {period} {trigger}; after that the data are {action}.", name=rule.name,
                        period=duration_words(rule.period, lang), trigger=trigger, action=_(ACTION[rule.action])))
