@@ -54,6 +54,7 @@ CASES: list[tuple[str, Mutation]] = [
     ("PL013", _set("purposes.2.objectable", False)),
     ("PL013", _set("purposes.2.legitimate_interest", None)),
     ("PL020", _set("retention.0.period", None)),  # paired with vague below
+    ("PL020", _set("retention.0.period", "P90D")),  # vague wording even with a configured period
     ("PL021", _set("retention.0.period", None)),
     ("PL021", _set("retention", [])),
     ("PL022", _set("retention.0.exemptions", ["acounting"])),
@@ -72,6 +73,7 @@ CASES: list[tuple[str, Mutation]] = [
     ("PL062", _set("subjects.0.key", "custmer")),
     ("PL070", _set("purposes.0.categories", ["user.contact.phone_number"])),
     ("PL070", _set("recipients.1.purposes", ["newsleter"])),
+    ("PL070", _set("age", {"minimum": 16, "consent_purpose": "parental"})),
     ("PL071", _set("purposes.1.key", "service")),
 ]
 

@@ -243,10 +243,15 @@ class _Linter:
                      "Art. 13(2)(a) GDPR: say how long each kind of data is kept")
         exemptions = {e.key for e in self.policy.exemptions}
         for i, rule in enumerate(rules):
-            if rule.period is None and rule.vague:
+            if rule.vague and rule.period is None:
                 self.add("PL020", ("retention", i, "vague"),
                          f"retention rule {rule.key!r} keeps data for {rule.vague!r}, which is not a "
-                         "definite period", "state a period, e.g. period: P24M")
+                         "definite period, and no period is configured", "state a period, e.g. period: P24M")
+            elif rule.vague:
+                self.add("PL020", ("retention", i, "vague"),
+                         f"retention rule {rule.key!r}: the policy promises {rule.vague!r}, which is not a "
+                         f"definite period; Pledge enforces the configured {rule.period}",
+                         f"write the period ({rule.period}) into the published policy")
             elif rule.period is None:
                 self.add("PL021", ("retention", i),
                          f"retention rule {rule.key!r} has no period",
@@ -380,6 +385,10 @@ class _Linter:
             check(("exemptions", i, "categories"), ex.categories, categories, "category")
         for i, cookie in enumerate(pol.cookies):
             check(("cookies", i, "purposes"), cookie.purposes, purposes, "purpose")
+        if pol.age is not None and pol.age.consent_purpose and pol.age.consent_purpose not in purposes:
+            self.add("PL070", ("age", "consent_purpose"),
+                     f"purpose {pol.age.consent_purpose!r} is not defined in the policy",
+                     _known_hint(pol.age.consent_purpose, purposes))
 
     # ------------------------------------------------------------------ dataset
     def against_dataset(self) -> None:
