@@ -379,3 +379,14 @@ def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engi
     assert sorted(r["id"] for r in rows) == expected
     assert set(rows[0]) == {"id", "person_tag"}
     assert [r["id"] for r in again] == [1]
+
+
+def test_located_rows_say_which_path_found_them(shop: tuple[Engine, str]) -> None:
+    engine, url = shop
+    email = "p1@" + _domain(url, 1)
+    found = locate(engine, {"email": email})
+    assert found.via["main.users"][(1,)] == ("email",)
+    for key in found.keys("main.orders"):
+        assert found.via["main.orders"][key] == ("main.users.id",)
+    for key in found.keys("main.order_lines"):
+        assert found.via["main.order_lines"][key] == ("main.orders.id",)

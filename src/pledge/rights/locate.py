@@ -12,6 +12,8 @@ Interface (used by access, portability and erasure)::
     found.plan                     -> the pledge.datamap.plan.Plan that was run
     found.counts()                 -> {"main.users": 1, ...} (collections with rows)
     found.statements               -> SELECT statements issued
+    found.via["main.messages"][(12,)] -> ("main.users.id", ...): the step sources that
+                                     matched that row (how it is about the person)
 
 * ``identities`` maps an identity kind (email, user_id, phone, external_id, person_tag,
   customer_id) to one value or a list of values. Unknown kinds raise
@@ -53,6 +55,9 @@ class Located:
     rows: dict[str, list[Row]] = field(default_factory=dict)
     primary_keys: dict[str, list[str]] = field(default_factory=dict)
     statements: int = 0
+    #: per collection and primary key: the step sources (identity kind or db.coll.field)
+    #: whose values matched the row, in plan order
+    via: dict[str, dict[tuple[Any, ...], tuple[str, ...]]] = field(default_factory=dict)
 
     def keys(self, collection: str) -> list[tuple[Any, ...]]:
         pk = self.primary_keys.get(collection, [])
@@ -105,6 +110,7 @@ class _Run:
         self.values: dict[tuple[str, str], set[Any]] = {}
         self.queried: dict[int, set[Any]] = {}
         self.pks: dict[str, list[str]] = {}
+        self.via: dict[str, dict[tuple[Any, ...], list[str]]] = {}
         self.statements = 0
 
     def connector(self, database: str) -> Connector:
@@ -145,11 +151,15 @@ class _Run:
         carry = list(dict.fromkeys([*pk, *self.plan.carry.get(step.key, ())]))
         cols = None if self.columns == "all" else carry
         rows = self.found.setdefault(step.key, {})
+        via = self.via.setdefault(step.key, {})
         batches = (len(connector.coerce(step.collection, step.match, new)) + connector.batch_size - 1) \
             // connector.batch_size
         self.statements += batches
         for row in connector.select_in(self.conn(step.database), step.collection, step.match, new, cols):
             key = tuple(row[c] for c in pk) if pk else tuple(row.values())
+            paths = via.setdefault(key, [])
+            if step.source not in paths:
+                paths.append(step.source)
             if key in rows:
                 continue
             rows[key] = row
@@ -176,4 +186,5 @@ def locate(engine: Engine, identities: Mapping[str, Any], *, columns: Columns = 
         located.rows[coll] = [rows[k] for k in _sorted(rows)] if rows else []
         if coll in run.pks:
             located.primary_keys[coll] = run.pks[coll]
+        located.via[coll] = {k: tuple(v) for k, v in run.via.get(coll, {}).items()}
     return located
