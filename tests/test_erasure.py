@@ -138,6 +138,7 @@ DATASET = {
         {"name": "invoices", "erasure": "delete", "exemption": "tax_records", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "user_id", "references": [{"field": "main.users.id"}]},
+            {"name": "issued_at"},
             {"name": "billing_name", "categories": ["user.name"]},
             {"name": "billing_email", "categories": ["user.contact.email"], "erasure": "null"}]},
         {"name": "media", "erasure": "delete", "fields": [

@@ -16,6 +16,7 @@ def _register() -> None:
     # Imported here so that each module can import ``app`` without a cycle.
     from pledge.cli import groups, platform, policy, serve  # noqa: F401
     from pledge.cli import rights_access  # noqa: F401
+    from pledge.cli import rights_erase  # noqa: F401
     from pledge.cli import datamap  # noqa: F401
     from pledge.cli import report  # noqa: F401
 

@@ -187,9 +187,12 @@ class Planner:
                 for batch in batched(keys, 800):
                     for key, when in conn.execute(select(pkcol, table.c[ex.trigger]).where(pkcol.in_(batch))):
                         moment = _naive_utc(when)
+                        if moment is not None and ex.year_end:
+                            moment = datetime(moment.year + 1, 1, 1)  # counted from the year's end
                         if moment is None or cutoff is None or moment >= cutoff:
                             kept.add(key)
-            group = _Group("retained", f"{ex.name}: kept {ex.period} from {ex.trigger} ({ex.law})",
+            since = f"the end of the year of {ex.trigger}" if ex.year_end else ex.trigger
+            group = _Group("retained", f"{ex.name}: kept {ex.period} from {since} ({ex.law})",
                            exempt_strategies(coll, pk, ex), ex.key, ex.law)
             for key in keys:
                 if key in kept:
@@ -338,14 +341,17 @@ class Planner:
     def _update_steps(self, database: str, name: str, groups: dict[Any, _Group],
                       detach: dict[Any, set[str]]) -> list[Step]:
         buckets: dict[tuple[Any, ...], Step] = {}
+        # foreign keys are never masked: a link is only cut (detached) by the closure
+        fk_cols = {fk.parent.name for fk in self.connector(database).table(name).foreign_keys}
         for key, g in groups.items():
             if g.outcome == "deleted":
                 continue
             cols = sorted(detach.get(key, set()))
-            sig = (g.outcome, g.reason, tuple(sorted(g.fields.items())), tuple(cols), g.exemption)
+            fields = {f: st for f, st in g.fields.items() if f not in fk_cols}
+            sig = (g.outcome, g.reason, tuple(sorted(fields.items())), tuple(cols), g.exemption)
             if sig not in buckets:
-                op: Op = "update" if (g.fields or cols) else "none"
-                buckets[sig] = Step(database, name, g.outcome, op, [], g.reason, dict(g.fields), cols,
+                op: Op = "update" if (fields or cols) else "none"
+                buckets[sig] = Step(database, name, g.outcome, op, [], g.reason, fields, cols,
                                     g.exemption, g.law)
             buckets[sig].keys.append(key)
         return list(buckets.values())
