@@ -290,6 +290,7 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     _progress: Progress | None = None
     _task: Any = None
+    _logged: int = 0
 
     def __enter__(self) -> Run:
         if self.show:
@@ -302,10 +303,16 @@ class Run:
         return self
 
     def advance(self, users_done: int, rows: int) -> None:
-        if self._progress is not None:
-            secs = max(time.perf_counter() - self.started, 1e-9)
-            self._progress.update(self._task, completed=users_done,
-                                  rate=f"{rows / secs:,.0f} rows/s")
+        if self._progress is None:
+            return
+        secs = max(time.perf_counter() - self.started, 1e-9)
+        self._progress.update(self._task, completed=users_done, rate=f"{rows / secs:,.0f} rows/s")
+        # Without a terminal the bar is not drawn: log a line every tenth of the way instead.
+        tenth = users_done * 10 // max(self.users, 1)
+        if not self.console.is_terminal and tenth > self._logged:
+            self._logged = tenth
+            self.console.print(f"{users_done:,}/{self.users:,} users, {rows:,} rows, {secs:,.0f} s "
+                               f"({rows / secs:,.0f} rows/s)")
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
