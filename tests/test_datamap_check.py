@@ -175,3 +175,35 @@ def test_an_unreachable_database_is_a_finding_not_a_crash() -> None:
     findings = check_dataset(shop_dataset(), lambda _n: "postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert findings[0].code == "database-unreachable" and findings[0].severity == "error"
     assert has_errors(findings)
+
+
+def test_live_foreign_keys_the_file_lacks_are_named_in_findings(tmp_path: Path) -> None:
+    dataset = shop_dataset()
+    dataset.database("main").collection("logins").field("customer_id").references = []
+    findings = _codes(_run(f"sqlite:///{tmp_path / 'shop.db'}", dataset))
+    finding = findings[("unreachable-collection", "main.logins")]
+    assert "discovered foreign keys" in finding.message and "declare the reference" in finding.message
+
+
+def test_a_live_foreign_key_cycle_is_found_even_when_the_file_omits_it(tmp_path: Path) -> None:
+    meta = MetaData()
+    Table("teams", meta, Column("id", Integer, primary_key=True),
+          Column("lead_id", Integer, ForeignKey("members.id", use_alter=True), nullable=True))
+    Table("members", meta, Column("id", Integer, primary_key=True), Column("email", String(100)),
+          Column("team_id", Integer, ForeignKey("teams.id"), nullable=False))
+    engine = create_engine(f"sqlite:///{tmp_path / 'teams.db'}")
+    meta.create_all(engine)
+    dataset = Dataset.model_validate({"name": "teams", "databases": [{"name": "main", "collections": [
+        {"name": "members", "fields": [
+            {"name": "id", "primary_key": True},
+            {"name": "email", "identity": "email", "categories": ["user.contact.email"]},
+            {"name": "team_id", "references": [{"field": "main.teams.id", "direction": "to"}]}]},
+        {"name": "teams", "fields": [{"name": "id", "primary_key": True}, {"name": "lead_id"}]},
+    ]}]})
+    try:
+        findings = check_dataset(dataset, lambda _n: engine)
+    finally:
+        engine.dispose()
+    [cycle] = [f for f in findings if f.code == "reference-cycle"]
+    assert cycle.severity == "warning"  # teams.lead_id is nullable: erasure clears it first
+    assert "main.members -> main.teams -> main.members" in cycle.message

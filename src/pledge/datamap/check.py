@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pledge.datamap.discover import EngineLike, LiveSchema, read_schema
+from pledge.datamap.discover import EngineLike, LiveSchema, merge_schema, read_schema
 from pledge.datamap.model import Dataset
 from pledge.datamap.types import compatible, declared_family
 
@@ -308,5 +308,9 @@ def check_dataset(dataset: Dataset, connect: Callable[[str], EngineLike],
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}"))
             continue
         findings.extend(check_live(dataset, db.name, schemas[db.name]))
-    findings.extend(check_static(dataset, schemas))
+    # live foreign keys bind erasure order too: judge cycles with them merged in
+    merged = dataset
+    for name, schema in schemas.items():
+        merged = merge_schema(merged, name, schema)
+    findings.extend(check_static(merged, schemas))
     return findings

@@ -256,7 +256,11 @@ def merge_discovered(dataset: Dataset, source: EngineLike, database: str | None 
         if len(dataset.databases) != 1:
             raise ValueError("the dataset has several databases: say which one this connection is")
         database = dataset.databases[0].name
-    schema = read_schema(source)
+    return merge_schema(dataset, database, read_schema(source))
+
+
+def merge_schema(dataset: Dataset, database: str, schema: LiveSchema) -> Dataset:
+    """:func:`merge_discovered` with a schema already read."""
     merged = dataset.model_copy(deep=True)
     db = merged.database(database)
     for coll in db.collections:
