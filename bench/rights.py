@@ -9,6 +9,10 @@ once per size with ``pledge.platforms.create_platform`` and reused: SQLite files
 /tmp (``/tmp/omni1m.db`` for 1M users), PostgreSQL databases are named
 ``pledge_bench_omni_<users>``. ``bench_access`` is a plain function so that other
 halves of the benchmark (erasure) can run beside it on the same engine and people.
+
+Erasure: p50/p95 of a whole erasure request over the same 50 people, run on a copy of
+the platform (an SQLite backup in a temporary directory, or a PostgreSQL database
+made from the original as a template), and rows touched per second.
 """
 
 from __future__ import annotations
@@ -120,6 +124,57 @@ def bench_access(engine: Engine, people: list[str]) -> dict[str, float]:
     return timed(lambda email: locate(engine, {"email": email}).total, people)
 
 
+def copy_platform(url: str, workdir: Path) -> str:
+    """A throwaway copy of the platform to erase on (the original stays intact).
+
+    SQLite: an online backup into ``workdir``. PostgreSQL: a database made from the
+    original as a template (``pledge_bench_erase_<n>``, dropped by :func:`drop_copy`).
+    """
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        target = workdir / "erase-copy.db"
+        src = sqlite3.connect(make_url(url).database or "")
+        dst = sqlite3.connect(str(target))
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        return f"sqlite:///{target}"
+    base = make_url(url)
+    name = f"pledge_bench_erase_{os.getpid()}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f'CREATE DATABASE {name} TEMPLATE "{base.database}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_copy(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    base = make_url(url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {base.database} WITH (FORCE)"))
+    admin.dispose()
+
+
+def bench_erasure(engine: Engine, people: list[str]) -> dict[str, float]:
+    """Erasure p50 over ``people`` (emails) on a copy: the whole request (locate, plan,
+    ledger and audit, checkpoints, every UPDATE and DELETE); rows touched = rows
+    deleted, masked, or retained with fields masked or links cut."""
+    from pledge.rights.erasure import erase
+
+    def one(email: str) -> int:
+        rep = erase(engine, {"email": email}, actor="bench")
+        kept_changed = sum(e["rows"] for e in rep["retained"] if e.get("fields") or e.get("detached"))
+        return int(rep["totals"]["deleted"] + rep["totals"]["masked"] + kept_changed)
+
+    return timed(one, people)
+
+
 def report(backend: str, users: int, what: str, r: dict[str, float]) -> None:
     print(f"{backend:<10} {users:>9,} users  {what:<8} p50 {r['p50'] * 1000:8.1f} ms  "
           f"p95 {r['p95'] * 1000:8.1f} ms  max {r['max'] * 1000:8.1f} ms  "
@@ -133,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="repeat for several (default: both)")
     ap.add_argument("--people", type=int, default=50, help="random people per measurement")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-erasure", action="store_true", help="measure access only")
     args = ap.parse_args(argv)
     for backend in args.backend or ["sqlite", "postgresql"]:
         url = sqlite_url(args.users) if backend == "sqlite" else postgres_url(args.users)
@@ -144,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
                 report(backend, args.users, "access", bench_access(engine, people))
             finally:
                 engine.close()
+            if not args.skip_erasure:
+                copy = copy_platform(url, Path(tmp))
+                engine = bench_engine(copy, Path(tmp))
+                try:
+                    report(backend, args.users, "erasure", bench_erasure(engine, people))
+                finally:
+                    engine.close()
+                    drop_copy(copy)
     return 0
 
 
