@@ -94,8 +94,8 @@ class Notifier:
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self.clock())
         msg["Message-ID"] = make_msgid(domain=self.settings.mail_from.rpartition("@")[2] or "pledge.localhost")
-        msg["Content-Language"] = lang
         msg.set_content(body)
+        msg["Content-Language"] = lang  # after set_content, which resets Content-* headers
         return msg
 
     def _throttle(self) -> None:
