@@ -79,6 +79,11 @@ class DecisionService:
             return hit[0]
         return self._decide_and_cache(email, purpose, gpc)
 
+    def cached(self, email: str, purpose: str, gpc: bool | None = None) -> Decision | None:
+        """The cached decision, or None (never touches a database: safe on an event loop)."""
+        hit = self._cache.get((email, purpose, gpc))
+        return hit[0] if hit is not None and hit[1] > monotonic() else None
+
     def many(self, items: list[tuple[str, str]], gpc: bool | None = None) -> list[Decision]:
         return [self.may(e, p, gpc) for e, p in items]
 
