@@ -54,3 +54,38 @@ class ErasureLedger:
         q = select(erasure_ledger).where(erasure_ledger.c.at >= when).order_by(erasure_ledger.c.id)
         with self.store.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+
+def record_intents(ledger: ErasureLedger, people: list[Mapping[str, str]], *, source: str, reference: str,
+                   scope: dict[str, Any]) -> None:
+    """One intent row per person (each with its own keyed HMACs), or one scope-only row
+    when ``people`` is empty; one statement, one transaction, before anything changes.
+    ``reference`` should be unique to the batch: :func:`mark_reference_done` closes it."""
+    now = ledger.clock()
+    rows = [{"at": now, "subject_keys": ledger.keys_for(p), "source": source, "reference": reference,
+             "scope": scope, "status": "intent"} for p in people] or [
+        {"at": now, "subject_keys": {}, "source": source, "reference": reference, "scope": scope,
+         "status": "intent"}]
+    with ledger.store.begin() as conn:
+        conn.execute(insert(erasure_ledger), rows)
+
+
+def mark_reference_done(ledger: ErasureLedger, reference: str) -> None:
+    with ledger.store.begin() as conn:
+        conn.execute(update(erasure_ledger).where(erasure_ledger.c.reference == reference,
+                                                  erasure_ledger.c.status == "intent")
+                     .values(status="done", done_at=ledger.clock()))
+
+
+def subject_keys_since(ledger: ErasureLedger, when: datetime,
+                       sources: tuple[str, ...] = ("request", "retention", "replay")) -> dict[str, set[str]]:
+    """Every keyed HMAC the ledger names since ``when``, by identity kind."""
+    q = select(erasure_ledger.c.subject_keys).where(erasure_ledger.c.at >= when,
+                                                    erasure_ledger.c.source.in_(sources))
+    out: dict[str, set[str]] = {}
+    with ledger.store.connect() as conn:
+        for (keys,) in conn.execute(q):
+            for kind, digest in (keys or {}).items():
+                out.setdefault(kind, set()).add(str(digest))
+    return out
