@@ -390,3 +390,22 @@ def test_located_rows_say_which_path_found_them(shop: tuple[Engine, str]) -> Non
         assert found.via["main.orders"][key] == ("main.users.id",)
     for key in found.keys("main.order_lines"):
         assert found.via["main.order_lines"][key] == ("main.orders.id",)
+
+
+def test_access_page_speaks_the_policy_language(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    build_shop(url, people=5)
+    engine = make_engine(tmp_path, url)
+    email = "p1@" + _domain(url, 1)
+    from pledge.rights.access import access, render_page
+
+    export = access(engine, {"email": email})
+    english = render_page(engine, export)
+    polish = render_page(engine, export, lang="pl")
+    engine.close()
+    assert '<html lang="en">' in english and "Your rights" in english
+    assert '<html lang="pl">' in polish
+    for words in ("Twoje prawa", "umowa z Tobą (art. 6 ust. 1 lit. b)", "Dane przekazane przez Ciebie",
+                  "dostępu do swoich danych (art. 15)", "Możesz złożyć skargę do organu nadzorczego"):
+        assert words in polish, words
+    assert "Your rights" not in polish

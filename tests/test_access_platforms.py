@@ -21,7 +21,7 @@ from pledge.rights.locate import locate
 from pledge.settings import Settings
 from tests.conftest import EXAMPLES
 
-USERS = 150
+USERS = 120
 
 # Each query returns the ids of one table's rows about the person with email :e.
 U = "(SELECT id FROM users WHERE email = :e)"

@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pledge.engine import Engine
+from pledge.i18n import translator
 from pledge.rights.art15 import categories_found, information
 from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
 from pledge.rights.locate import Located, locate
@@ -70,11 +71,13 @@ def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:
     return "subject:" + ",".join(f"{k}:{v[:16]}" for k, v in sorted(keys.items()))
 
 
-def render_page(engine: Engine, export: AccessExport, *, title: str = "Your personal data") -> str:
+def render_page(engine: Engine, export: AccessExport, lang: str | None = None) -> str:
+    """``index.html``: in the policy's language (English or Polish) unless ``lang`` is given."""
+    lang = lang or _lang(engine)
     env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
     template = env.get_template("access_page.html")
     return template.render(
-        title=title, export=export, info=export.information, policy=engine.policy,
+        _=translator(lang, ("access",)), lang=lang, export=export, info=export.information,
         counts=export.located.counts(), csv_name=csv_name,
     )
 
