@@ -254,7 +254,7 @@ def campaign_status(
 
     campaigns = Campaigns(_engine(config))
     if campaign_id is None:
-        print_json(campaigns.list())
+        print_json(campaigns.all())
         return
     try:
         print_json(campaigns.status(campaign_id))

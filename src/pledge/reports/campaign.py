@@ -159,7 +159,7 @@ class Campaigns:
         return Campaign(m["id"], m["kind"], m["created_at"], m["effective_at"], bool(m["reconsent"]), m["lang"],
                         m["status"], list(m["categories"]), dict(m["details"]))
 
-    def list(self) -> list[dict[str, Any]]:
+    def all(self) -> list[dict[str, Any]]:
         with self.engine.store.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(notice_campaigns).order_by(notice_campaigns.c.id))]
 
@@ -167,7 +167,7 @@ class Campaigns:
     def email_fields(self, categories: list[str]) -> list[tuple[str, str, str]]:
         """(database, collection, field) of the email identities of the affected people."""
         everyone = EVERYONE in categories
-        out = []
+        out: list[tuple[str, str, str]] = []
         for db in self.engine.dataset.databases:
             for coll in db.collections:
                 emails = [f.name for f in coll.fields if f.identity == "email"]
@@ -184,9 +184,9 @@ class Campaigns:
         for d in self.engine.dataset.databases:
             for c in d.collections:
                 refers = any(r.field.startswith(target) for f in c.fields for r in f.references)
-                if (d.name == db and c.name == coll) or refers:
-                    if any_related(categories, {k for f in c.fields for k in f.categories}):
-                        return True
+                if ((d.name == db and c.name == coll) or refers) and any_related(
+                        categories, {k for f in c.fields for k in f.categories}):
+                    return True
         return False
 
     def addresses(self, campaign: Campaign) -> Iterator[str]:
@@ -250,11 +250,10 @@ class Campaigns:
 
         outcome = self.notifier.send_many(messages(), template, campaign.lang, reference=reference,
                                           on_each=on_each, limit=limit)
-        if limit is None or outcome.sent < limit:
-            if outcome.failed == 0:
-                with self.engine.store.begin() as conn:
-                    conn.execute(update(notice_campaigns).where(notice_campaigns.c.id == campaign.id)
-                                 .values(status="sent"))
+        if (limit is None or outcome.sent < limit) and outcome.failed == 0:
+            with self.engine.store.begin() as conn:
+                conn.execute(update(notice_campaigns).where(notice_campaigns.c.id == campaign.id)
+                             .values(status="sent"))
         self.engine.audit.record("notice.campaign.sent", target=reference, details=outcome.as_dict())
         return outcome
 

@@ -131,9 +131,7 @@ def _consent_touched(section: str, key: str, policy: Policy) -> bool:
     if section == "recipients":
         r = next((r for r in policy.recipients if r.key == key), None)
         return r is not None and bool(set(r.purposes) & consent)
-    if section == "cookies":
-        return True
-    return False
+    return section == "cookies"
 
 
 def diff_policies(old: Policy, new: Policy, dataset: Dataset | None = None) -> PolicyDiff:

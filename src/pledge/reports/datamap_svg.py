@@ -159,7 +159,7 @@ def layout(nodes: list[Node], edges: list[Edge]) -> tuple[float, float]:
         incoming.setdefault(e.dst, []).append(e.src)
 
     def stack(col: list[Node]) -> float:
-        y = TOP
+        y = float(TOP)
         for n in col:
             n.y = y
             y += n.height + PAD_Y

@@ -65,9 +65,10 @@ RIGHT: dict[str, str] = {
 }
 
 #: Countries of the EU and EEA: a processor there is not a third-country transfer.
-EEA = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
-)
+EEA = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+})
 
 
 def legal_basis_terms(basis: str | None) -> tuple[str, str]:
