@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 app = typer.Typer(
@@ -12,13 +14,24 @@ app = typer.Typer(
 )
 
 
+#: Command modules, in the order their commands appear in ``pledge --help``.
+#: Each feature adds its module name here.
+COMMAND_MODULES = (
+    "groups",
+    "serve",
+    "policy",
+    "platform",
+    "datamap",
+    "rights_access",
+    "rights_erase",
+    "report",
+)
+
+
 def _register() -> None:
     # Imported here so that each module can import ``app`` without a cycle.
-    from pledge.cli import groups, platform, policy, serve  # noqa: F401
-    from pledge.cli import rights_access  # noqa: F401
-    from pledge.cli import rights_erase  # noqa: F401
-    from pledge.cli import datamap  # noqa: F401
-    from pledge.cli import report  # noqa: F401
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pledge.cli.{name}")
 
 
 _register()
