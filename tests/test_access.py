@@ -409,3 +409,16 @@ def test_access_page_speaks_the_policy_language(tmp_path: Path) -> None:
                   "dostępu do swoich danych (art. 15)", "Możesz złożyć skargę do organu nadzorczego"):
         assert words in polish, words
     assert "Your rights" not in polish
+
+
+def test_locate_runs_inside_the_callers_transaction(shop: tuple[Engine, str]) -> None:
+    engine, _ = shop
+    connector = engine.connectors.get("main")
+    with connector.begin() as conn:
+        conn.execute(insert(users).values(id=999, email="fresh@example.org", name="Fresh", phone=None))
+        conn.execute(insert(orders).values(id=9999, user_id=999, note="uncommitted"))
+        inside = locate(engine, {"email": "fresh@example.org"}, connections={"main": conn})
+        assert inside.keys("main.orders") == [(9999,)]
+        conn.rollback()
+    after = locate(engine, {"email": "fresh@example.org"})
+    assert after.total == 0
