@@ -422,3 +422,11 @@ def test_locate_runs_inside_the_callers_transaction(shop: tuple[Engine, str]) ->
         conn.rollback()
     after = locate(engine, {"email": "fresh@example.org"})
     assert after.total == 0
+
+
+def test_email_is_matched_case_insensitively_for_lower_case_data(shop: tuple[Engine, str]) -> None:
+    engine, url = shop
+    email = "p3@" + _domain(url, 3)
+    found = locate(engine, {"email": email.upper()})
+    assert found.keys("main.users") == [(3,)]
+    assert found.identities["email"] == [email.upper(), email]

@@ -76,12 +76,17 @@ class Located:
 
 
 def normalise_identities(identities: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """``{kind: value or values}`` to ``{kind: [values]}``, blanks dropped, order kept."""
+    """``{kind: value or values}`` to ``{kind: [values]}``, blanks dropped, order kept.
+
+    An email is also looked up in lower case (``Ann@Example.org`` finds ``ann@example.org``).
+    """
     out: dict[str, list[Any]] = {}
     for kind, value in identities.items():
         values: Iterable[Any] = value if isinstance(value, list | tuple | set | frozenset) else [value]
         clean = [v.strip() if isinstance(v, str) else v for v in values]
         clean = [v for v in clean if v is not None and v != ""]
+        if kind == "email":  # addresses are stored lower-case almost everywhere; match both
+            clean = [x for v in clean for x in (v, v.lower() if isinstance(v, str) else v)]
         if clean:
             out[kind] = list(dict.fromkeys(clean))
     if not out:
