@@ -138,10 +138,12 @@ def build_graph(policy: Policy, dataset: Dataset | None) -> tuple[list[Node], li
                 nodes[kid] = Node(kid, 4, country_name(country), country.upper()
                                   + (" · third country" if is_third_country(country) else " · EU/EEA"))
             third = is_third_country(country)
-            if r.transfer:
+            if not third:
+                label = "within EEA"  # no third-country transfer, so no mechanism is needed
+            elif r.transfer:
                 label = MECHANISM.get(r.transfer, r.transfer)
             else:
-                label = "no safeguard" if third else "within EEA"
+                label = "no safeguard"
             alarm = third and (r.transfer is None or r.transfer in INVALID_TRANSFERS)
             edges.append(Edge(rid, kid, label, alarm))
     return list(nodes.values()), edges

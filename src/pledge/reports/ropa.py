@@ -18,7 +18,13 @@ from pathlib import Path
 from pledge.datamap.model import Dataset
 from pledge.policy.model import Policy
 from pledge.reports import dpv
-from pledge.reports.links import purpose_recipients, purpose_retention, recipient_categories, systems_for
+from pledge.reports.links import (
+    any_related,
+    purpose_recipients,
+    purpose_retention,
+    recipient_categories,
+    systems_for,
+)
 from pledge.reports.words import country_name, duration_words
 
 FORMATS = ("html", "csv", "xlsx")
@@ -79,7 +85,9 @@ def build_ropa(policy: Policy, dataset: Dataset | None, today: date | None = Non
             "categories": _join([f"{categories.get(k, k)} [{k}]" for k in p.categories]),
             "systems": _join(systems_for(p.categories, dataset)) if dataset else "",
             "recipients": _join([r.name for r in purpose_recipients(p, policy)]),
-            "retention": _join([f"{r.name}: {_period(r.period, r.vague)}" for r in rules]),
+            "retention": _join([f"{r.name}: {_period(r.period, r.vague)}" for r in rules]
+                               + [f"{x.name}: {duration_words(x.period)} ({x.law})" for x in policy.exemptions
+                                  if any_related(p.categories, x.categories)]),
         })
 
     categories_sec = Section("categories", "Categories of personal data and their sources", "Art. 30(1)(c)",
@@ -105,8 +113,8 @@ def build_ropa(policy: Policy, dataset: Dataset | None, today: date | None = Non
             "retention": r.retention or (duration_words(r.retention_period) if r.retention_period else ""),
         })
         for country in r.countries:
-            if not dpv.is_third_country(country) and r.transfer is None:
-                continue
+            if not dpv.is_third_country(country):
+                continue  # within the EU/EEA: not a transfer under Chapter V
             term, provision = dpv.transfer_terms(r.transfer)
             transfers.rows.append({
                 "recipient": r.key, "name": r.name, "country": country, "country_name": country_name(country),
