@@ -250,6 +250,20 @@ def test_onestepai_shapes(built: dict[str, Any]) -> None:
     assert leads and not any(c["email"] in user_emails for c in leads)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_indexes_on_foreign_keys_identities_and_clocks(name: str) -> None:
+    meta = schema(name)
+    dataset = load_dataset(EXAMPLES / name / "dataset.yaml")
+    identities = {f"{c.name}.{f.name}" for _, c, f in dataset.identities() if not f.primary_key}
+    clocks = {"deleted_at", "closed_at", "last_login_at", "last_contact_at", "issued_at", "expires_at"}
+    for t in meta.sorted_tables:
+        leading = {next(iter(ix.columns)).name for ix in t.indexes}
+        wanted = {fk.parent.name for fk in t.foreign_keys}
+        wanted |= {c.name for c in t.columns if c.name in clocks}
+        wanted |= {key.split(".", 1)[1] for key in identities if key.split(".", 1)[0] == t.name}
+        assert wanted <= leading, (t.name, wanted - leading)
+
+
 # -- the data maps -------------------------------------------------------------------------------
 def _foreign_keys(meta: MetaData) -> set[tuple[str, str]]:
     return {(f"{t.name}.{fk.parent.name}", f"{fk.column.table.name}.{fk.column.name}")
