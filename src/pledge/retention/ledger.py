@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,7 @@ class ErasureLedger:
 
 
 
-def record_intents(ledger: ErasureLedger, people: list[Mapping[str, str]], *, source: str, reference: str,
+def record_intents(ledger: ErasureLedger, people: Sequence[Mapping[str, str]], *, source: str, reference: str,
                    scope: dict[str, Any]) -> None:
     """One intent row per person (each with its own keyed HMACs), or one scope-only row
     when ``people`` is empty; one statement, one transaction, before anything changes.
