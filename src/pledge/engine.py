@@ -30,6 +30,8 @@ from pledge.store import Store, make_sa_engine
 if TYPE_CHECKING:
     from pledge.consent.decisions import Decision, DecisionService
     from pledge.consent.ledger import ConsentLedger
+    from pledge.rights.admins import AdminService
+    from pledge.rights.requests import RequestService
 
 
 def utcnow() -> datetime:
@@ -97,6 +99,19 @@ class Engine:
     def may(self, person: str, purpose: str, gpc: bool | None = None) -> Decision:
         """May ``purpose`` be carried out for this person (by email) now? With the reason."""
         return self.decisions.may(person, purpose, gpc)
+
+    # -- data-subject requests and the people who handle them --------------------------------
+    @cached_property
+    def requests(self) -> RequestService:
+        from pledge.rights.requests import RequestService
+
+        return RequestService(self)
+
+    @cached_property
+    def admins(self) -> AdminService:
+        from pledge.rights.admins import AdminService
+
+        return AdminService(self)
 
     # -- the platform's databases -------------------------------------------------------
     def database_url(self, name: str) -> str:

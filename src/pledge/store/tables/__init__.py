@@ -6,6 +6,7 @@ Each feature owns one module here; this package imports them all so that
 
 from pledge.store.tables import consent, core, notify, reports, rights
 from pledge.store.tables import retention
+from pledge.store.tables import admin, requests
 from pledge.store.tables.meta import metadata
 
-__all__ = ["consent", "core", "metadata", "notify", "reports", "retention", "rights"]
+__all__ = ["admin", "requests", "consent", "core", "metadata", "notify", "reports", "retention", "rights"]

@@ -1,0 +1,124 @@
+"""Delivering exports: encrypted at rest, handed out only through signed, expiring links.
+
+Interface (``engine.requests.delivery`` is a :class:`Delivery`)::
+
+    token = delivery.store(request_view, "access.zip", zip_bytes)     # encrypted file + row
+    sig = delivery.sign(request_id, token)                             # for a link
+    url = delivery.link(request_id, token)     # /v1/requests/<id>/download?sig=…
+    name, data = delivery.open_signed(request_id, sig)   # checks signature, age, purge state
+    delivery.purge()                           # removes files older than keep_days
+
+Files live in ``<config dir>/.pledge/exports/`` as Fernet tokens (the :class:`Vault` keys,
+so they rotate with identities). A link is an itsdangerous ``TimestampSigner`` signature
+over ``request id`` and export token: it opens that one export only, for ``link_days``;
+after ``keep_days`` the file is deleted and every link to it fails.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from sqlalchemy import insert, select, update
+
+from pledge.rights.vault import Vault
+from pledge.store.tables.requests import request_exports
+from pledge.store.tables.requests import requests as requests_table
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+    from pledge.rights.requests import RequestView
+
+__all__ = ["Delivery", "DeliveryError"]
+
+
+class DeliveryError(ValueError):
+    """A link that does not open an export; ``reason``: bad_signature, expired, purged, missing."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Delivery:
+    def __init__(self, engine: Engine, vault: Vault, *, keep_days: int = 30, link_days: int = 7) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.keep_days = keep_days
+        self.link_days = link_days
+        self.folder = engine.config.base_dir / ".pledge" / "exports"
+        self._signer = TimestampSigner(engine.settings.secret_key, salt="pledge.export.link")
+
+    def store(self, view: RequestView, filename: str, content: bytes) -> str:
+        """Encrypt ``content`` to a file and record it; returns the export token."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(24)
+        path = self.folder / f"{token}.bin"
+        path.write_bytes(self.vault.encrypt(content))
+        now = self.engine.now()
+        with self.engine.store.begin() as conn:
+            conn.execute(insert(request_exports).values(
+                request_id=view.row_id, token=token, filename=filename, path=str(path), size=len(content),
+                created_at=now, purge_after=now + timedelta(days=self.keep_days), downloads=0))
+        return token
+
+    def sign(self, public_id: str, token: str) -> str:
+        return self._signer.sign(f"{public_id}.{token}".encode()).decode()
+
+    def link(self, public_id: str, token: str) -> str:
+        return f"/v1/requests/{public_id}/download?sig={self.sign(public_id, token)}"
+
+    def latest(self, public_id: str) -> str | None:
+        """The newest unpurged export token of a request."""
+        with self.engine.store.connect() as conn:
+            return conn.execute(
+                select(request_exports.c.token)
+                .join(requests_table, requests_table.c.id == request_exports.c.request_id)
+                .where(requests_table.c.public_id == public_id, request_exports.c.purged_at.is_(None))
+                .order_by(request_exports.c.id.desc()).limit(1)).scalar()
+
+    def open_signed(self, public_id: str, sig: str) -> tuple[str, bytes]:
+        """The export a link points to, after checking signature, request, age and purge."""
+        try:
+            value = self._signer.unsign(sig, max_age=self.link_days * 86400).decode()
+        except SignatureExpired as exc:
+            raise DeliveryError("expired", "this download link has expired") from exc
+        except BadSignature as exc:
+            raise DeliveryError("bad_signature", "this download link is not valid") from exc
+        rid, _, token = value.partition(".")
+        if rid != public_id or not token:
+            raise DeliveryError("bad_signature", "this download link is for another request")
+        with self.engine.store.begin() as conn:
+            row = conn.execute(
+                select(request_exports)
+                .join(requests_table, requests_table.c.id == request_exports.c.request_id)
+                .where(request_exports.c.token == token, requests_table.c.public_id == public_id)).first()
+            if row is None:
+                raise DeliveryError("missing", "no such export")
+            if row.purged_at is not None:
+                raise DeliveryError("purged", "this export was deleted after its retention period")
+            conn.execute(update(request_exports).where(request_exports.c.id == row.id)
+                         .values(downloads=row.downloads + 1))
+        data = self.vault.decrypt(Path(row.path).read_bytes())
+        self.engine.audit.record("request.downloaded", actor="subject", target=f"request:{public_id}",
+                                 details={"export": row.id, "bytes": len(data)})
+        return row.filename, data
+
+    def purge(self, *, actor: str = "system") -> int:
+        """Delete every export past its ``purge_after``; returns how many."""
+        now = self.engine.now()
+        with self.engine.store.begin() as conn:
+            rows = conn.execute(select(request_exports.c.id, request_exports.c.path)
+                                .where(request_exports.c.purged_at.is_(None),
+                                       request_exports.c.purge_after <= now)).all()
+            for r in rows:
+                Path(r.path).unlink(missing_ok=True)
+            if rows:
+                conn.execute(update(request_exports).where(request_exports.c.id.in_([r.id for r in rows]))
+                             .values(purged_at=now))
+                self.engine.audit.record("request.exports_purged", actor=actor, target="exports",
+                                         details={"count": len(rows)}, conn=conn)
+        return len(rows)

@@ -1,0 +1,127 @@
+"""Carrying out one verified request with the rights engine.
+
+``execute(engine, service, view, identities, params, actor=...)`` returns the final state
+(``completed`` or ``partially_completed``) and a result dict with a ``summary`` of counts
+(no personal data), plus ``export`` (an export token, for access, portability and
+``ccpa_know``) or ``certificate`` (a signed erasure certificate). It raises on failure,
+leaving the request in ``executing`` so that a re-run resumes (erasure checkpoints).
+
+Per kind (``params`` in brackets):
+
+- access / ccpa_know — the access zip; ``ccpa_know`` without ``specific`` holds only the
+  categories and the Art. 15 / §1798.110 information, no rows.
+- portability — the portability zip.
+- erasure / ccpa_delete — :func:`pledge.rights.erasure.erase`; rows kept under an
+  exemption make it ``partially_completed``. A certificate is issued either way.
+- rectification [``changes``: {field: value}] — :func:`pledge.rights.rectify.rectify`.
+- restriction [``purpose``, optional] — :func:`pledge.rights.restrict.restrict`.
+- objection [``purpose``] — :func:`pledge.rights.restrict.object_to`.
+- withdraw_consent [``purposes``, optional: every consent purpose] and ccpa_opt_out
+  (every purpose that sells or shares) — withdrawn in the consent ledger.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from pledge.reports.certificate import issue as issue_certificate
+from pledge.rights.export import dumps, write_zip
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+    from pledge.rights.requests import RequestService, RequestView
+
+__all__ = ["execute"]
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    write_zip(buf, files)
+    return buf.getvalue()
+
+
+def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
+            params: dict[str, Any], actor: str) -> dict[str, Any]:
+    from pledge.rights.access import access, write_access_zip
+
+    if view.kind == "ccpa_know" and not params.get("specific"):
+        export = access(engine, ids)
+        content = _zip({"categories.json": dumps({
+            "generated_at": export.generated_at, "categories": export.categories,
+            "information": export.information})})
+        engine.audit.record("rights.access.categories", actor=actor, target=f"request:{view.id}",
+                            details={"collections": len(export.categories)})
+        summary = {"collections": len(export.categories)}
+    else:
+        buf = io.BytesIO()
+        found = write_access_zip(engine, ids, buf, actor=actor)
+        content = buf.getvalue()
+        summary = {"collections": len(found.located.counts()), "rows": found.located.total}
+    token = svc.delivery.store(view, f"{view.kind}-{view.id}.zip", content)
+    return {"summary": summary, "export": token}
+
+
+def _portability(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
+                 actor: str) -> dict[str, Any]:
+    from pledge.rights.portability import write_portability_zip
+
+    buf = io.BytesIO()
+    export = write_portability_zip(engine, ids, buf, actor=actor)
+    token = svc.delivery.store(view, f"portability-{view.id}.zip", buf.getvalue())
+    return {"summary": {"collections": len(export.rows), "rows": export.total}, "export": token}
+
+
+def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str) -> tuple[str, dict[str, Any]]:
+    from pledge.rights.erasure import erase
+
+    report = erase(engine, ids, request_id=f"request-{view.id}", actor=actor, reference=f"request:{view.id}")
+    cert = issue_certificate(report, engine.settings.secret_key, issued_at=engine.now(),
+                             controller=engine.policy.controller.name, policy_version=engine.policy.version)
+    totals = report.get("totals", {})
+    retained = int(totals.get("retained", 0)) if isinstance(totals, dict) else 0
+    state = "partially_completed" if retained else "completed"
+    return state, {"summary": totals, "certificate": cert}
+
+
+def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, Any], actor: str) -> dict[str, Any]:
+    policy = engine.policy
+    if view.kind == "ccpa_opt_out":
+        purposes = [p.key for p in policy.purposes if p.sells_or_shares]
+    else:
+        purposes = list(params.get("purposes") or [p.key for p in policy.purposes if p.consent_required])
+    if purposes:
+        engine.consent.record_many(email, dict.fromkeys(purposes, "withdrawn"), method="request",
+                                   channel="request", actor=actor)
+    return {"summary": {"purposes": len(purposes)}, "purposes": purposes}
+
+
+def execute(engine: Engine, svc: RequestService, view: RequestView, identities: dict[str, str],
+            params: dict[str, Any], *, actor: str) -> tuple[str, dict[str, Any]]:
+    from pledge.rights.rectify import rectify
+    from pledge.rights.restrict import object_to, restrict
+
+    kind = view.kind
+    email = identities["email"]
+    if kind in ("access", "ccpa_know"):
+        return "completed", _access(engine, svc, view, identities, params, actor)
+    if kind == "portability":
+        return "completed", _portability(engine, svc, view, identities, actor)
+    if kind in ("erasure", "ccpa_delete"):
+        return _erasure(engine, view, identities, actor)
+    if kind == "rectification":
+        report = rectify(engine, identities, dict(params.get("changes") or {}), actor=actor)
+        return "completed", {"summary": {"rows": report["rows"]},
+                             "fields": {c["field"]: c["rows"] for c in report["changes"]}}
+    if kind == "restriction":
+        out = restrict(engine, email, params.get("purpose"), reason=f"request {view.id}", actor=actor)
+        return "completed", {"summary": {"restriction_id": out["id"]}}
+    if kind == "objection":
+        purpose = params.get("purpose")
+        if not purpose:
+            raise ValueError("an objection names the purpose objected to (params.purpose)")
+        out = object_to(engine, email, str(purpose), reason=f"request {view.id}", actor=actor)
+        return "completed", {"summary": {"objection_id": out["id"], "absolute": out["absolute"]}}
+    if kind in ("withdraw_consent", "ccpa_opt_out"):
+        return "completed", _consent(engine, view, email, params, actor)
+    raise ValueError(f"no executor for request kind {kind!r}")

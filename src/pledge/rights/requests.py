@@ -1,0 +1,488 @@
+"""The data-subject request lifecycle: from receipt to completion, every step audited.
+
+Python API (``engine.requests`` is a :class:`RequestService`)::
+
+    svc = engine.requests
+    r = svc.create("access", {"email": "ann@example.org"}, lang="pl")   # state "received"
+    svc.start_verification(r.id)           # emails a one-time code → "verifying"
+    svc.verify_code(r.id, "123456")        # → "verified" (or "awaiting_approval")
+    svc.verify_token(r.id, platform_jwt)   # a signed-in user's token instead of a code
+    svc.approve(r.id, actor="admin:1")     # → "executing" → "completed" / "partially_completed"
+    svc.run(r.id)                          # run a verified request that needs no approval, or re-run
+    svc.deny(r.id, "manifestly_unfounded", note="...", actor="admin:1")
+    svc.extend(r.id, "Many systems to search", actor="admin:1")
+    svc.open_on_initiative("erasure", {"email": ...}, ground="child_under_minimum_age",
+                           note="Date of birth shows age 12", actor="admin:1")
+    svc.get(r.id) / svc.find(state=..., overdue=True) / svc.overdue()
+    svc.identities(r.id)                   # decrypted identities (officers and the executor only)
+    svc.status_token(r.id) / svc.check_status_token(r.id, token)   # the requester's status link
+
+``r`` is a :class:`RequestView` (``as_dict()`` gives the JSON shape, without identities).
+Ids are unguessable public ids (``req_…``), never the integer row id.
+
+States and the only allowed moves are in :data:`TRANSITIONS`; any other move raises
+:class:`RequestStateError`. Every move writes an audit entry ``request.<state>`` targeted
+``request:<id>`` in the same transaction; identities never go into the audit log.
+Denials name a ground from :data:`DENIAL_GROUNDS`; requests opened by an officer name
+one from :data:`INITIATIVE_GROUNDS`.
+
+Identities and parameters are stored as one Fernet token (:class:`pledge.rights.vault.Vault`),
+found by ``identity_key``, the keyed HMAC of the email.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from pledge.rights.deadlines import days_left, deadline_for, is_overdue, regime_for
+from pledge.rights.vault import Vault
+from pledge.store.tables.requests import requests as requests_table
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+    from pledge.rights.delivery import Delivery
+    from pledge.rights.notices import Notices
+    from pledge.rights.verify import Verifier
+
+__all__ = [
+    "DENIAL_GROUNDS", "FINAL_STATES", "INITIATIVE_GROUNDS", "KINDS", "STATES", "TRANSITIONS",
+    "RequestError", "RequestNotFound", "RequestService", "RequestStateError", "RequestView",
+]
+
+KINDS: dict[str, str] = {
+    "access": "Access (GDPR Art. 15)",
+    "portability": "Data portability (GDPR Art. 20)",
+    "erasure": "Erasure (GDPR Art. 17)",
+    "rectification": "Rectification (GDPR Art. 16)",
+    "restriction": "Restriction of processing (GDPR Art. 18)",
+    "objection": "Objection (GDPR Art. 21)",
+    "withdraw_consent": "Consent withdrawal (GDPR Art. 7(3))",
+    "ccpa_know": "Right to know (CCPA §1798.110)",
+    "ccpa_delete": "Right to delete (CCPA §1798.105)",
+    "ccpa_opt_out": "Opt-out of sale or sharing (CCPA §1798.120)",
+}
+
+STATES = ("received", "verifying", "verified", "awaiting_approval", "executing",
+          "completed", "partially_completed", "denied", "expired")
+FINAL_STATES = frozenset({"completed", "partially_completed", "denied", "expired"})
+
+#: state → the states it may move to. ``executing → executing`` is a resumed run;
+#: ``partially_completed → executing`` is a re-run after what blocked it is fixed.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "received": frozenset({"verifying", "verified", "denied", "expired"}),
+    "verifying": frozenset({"verified", "denied", "expired"}),
+    "verified": frozenset({"awaiting_approval", "executing", "denied"}),
+    "awaiting_approval": frozenset({"executing", "denied"}),
+    "executing": frozenset({"executing", "completed", "partially_completed", "denied"}),
+    "partially_completed": frozenset({"executing"}),
+    "completed": frozenset(),
+    "denied": frozenset(),
+    "expired": frozenset(),
+}
+
+DENIAL_GROUNDS: dict[str, str] = {
+    "manifestly_unfounded": "Manifestly unfounded or excessive (GDPR Art. 12(5))",
+    "identity_not_verified": "The requester's identity could not be verified (GDPR Art. 12(6), Art. 11(2))",
+    "legal_obligation": "Processing is required by a legal obligation (GDPR Art. 17(3)(b))",
+    "legal_claims": "Needed to establish, exercise or defend legal claims (GDPR Art. 17(3)(e))",
+    "freedom_of_expression": "Freedom of expression and information (GDPR Art. 17(3)(a))",
+    "public_interest": "Public interest in public health, archiving or research (GDPR Art. 17(3)(c)-(d))",
+    "rights_of_others": "It would adversely affect the rights and freedoms of others (GDPR Art. 15(4))",
+    "compelling_grounds": "Compelling legitimate grounds override the objection (GDPR Art. 21(1))",
+    "ccpa_unverifiable": "The request could not be verified (CCPA §1798.140(ak); Regs. §7062)",
+    "ccpa_exception": "A CCPA exception applies: transaction, security, legal obligation (CCPA §1798.105(d))",
+    "ccpa_excessive": "Manifestly unfounded or excessive (CCPA §1798.145(h)(3))",
+}
+
+INITIATIVE_GROUNDS: dict[str, str] = {
+    "child_under_minimum_age": "A child under the policy's minimum age (the policy promises erasure)",
+    "legal_order": "An order of a court or authority",
+    "consent_withdrawn_elsewhere": "Consent withdrawn through another channel (letter, phone, support)",
+    "retention_review": "A review found data kept beyond what the policy promises",
+}
+
+ASSURANCE = ("none", "reasonable", "reasonably_high")
+
+
+class RequestError(ValueError):
+    """A request that cannot be made or moved as asked; the message says why."""
+
+
+class RequestNotFound(RequestError):
+    pass
+
+
+class RequestStateError(RequestError):
+    pass
+
+
+@dataclass
+class RequestView:
+    """One request as callers see it (identities are left out; see ``identities()``)."""
+
+    id: str
+    kind: str
+    state: str
+    regime: str
+    lang: str
+    source: str
+    received_at: datetime
+    due_on: date
+    extended_due_on: date | None
+    confirm_by: date | None
+    days_left: int
+    overdue: bool
+    needs: list[str]
+    assurance: str
+    approval_needed: bool
+    initiative_ground: str | None = None
+    initiative_note: str | None = None
+    denial_ground: str | None = None
+    denial_note: str | None = None
+    extension_reason: str | None = None
+    verified_at: datetime | None = None
+    closed_at: datetime | None = None
+    created_by: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    row_id: int = 0
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def effective_due(self) -> date:
+        return self.extended_due_on or self.due_on
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "row_id"}
+        for k, v in out.items():
+            if isinstance(v, date | datetime):
+                out[k] = v.isoformat()
+        out["effective_due"] = self.effective_due.isoformat()
+        out["kind_label"] = KINDS.get(self.kind, self.kind)
+        return out
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class RequestService:
+    """The lifecycle of data-subject requests; built once per engine (``engine.requests``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.vault = Vault(engine.settings)
+
+    # -- collaborators (built lazily: each is its own module) -----------------------------
+    @property
+    def verifier(self) -> Verifier:
+        from pledge.rights.verify import Verifier
+
+        if "_verifier" not in self.__dict__:
+            self.__dict__["_verifier"] = Verifier(self.engine, self.vault)
+        v: Verifier = self.__dict__["_verifier"]
+        return v
+
+    @property
+    def delivery(self) -> Delivery:
+        from pledge.rights.delivery import Delivery
+
+        if "_delivery" not in self.__dict__:
+            self.__dict__["_delivery"] = Delivery(self.engine, self.vault)
+        d: Delivery = self.__dict__["_delivery"]
+        return d
+
+    @property
+    def notices(self) -> Notices:
+        from pledge.rights.notices import Notices
+
+        if "_notices" not in self.__dict__:
+            self.__dict__["_notices"] = Notices(self.engine)
+        n: Notices = self.__dict__["_notices"]
+        return n
+
+    # -- reading --------------------------------------------------------------------------
+    def _view(self, row: Row[Any]) -> RequestView:
+        today = self.engine.now().date()
+        due = row.extended_due_on or row.due_on
+        final = row.state in FINAL_STATES
+        return RequestView(
+            id=row.public_id, kind=row.kind, state=row.state, regime=row.regime, lang=row.lang,
+            source=row.source, received_at=_aware(row.received_at), due_on=row.due_on,
+            extended_due_on=row.extended_due_on, confirm_by=row.confirm_by,
+            days_left=days_left(due, today), overdue=(not final) and is_overdue(due, today),
+            needs=list(row.needs or []), assurance=row.assurance, approval_needed=bool(row.approval_needed),
+            initiative_ground=row.initiative_ground, initiative_note=row.initiative_note,
+            denial_ground=row.denial_ground, denial_note=row.denial_note,
+            extension_reason=row.extension_reason,
+            verified_at=_aware(row.verified_at) if row.verified_at else None,
+            closed_at=_aware(row.closed_at) if row.closed_at else None,
+            created_by=row.created_by, result=dict(row.result or {}), row_id=row.id,
+        )
+
+    def _row(self, conn: Connection, public_id: str, *, lock: bool = False) -> Row[Any]:
+        q = select(requests_table).where(requests_table.c.public_id == public_id)
+        if lock:
+            q = q.with_for_update()
+        row = conn.execute(q).first()
+        if row is None:
+            raise RequestNotFound(f"no request {public_id!r}")
+        return row
+
+    def get(self, public_id: str) -> RequestView:
+        with self.engine.store.connect() as conn:
+            return self._view(self._row(conn, public_id))
+
+    def payload(self, public_id: str) -> dict[str, Any]:
+        """The decrypted ``{"identities": {...}, "params": {...}}`` of a request."""
+        with self.engine.store.connect() as conn:
+            row = self._row(conn, public_id)
+        data: dict[str, Any] = self.vault.open(row.payload_enc)
+        return data
+
+    def identities(self, public_id: str) -> dict[str, str]:
+        ids: dict[str, str] = self.payload(public_id)["identities"]
+        return ids
+
+    def find(self, *, state: str | None = None, overdue: bool | None = None, kind: str | None = None,
+             email: str | None = None, limit: int = 500) -> list[RequestView]:
+        """Requests sorted by their effective due date (soonest first)."""
+        q = select(requests_table)
+        if state:
+            if state not in STATES:
+                raise RequestError(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+            q = q.where(requests_table.c.state == state)
+        if kind:
+            q = q.where(requests_table.c.kind == kind)
+        if email:
+            q = q.where(requests_table.c.identity_key == self.vault.lookup_key("email", email))
+        with self.engine.store.connect() as conn:
+            views = [self._view(r) for r in conn.execute(q.order_by(requests_table.c.due_on, requests_table.c.id))]
+        if overdue is not None:
+            views = [v for v in views if v.overdue == overdue]
+        views.sort(key=lambda v: (v.final, v.effective_due, v.received_at))
+        return views[:limit]
+
+    def overdue(self) -> list[RequestView]:
+        return self.find(overdue=True)
+
+    # -- creating -------------------------------------------------------------------------
+    def _check(self, kind: str, identities: dict[str, str], lang: str) -> dict[str, str]:
+        if kind not in KINDS:
+            raise RequestError(f"unknown request kind {kind!r}; one of: {', '.join(KINDS)}")
+        if lang not in ("en", "pl"):
+            raise RequestError(f"language {lang!r} is not supported; use en or pl")
+        clean = {str(k).strip(): str(v).strip() for k, v in identities.items() if str(v).strip()}
+        email = clean.get("email", "")
+        if not email or "@" not in email or email.startswith("@") or email.endswith("@") or len(email) > 320:
+            raise RequestError("an email address is needed to identify and answer the requester")
+        clean["email"] = email.lower()
+        return clean
+
+    def _needs(self, kind: str, params: dict[str, Any], email: str) -> list[str]:
+        level = "reasonably_high" if kind == "ccpa_know" and params.get("specific") else "reasonable"
+        needs = [level]
+        if self.engine.policy.verification.managed_accounts == "org_admin" and \
+                self.verifier.org_admin_for(email) is not None:
+            needs.append("org_admin")
+        return needs
+
+    def create(self, kind: str, identities: dict[str, str], *, params: dict[str, Any] | None = None,
+               lang: str = "en", source: str = "person", actor: str = "subject",
+               notify: bool = True) -> RequestView:
+        """Record a new request in state ``received`` and send the receipt email."""
+        clean = self._check(kind, identities, lang)
+        params = dict(params or {})
+        needs = self._needs(kind, params, clean["email"])
+        return self._insert(kind, clean, params, lang=lang, source=source, actor=actor, state="received",
+                            needs=needs, notify=notify)
+
+    def open_on_initiative(self, kind: str, identities: dict[str, str], *, ground: str, note: str = "",
+                           actor: str, params: dict[str, Any] | None = None, lang: str = "en") -> RequestView:
+        """A request the platform opens itself (a child found under age, a legal order)."""
+        if ground not in INITIATIVE_GROUNDS:
+            raise RequestError(f"unknown ground {ground!r}; one of: {', '.join(INITIATIVE_GROUNDS)}")
+        clean = self._check(kind, identities, lang)
+        return self._insert(kind, clean, dict(params or {}), lang=lang, source="officer", actor=actor,
+                            state="verified", needs=[], initiative=(ground, note), notify=False)
+
+    def _insert(self, kind: str, identities: dict[str, str], params: dict[str, Any], *, lang: str, source: str,
+                actor: str, state: str, needs: list[str], initiative: tuple[str, str] | None = None,
+                notify: bool = True) -> RequestView:
+        policy = self.engine.policy
+        now = self.engine.now()
+        regime = regime_for(policy, kind)
+        d = deadline_for(policy, regime, now)
+        public_id = "req_" + secrets.token_urlsafe(18)
+        approval = kind in policy.rights.approval_required or bool(initiative and kind in ("erasure", "ccpa_delete"))
+        values: dict[str, Any] = dict(
+            public_id=public_id, kind=kind, state=state, regime=regime, lang=lang, source=source,
+            identity_key=self.vault.lookup_key("email", identities["email"]),
+            payload_enc=self.vault.seal({"identities": identities, "params": params}),
+            initiative_ground=initiative[0] if initiative else None,
+            initiative_note=initiative[1] if initiative else None,
+            needs=needs, assurance="officer" if initiative else "none", approval_needed=approval,
+            received_at=now, confirm_by=d.confirm_by, due_on=d.due, updated_at=now, created_by=actor,
+            verified_at=now if state == "verified" else None, result={},
+        )
+        with self.engine.store.begin() as conn:
+            conn.execute(insert(requests_table).values(**values))
+            details: dict[str, Any] = {"kind": kind, "regime": regime, "source": source, "due_on": d.due,
+                                       "needs": needs, "approval_needed": approval}
+            if initiative:
+                details["ground"] = initiative[0]
+                details["note"] = initiative[1]
+            self.engine.audit.record(f"request.{state}", actor=actor, target=f"request:{public_id}",
+                                     details=details, conn=conn)
+        view = self.get(public_id)
+        if notify:
+            self.notices.requester(view, identities["email"], "received")
+        return view
+
+    # -- moving ---------------------------------------------------------------------------
+    def _move(self, conn: Connection, row: Row[Any], new: str, *, actor: str,
+              details: dict[str, Any] | None = None, **values: Any) -> None:
+        if new not in TRANSITIONS[row.state]:
+            raise RequestStateError(f"request {row.public_id} is {row.state}; it cannot become {new}")
+        now = self.engine.now()
+        if new in FINAL_STATES:
+            values.setdefault("closed_at", now)
+        res = conn.execute(update(requests_table)
+                           .where(requests_table.c.id == row.id, requests_table.c.state == row.state)
+                           .values(state=new, updated_at=now, **values))
+        if res.rowcount != 1:
+            raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
+        self.engine.audit.record(f"request.{new}", actor=actor, target=f"request:{row.public_id}",
+                                 details={"from": row.state, **(details or {})}, conn=conn)
+
+    def transition(self, public_id: str, new: str, *, actor: str, details: dict[str, Any] | None = None,
+                   **values: Any) -> RequestView:
+        """Move a request to ``new`` if :data:`TRANSITIONS` allows it (audited)."""
+        with self.engine.store.begin() as conn:
+            self._move(conn, self._row(conn, public_id, lock=True), new, actor=actor, details=details, **values)
+        return self.get(public_id)
+
+    def after_verified(self, public_id: str, actor: str) -> RequestView:
+        """A verified request that needs approval goes to the approval queue."""
+        view = self.get(public_id)
+        if view.state == "verified" and view.approval_needed:
+            view = self.transition(public_id, "awaiting_approval", actor=actor)
+        return view
+
+    # -- verification (see pledge.rights.verify) -------------------------------------------
+    def start_verification(self, public_id: str, *, actor: str = "subject") -> RequestView:
+        """Email a one-time code (and ask the organisation's administrator when needed)."""
+        return self.verifier.start(self, public_id, actor=actor)
+
+    def resend_code(self, public_id: str) -> RequestView:
+        return self.verifier.resend(self, public_id)
+
+    def verify_code(self, public_id: str, code: str) -> RequestView:
+        return self.verifier.check_code(self, public_id, code)
+
+    def verify_token(self, public_id: str, token: str) -> RequestView:
+        return self.verifier.check_platform_token(self, public_id, token)
+
+    def confirm_org_admin(self, public_id: str, token: str) -> RequestView:
+        return self.verifier.check_org_admin(self, public_id, token)
+
+    def status_token(self, public_id: str) -> str:
+        return self.verifier.status_token(public_id)
+
+    def check_status_token(self, public_id: str, token: str) -> bool:
+        return self.verifier.check_status_token(public_id, token)
+
+    # -- decisions --------------------------------------------------------------------------
+    def approve(self, public_id: str, *, actor: str, run: bool = True) -> RequestView:
+        """Approve a verified request and (by default) carry it out now."""
+        with self.engine.store.begin() as conn:
+            row = self._row(conn, public_id, lock=True)
+            if row.state not in ("verified", "awaiting_approval"):
+                raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
+                                        "or one awaiting approval can be approved")
+            self._move(conn, row, "executing", actor=actor, details={"approved": True})
+        return self.execute(public_id, actor=actor) if run else self.get(public_id)
+
+    def run(self, public_id: str, *, actor: str = "system") -> RequestView:
+        """Carry out a verified request that needs no approval, or resume / re-run one."""
+        view = self.get(public_id)
+        if view.state == "awaiting_approval":
+            raise RequestStateError(f"request {public_id} awaits approval; approve it first")
+        if view.state == "verified" and view.approval_needed:
+            raise RequestStateError(f"request {public_id} needs approval; approve it first")
+        if view.state not in ("verified", "executing", "partially_completed"):
+            raise RequestStateError(f"request {public_id} is {view.state}; it cannot be run")
+        if view.state != "executing":
+            self.transition(public_id, "executing", actor=actor)
+        return self.execute(public_id, actor=actor)
+
+    def execute(self, public_id: str, *, actor: str) -> RequestView:
+        from pledge.rights.request_run import execute
+
+        payload = self.payload(public_id)
+        view = self.get(public_id)
+        try:
+            state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor)
+        except Exception as exc:
+            self.engine.audit.record("request.run_failed", actor=actor, target=f"request:{public_id}",
+                                     details={"error": type(exc).__name__, "message": str(exc)[:300]})
+            raise
+        view = self.transition(public_id, state, actor=actor, details={"summary": result.get("summary", {})},
+                               result=result)
+        self.notices.requester(view, payload["identities"]["email"], "completed")
+        self.notices.recipients(view, payload["identities"])
+        return view
+
+    def deny(self, public_id: str, ground: str, *, note: str = "", actor: str, notify: bool = True) -> RequestView:
+        if ground not in DENIAL_GROUNDS:
+            raise RequestError(f"unknown ground {ground!r}; one of: {', '.join(DENIAL_GROUNDS)}")
+        view = self.transition(public_id, "denied", actor=actor, details={"ground": ground, "note": note},
+                               denial_ground=ground, denial_note=note)
+        if notify:
+            self.notices.requester(view, self.identities(public_id)["email"], "denied")
+        return view
+
+    def extend(self, public_id: str, reason: str, *, actor: str) -> RequestView:
+        """Use the regime's one extension; only while the first period runs, with a reason."""
+        reason = reason.strip()
+        if not reason:
+            raise RequestError("an extension needs a reason the requester will read")
+        with self.engine.store.begin() as conn:
+            row = self._row(conn, public_id, lock=True)
+            if row.state in FINAL_STATES:
+                raise RequestStateError(f"request {public_id} is {row.state}; it cannot be extended")
+            if row.extended_due_on is not None:
+                raise RequestStateError(f"request {public_id} was already extended to {row.extended_due_on}")
+            d = deadline_for(self.engine.policy, row.regime, _aware(row.received_at))
+            today = self.engine.now().date()
+            if d.extended_due is None or d.extension_notice_by is None:
+                raise RequestError(f"the {row.regime} rules in the policy allow no extension")
+            if today > d.extension_notice_by:
+                raise RequestStateError(f"too late to extend: the reason had to reach the requester by "
+                                        f"{d.extension_notice_by.isoformat()}")
+            conn.execute(update(requests_table).where(requests_table.c.id == row.id).values(
+                extended_due_on=d.extended_due, extension_reason=reason, updated_at=self.engine.now()))
+            self.engine.audit.record("request.extended", actor=actor, target=f"request:{public_id}",
+                                     details={"reason": reason, "due_on": d.extended_due}, conn=conn)
+        view = self.get(public_id)
+        self.notices.requester(view, self.identities(public_id)["email"], "extended")
+        return view
+
+    def expire_stale(self, *, after: timedelta = timedelta(days=30), actor: str = "system") -> list[str]:
+        """Requests never verified within ``after`` of receipt become ``expired``."""
+        cutoff = self.engine.now() - after
+        done: list[str] = []
+        for view in self.find(state=None):
+            if view.state in ("received", "verifying") and view.received_at < cutoff:
+                self.transition(view.id, "expired", actor=actor, details={"after_days": after.days})
+                done.append(view.id)
+        return done
