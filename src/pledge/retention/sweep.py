@@ -412,6 +412,7 @@ class Sweep:
         self.actor = actor
         self.total = 0
         self.results: list[TargetResult] = []
+        self.current = TargetResult("", "", "")
         scope = "all" if start_pk is None and end_pk is None else f"{start_pk}-{end_pk}"
         self.cp = _Checkpoints(engine, scope)
 
@@ -428,6 +429,7 @@ class Sweep:
     def run_target(self, target: Target, holds: HoldSet, expected: int) -> TargetResult:
         engine = self.engine
         result = TargetResult(target.rule.key, target.collection, "erase" if target.person else target.action)
+        self.current = result
         state = self.cp.get(target.key) or {}
         if state.get("done"):
             result.done = True
@@ -543,6 +545,7 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
                 sweep.results.append(sweep.run_target(target, holds, expected))
             except _Stop as stop:
                 stopped = str(stop)
+                sweep.results.append(sweep.current)
                 break
         if stopped is None:
             cp.clear()

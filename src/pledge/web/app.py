@@ -28,4 +28,16 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(api_consent.router)
     app.include_router(preferences.router)
+
+    from pledge.web import admin, center, devmail_page
+
+    app.include_router(center.router)
+    app.include_router(admin.router)
+    app.include_router(devmail_page.router)
+
+    from pledge.retention import scheduler
+    from pledge.web import api_activity
+
+    app.include_router(api_activity.router)
+    scheduler.attach(app, engine)  # daily sweep in-process (off under pytest unless asked)
     return app

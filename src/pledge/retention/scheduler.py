@@ -1,0 +1,88 @@
+"""A small in-process scheduler: ``pledge serve`` sweeps once a day.
+
+Started from the web application's lifespan (:func:`attach`). It is off under pytest
+unless ``PLEDGE_RETENTION_SWEEP`` asks for it; ``off`` turns it off anywhere, and a
+number sets the interval in seconds (default one day). A sweep that fails is logged
+and retried at the next tick. Celery beat takes over in distributed mode; it calls the
+same :func:`pledge.retention.sweep.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+
+DAY = 24 * 3600
+log = logging.getLogger("pledge.retention")
+
+
+def interval(environ: dict[str, str] | None = None) -> float | None:
+    """Seconds between sweeps, or None when the scheduler is off."""
+    env = dict(os.environ) if environ is None else environ
+    value = env.get("PLEDGE_RETENTION_SWEEP", "").strip().lower()
+    if value in ("off", "0", "false", "no"):
+        return None
+    if not value:
+        return None if "PYTEST_CURRENT_TEST" in env else float(DAY)
+    if value in ("on", "daily", "true", "yes"):
+        return float(DAY)
+    try:
+        return max(float(value), 1.0)
+    except ValueError:
+        log.warning("PLEDGE_RETENTION_SWEEP=%r is not off, daily or seconds; sweeping daily", value)
+        return float(DAY)
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, every: float) -> None:
+        self.engine = engine
+        self.every = every
+        self.stop = threading.Event()
+        self.runs = 0
+        self.thread = threading.Thread(target=self._loop, name="pledge-retention", daemon=True)
+
+    def _loop(self) -> None:
+        from pledge.retention.sweep import run
+
+        while not self.stop.wait(0 if self.runs == 0 else self.every):
+            try:
+                report = run(self.engine, actor="scheduler")
+                log.info("retention sweep: %s rows", report["total_rows"])
+            except Exception:  # a bad night must not stop the server
+                log.exception("retention sweep failed; retrying at the next tick")
+            self.runs += 1
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def attach(app: Any, engine: Engine) -> None:
+    """Wrap the app's lifespan so that the scheduler starts and stops with it."""
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        every = interval()
+        sched = Scheduler(engine, every) if every else None
+        if sched:
+            sched.start()
+        a.state.retention_scheduler = sched
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            if sched:
+                sched.close()
+
+    app.router.lifespan_context = lifespan
