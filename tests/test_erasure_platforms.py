@@ -64,7 +64,7 @@ def test_erase_random_people(any_db_url: str, tmp_path: Path, name: str) -> None
     users_table = get_platform(name).users_table
     eng = engine.platform_engine(engine.dataset.databases[0].name)
     rnd = random.Random(name)
-    people = rnd.sample(sorted(snapshot(eng)[users_table]), 3)
+    people = rnd.sample(sorted(snapshot(eng)[users_table]), 2)
     for uid in people:
         before = snapshot(eng)
         person = before[users_table][uid]
