@@ -38,7 +38,7 @@ class DevMessage:
     @property
     def body(self) -> str:
         msg = message_from_bytes(self.raw)
-        part = msg.get_body(("plain",)) if hasattr(msg, "get_body") else msg  # type: ignore[attr-defined]
+        part = msg.get_body(("plain",)) if hasattr(msg, "get_body") else msg
         payload = (part or msg).get_payload(decode=True)
         return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
 

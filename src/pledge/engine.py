@@ -28,8 +28,10 @@ from pledge.settings import Config, Settings, absolute_sqlite_url, load_config
 from pledge.store import Store, make_sa_engine
 
 if TYPE_CHECKING:
+    from pledge.breach.register import BreachRegister
     from pledge.consent.decisions import Decision, DecisionService
     from pledge.consent.ledger import ConsentLedger
+    from pledge.devmail import DevMail
     from pledge.rights.admins import AdminService
     from pledge.rights.requests import RequestService
 
@@ -46,6 +48,8 @@ class Engine:
         self.settings.check_secrets()
         self._clock = clock or utcnow
         self._platform_engines: dict[str, SAEngine] = {}
+        #: the demo's local SMTP sink (pledge.devmail), shown at /dev/mail; None otherwise
+        self.devmail: DevMail | None = None
 
     @classmethod
     def from_config_file(cls, path: str | Path, settings: Settings | None = None,
@@ -112,6 +116,13 @@ class Engine:
         from pledge.rights.admins import AdminService
 
         return AdminService(self)
+
+    # -- breaches -----------------------------------------------------------------------
+    @cached_property
+    def breaches(self) -> BreachRegister:
+        from pledge.breach.register import BreachRegister
+
+        return BreachRegister(self)
 
     # -- the platform's databases -------------------------------------------------------
     def database_url(self, name: str) -> str:
