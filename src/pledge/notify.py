@@ -108,18 +108,22 @@ class Notifier:
     # -- sending ----------------------------------------------------------------------------
     def send_many(self, messages: Iterable[tuple[str, Mapping[str, Any]]], template: EmailTemplate, lang: str,
                   *, reference: str, on_each: Callable[[str, str], None] | None = None,
-                  limit: int | None = None) -> Outcome:
+                  limit: int | None = None,
+                  key_of: Callable[[str, Mapping[str, Any]], str] | None = None) -> Outcome:
         """Send ``template`` to each (address, context) not yet sent for ``reference``.
 
         ``on_each(address, status)`` is called after each attempt (progress, bookkeeping).
         ``limit`` stops after that many new messages (send in slices).
+        ``key_of(address, context)`` gives the delivery's recipient key instead of the
+        address's HMAC: a stable key of the *person*, so a changed address is not a new
+        recipient (breach notices, where the newest address is looked up each run).
         """
         done = self.delivered(reference)
         out = Outcome()
         smtp: smtplib.SMTP | None = None
         try:
             for address, context in messages:
-                key = self.key(address)
+                key = key_of(address, context) if key_of else self.key(address)
                 if key in done:
                     out.skipped += 1
                     continue

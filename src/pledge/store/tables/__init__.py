@@ -6,7 +6,8 @@ Each feature owns one module here; this package imports them all so that
 
 from pledge.store.tables import consent, core, notify, reports, rights
 from pledge.store.tables import retention
+from pledge.store.tables import breach
 from pledge.store.tables import admin, requests
 from pledge.store.tables.meta import metadata
 
-__all__ = ["admin", "requests", "consent", "core", "metadata", "notify", "reports", "retention", "rights"]
+__all__ = ["breach", "admin", "requests", "consent", "core", "metadata", "notify", "reports", "retention", "rights"]

@@ -1,0 +1,323 @@
+"""The privacy centre at ``/privacy``: people submit requests, verify, follow and download.
+
+Pages (server-rendered, English and Polish):
+
+- ``GET /privacy``: pick a right the policy offers, give an email (and, to correct
+  data, the field and the right value). ``POST /privacy/requests`` records the request,
+  emails a one-time code and moves on to the code page.
+- ``GET|POST /privacy/requests/{id}/verify``: enter the code (``…/resend`` sends a new one).
+- ``GET /privacy/requests/{id}``: the status with its due date, and the download link
+  once the package is ready.
+
+Privacy rules kept here:
+
+- The answer to a submission is the same whether or not the email has an account.
+- The status page opens only with that request's status token: set, signed, in a cookie
+  when the code is accepted, or given in the status link of the emails (``?t=``). A
+  code, cookie or link of one request never opens another.
+- Every form carries a signed double-submit CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from pledge.engine import Engine
+from pledge.rights.delivery import DeliveryError
+from pledge.rights.requests import KINDS, RequestError, RequestNotFound, RequestView
+from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.i18n import Translator
+from pledge.web.sessions import FORM_COOKIE, form_token, form_token_ok, new_form_secret
+from pledge.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_COOKIE = "pledge_requests"
+MAX_REMEMBERED = 10
+
+#: English labels of the request kinds a person may pick; translated in center.po.
+KIND_LABELS: dict[str, str] = {
+    "access": "Get a copy of my data",
+    "portability": "Get my data in a machine-readable format",
+    "erasure": "Delete my data",
+    "rectification": "Correct my data",
+    "restriction": "Limit how my data is used",
+    "objection": "Object to how my data is used",
+    "withdraw_consent": "Withdraw my consent",
+    "ccpa_know": "Know what personal information is collected (California)",
+    "ccpa_delete": "Delete my personal information (California)",
+    "ccpa_opt_out": "Opt out of the sale or sharing of my personal information (California)",
+}
+
+KIND_HINTS: dict[str, str] = {
+    "access": "We send you a package with the data we hold about you and how we use it.",
+    "portability": "Your data in CSV and JSON files that another service can read.",
+    "erasure": "We delete your data, except what the law requires us to keep.",
+    "rectification": "Tell us which detail is wrong and what it should be.",
+    "restriction": "We keep your data but stop using it while a question is settled.",
+    "objection": "We stop processing based on our legitimate interests or for direct marketing.",
+    "withdraw_consent": "We stop everything you agreed to, such as marketing emails.",
+    "ccpa_know": "The categories and pieces of personal information we hold about you.",
+    "ccpa_delete": "We delete your personal information, subject to the exceptions of the law.",
+    "ccpa_opt_out": "We stop selling or sharing your personal information.",
+}
+
+STATE_LABELS: dict[str, str] = {
+    "received": "Received",
+    "verifying": "Waiting for your code",
+    "verified": "Verified, waiting to be carried out",
+    "awaiting_approval": "Verified, waiting for review by our privacy team",
+    "executing": "In progress",
+    "completed": "Completed",
+    "partially_completed": "Partly completed",
+    "denied": "Refused",
+    "expired": "Expired",
+}
+
+
+def offered_kinds(engine: Engine) -> list[str]:
+    """The request kinds this policy offers that the request service can handle."""
+    offered = {r.kind for r in engine.policy.rights.offered}
+    return [k for k in KINDS if k in offered and k in KIND_LABELS]
+
+
+def correctable_fields(engine: Engine) -> list[str]:
+    """Fields a person may ask to correct: personal fields of the collections naming people."""
+    out: list[str] = []
+    for db in engine.dataset.databases:
+        for coll in db.collections:
+            if not any(f.identity for f in coll.fields):
+                continue
+            for f in coll.fields:
+                if f.primary_key or f.references or not f.categories or f.identity:
+                    continue
+                name = f"{coll.name}.{f.name}"
+                if name not in out:
+                    out.append(name)
+    return out
+
+
+def objectable_purposes(engine: Engine) -> list[tuple[str, str]]:
+    """Purposes open to an Art. 21 objection: legitimate interests, public task, marketing."""
+    return [(p.key, p.name) for p in engine.policy.purposes
+            if p.objectable or p.data_use.startswith("marketing")
+            or p.legal_basis in ("legitimate_interests", "public_task")]
+
+
+# -- the per-browser memory of verified requests ----------------------------------------------
+def _status_signer(engine: Engine) -> URLSafeSerializer:
+    return URLSafeSerializer(engine.settings.secret_key, salt="privacy-centre-status")
+
+
+def remembered(engine: Engine, request: Request) -> dict[str, str]:
+    raw = request.cookies.get(STATUS_COOKIE)
+    if not raw:
+        return {}
+    try:
+        data = _status_signer(engine).loads(raw)
+    except BadSignature:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def remember(engine: Engine, request: Request, response: Response, public_id: str, token: str) -> None:
+    known = remembered(engine, request)
+    known.pop(public_id, None)
+    known[public_id] = token
+    keep = dict(list(known.items())[-MAX_REMEMBERED:])
+    response.set_cookie(STATUS_COOKIE, _status_signer(engine).dumps(keep), max_age=30 * 86400,
+                        httponly=True, samesite="lax", path="/privacy")
+
+
+def may_see(engine: Engine, request: Request, public_id: str) -> str | None:
+    """The status token that proves this browser may see the request, or None."""
+    for token in (request.query_params.get("t"), remembered(engine, request).get(public_id)):
+        if token and engine.requests.check_status_token(public_id, token):
+            return token
+    return None
+
+
+# -- CSRF for the centre's forms ---------------------------------------------------------------
+def _page(request: Request, engine: Engine, t: Translator, name: str, status_code: int = 200,
+          **ctx: Any) -> HTMLResponse:
+    secret = request.cookies.get(FORM_COOKIE) or new_form_secret()
+    response = render(request, name, t, status_code=status_code, csrf=form_token(engine, secret),
+                      policy=engine.policy, **ctx)
+    if request.cookies.get(FORM_COOKIE) != secret:
+        response.set_cookie(FORM_COOKIE, secret, httponly=True, samesite="strict")
+    return response
+
+
+def _csrf_ok(engine: Engine, request: Request, form: Any) -> bool:
+    return form_token_ok(engine, request.cookies.get(FORM_COOKIE), form.get("csrf"))
+
+
+def _forbidden(request: Request, engine: Engine, t: Translator) -> HTMLResponse:
+    return _page(request, engine, t, "center/message.html", status_code=403,
+                 heading=t("This form has expired"),
+                 message=t("For your security the form could not be accepted. Please go back and try again."))
+
+
+def _form_page(request: Request, engine: Engine, t: Translator, *, values: dict[str, str] | None = None,
+               errors: list[tuple[str, str]] | None = None) -> HTMLResponse:
+    kinds = [{"key": k, "label": t(KIND_LABELS[k]), "hint": t(KIND_HINTS[k])} for k in offered_kinds(engine)]
+    return _page(request, engine, t, "center/index.html", status_code=422 if errors else 200,
+                 kinds=kinds, fields=correctable_fields(engine), purposes=objectable_purposes(engine), values=values or {}, errors=errors or [],
+                 promise_days=round(promise.approx_days) if (promise := engine.policy.rights.promise) else None)
+
+
+# -- pages -----------------------------------------------------------------------------------
+@router.get("/privacy", response_class=HTMLResponse)
+def centre(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    return _form_page(request, engine, t)
+
+
+@router.post("/privacy/requests", response_class=HTMLResponse)
+async def submit(request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    form = await request.form()
+    if not _csrf_ok(engine, request, form):
+        return _forbidden(request, engine, t)
+    values = {k: str(form.get(k) or "").strip() for k in ("kind", "email", "field", "value", "purpose", "details")}
+    errors: list[tuple[str, str]] = []
+    if values["kind"] not in offered_kinds(engine):
+        errors.append(("kind", t("Choose what you would like us to do.")))
+    email = values["email"]
+    if not email or "@" not in email.strip("@") or len(email) > 320 or " " in email:
+        errors.append(("email", t("Enter your email address, like name@example.com.")))
+    params: dict[str, Any] = {}
+    if values["kind"] == "rectification":
+        if values["field"] not in correctable_fields(engine):
+            errors.append(("field", t("Choose the detail that is wrong.")))
+        if not values["value"]:
+            errors.append(("value", t("Enter the correct value.")))
+        params["changes"] = {values["field"]: values["value"]}
+    if values["kind"] == "objection":
+        if values["purpose"] not in dict(objectable_purposes(engine)):
+            errors.append(("purpose", t("Choose the use of your data you object to.")))
+        params["purpose"] = values["purpose"]
+    if values["details"]:
+        params["details"] = values["details"][:2000]
+    if errors:
+        return _form_page(request, engine, t, values=values, errors=errors)
+    try:
+        view = engine.requests.create(values["kind"], {"email": email}, params=params, lang=t.lang)
+        engine.requests.start_verification(view.id)
+    except RequestError:
+        errors.append(("email", t("Enter your email address, like name@example.com.")))
+        return _form_page(request, engine, t, values=values, errors=errors)
+    return RedirectResponse(f"/privacy/requests/{view.id}/verify", status_code=303)
+
+
+def _get(engine: Engine, public_id: str) -> RequestView | None:
+    try:
+        return engine.requests.get(public_id)
+    except RequestNotFound:
+        return None
+
+
+def _not_found(request: Request, engine: Engine, t: Translator) -> HTMLResponse:
+    return _page(request, engine, t, "center/message.html", status_code=404,
+                 heading=t("Request not found"),
+                 message=t("This link does not lead to a request. Check that you copied the whole link."))
+
+
+def _verify_page(request: Request, engine: Engine, t: Translator, view: RequestView, *,
+                 error: str | None = None, resent: bool = False, status_code: int = 200) -> HTMLResponse:
+    return _page(request, engine, t, "center/verify.html", status_code=status_code, req=view,
+                 kind_label=t(KIND_LABELS.get(view.kind, view.kind)), error=error, resent=resent)
+
+
+@router.get("/privacy/requests/{public_id}/verify", response_class=HTMLResponse)
+def verify_form(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    return _verify_page(request, engine, t, view, resent=request.query_params.get("resent") == "1")
+
+
+@router.post("/privacy/requests/{public_id}/verify", response_class=HTMLResponse)
+async def verify(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    form = await request.form()
+    if not _csrf_ok(engine, request, form):
+        return _forbidden(request, engine, t)
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    code = "".join(str(form.get("code") or "").split())
+    if not code:
+        return _verify_page(request, engine, t, view, error=t("Enter the code from the email."), status_code=422)
+    try:
+        view = engine.requests.verify_code(public_id, code)
+    except RequestError:
+        return _verify_page(request, engine, t, _get(engine, public_id) or view, status_code=422,
+                            error=t("That code is not right, or it has expired. Check the email, or ask for "
+                                    "a new code."))
+    response = RedirectResponse(f"/privacy/requests/{public_id}", status_code=303)
+    remember(engine, request, response, public_id, engine.requests.status_token(public_id))
+    return response
+
+
+@router.post("/privacy/requests/{public_id}/resend", response_class=HTMLResponse)
+async def resend(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    form = await request.form()
+    if not _csrf_ok(engine, request, form):
+        return _forbidden(request, engine, t)
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    try:
+        engine.requests.resend_code(public_id)
+    except RequestError:
+        return _verify_page(request, engine, t, view, status_code=422,
+                            error=t("We cannot send another code for this request. Please start a new request."))
+    return RedirectResponse(f"/privacy/requests/{public_id}/verify?resent=1", status_code=303)
+
+
+def download_link(engine: Engine, public_id: str) -> str | None:
+    """The signed link to the newest export of a request, or None when there is none."""
+    token = engine.requests.delivery.latest(public_id)
+    if token is None:
+        return None
+    return f"/privacy/requests/{public_id}/download?sig={engine.requests.delivery.sign(public_id, token)}"
+
+
+@router.get("/privacy/requests/{public_id}/download", response_model=None)
+def download(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    """The package behind a signed link; the signature names the request and the export."""
+    try:
+        name, data = engine.requests.delivery.open_signed(public_id, request.query_params.get("sig", ""))
+    except DeliveryError as exc:
+        messages = {
+            "expired": t("This download link has expired. Open the status page to get a new one."),
+            "purged": t("This package was deleted after its retention period. You can make a new request."),
+        }
+        return _page(request, engine, t, "center/message.html", status_code=410 if exc.reason in messages else 403,
+                     heading=t("The download is not available"),
+                     message=messages.get(exc.reason, t("This download link is not valid.")))
+    safe = "".join(c for c in name if c.isalnum() or c in "._-") or "package.zip"
+    return Response(data, media_type="application/zip" if safe.endswith(".zip") else "application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"',
+                             "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/privacy/requests/{public_id}", response_class=HTMLResponse)
+def status(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    view = _get(engine, public_id)
+    token = may_see(engine, request, public_id) if view is not None else None
+    if view is None or token is None:
+        # the same answer for an unknown request and one this browser may not see
+        return _page(request, engine, t, "center/message.html", status_code=403,
+                     heading=t("Open the link from your email"),
+                     message=t("To see this request, enter your code on this device or open the status "
+                               "link from our email."))
+    download = download_link(engine, public_id) if view.state in ("completed", "partially_completed") else None
+    response = _page(request, engine, t, "center/status.html", req=view, download=download,
+                     kind_label=t(KIND_LABELS.get(view.kind, view.kind)),
+                     state_label=t(STATE_LABELS.get(view.state, view.state)))
+    if request.query_params.get("t"):
+        remember(engine, request, response, public_id, token)
+    return response
