@@ -25,7 +25,6 @@ COMMAND_MODULES = (
     "rights_access",
     "rights_erase",
     "report",
-    "breach",
     "retention",
     "requests",
     "audit",

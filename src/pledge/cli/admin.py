@@ -1,0 +1,70 @@
+"""``pledge admin``: console users and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pledge.cli import app
+from pledge.cli.common import ConfigOpt, console, fail, load_engine
+from pledge.rights.admins import ROLES, SCOPES, AdminError
+
+admin_app = typer.Typer(help="Admin console users, API keys and the platform token secret.",
+                        no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="The user's email (their login).")],
+    config: ConfigOpt = None,
+    role: Annotated[str, typer.Option(help="owner, privacy_officer or viewer.")] = "owner",
+    password: Annotated[str | None, typer.Option(
+        envvar="PLEDGE_ADMIN_PASSWORD", help="At least 12 characters (asked for when not given).")] = None,
+) -> None:
+    """Make a console user; prints the TOTP provisioning URI for their authenticator app."""
+    if role not in ROLES:
+        fail(f"--role {role!r}: choose one of {', '.join(ROLES)}")
+    engine = load_engine(config)
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user, uri = engine.admins.create_user(email, role, password=password)
+    except AdminError as exc:
+        fail(str(exc))
+    console.print(f"created {user.role} {user.email} (id {user.id})")
+    console.print("Add this to an authenticator app (TOTP):")
+    typer.echo(uri)
+
+
+@admin_app.command("create-api-key")
+def create_api_key(
+    scope: Annotated[list[str], typer.Option("--scope", help="Repeat for each: " + ", ".join(SCOPES))],
+    config: ConfigOpt = None,
+    name: Annotated[str, typer.Option(help="Who uses the key.")] = "api",
+) -> None:
+    """Make a scoped API key for a machine client; it is shown once."""
+    engine = load_engine(config)
+    try:
+        key = engine.admins.create_api_key(name, scope)
+    except AdminError as exc:
+        fail(str(exc))
+    typer.echo(key)
+
+
+@admin_app.command("revoke-api-key")
+def revoke_api_key(prefix: Annotated[str, typer.Argument(help="The key's prefix (after plk_).")],
+                   config: ConfigOpt = None) -> None:
+    """Revoke an API key."""
+    engine = load_engine(config)
+    if not engine.admins.revoke_api_key(prefix):
+        fail(f"no active API key with prefix {prefix!r}")
+    console.print("revoked")
+
+
+@admin_app.command("platform-secret")
+def platform_secret(config: ConfigOpt = None) -> None:
+    """The shared secret the platform signs sign-in tokens (JWT HS256, aud "pledge") with."""
+    engine = load_engine(config)
+    typer.echo(engine.requests.verifier.platform_secret())
