@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit browser-deps bench clean help
+.PHONY: demo test lint typecheck unit browser-deps bench docs clean help
 
 help:
 	@echo "make demo   - install, create the omni-one example on SQLite, serve http://127.0.0.1:8000"
@@ -42,6 +42,9 @@ unit: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test: $(STAMP) browser-deps lint typecheck unit
+
+docs: $(STAMP)
+	$(BIN)/python -m pledge.cli.docs > docs/cli.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

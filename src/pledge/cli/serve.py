@@ -37,7 +37,7 @@ def serve(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option("--port", "-p")] = 8000,
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8000,
     users: Annotated[int, typer.Option(help="Users to generate on first start.")] = 10_000,
     example: Annotated[str, typer.Option(help="Which example platform.")] = "omni-one",
 ) -> None:
