@@ -8,6 +8,7 @@ from pledge.store.tables import consent, core, notify, reports, rights
 from pledge.store.tables import retention
 from pledge.store.tables import breach
 from pledge.store.tables import admin, requests
+from pledge.store.tables import console
 from pledge.store.tables.meta import metadata
 
-__all__ = ["breach", "admin", "requests", "consent", "core", "metadata", "notify", "reports", "retention", "rights"]
+__all__ = ["breach", "admin", "console", "requests", "consent", "core", "metadata", "notify", "reports", "retention", "rights"]
