@@ -1,0 +1,47 @@
+"""Helpers for the retention tests: a deployment on a fresh platform, engine-neutral reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine as SAEngine
+
+from pledge.engine import Engine
+from pledge.platforms import REFERENCE, create_platform
+from pledge.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def write_config(tmp: Path, platform: str, url: str) -> Path:
+    cfg = tmp / f"{platform}.yaml"
+    cfg.write_text(
+        f"name: {platform}\nplatform: {platform}\n"
+        f"policy: {EXAMPLES / platform / 'policy.yaml'}\ndataset: {EXAMPLES / platform / 'dataset.yaml'}\n"
+        f"platform_url: {url}\nstore_url: sqlite:///{tmp / (platform + '-store.db')}\n",
+        encoding="utf-8")
+    return cfg
+
+
+def deployment(tmp: Path, platform: str, url: str, users: int = 120, now: datetime | None = None,
+               seed: int = 3) -> Engine:
+    create_platform(platform, url, users=users, seed=seed, progress=False)
+    moment = now or REFERENCE
+    return Engine.from_config_file(write_config(tmp, platform, url), Settings(), clock=lambda: moment)
+
+
+def naive(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def rows(eng: SAEngine, sql: str) -> list[tuple[Any, ...]]:
+    with eng.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
