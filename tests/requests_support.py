@@ -1,0 +1,90 @@
+"""Helpers for the request tests: an example deployment on SQLite, an SMTP sink, a clock."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, select, text
+
+from pledge.devmail import DevMail
+from pledge.engine import Engine
+from pledge.platforms import create_platform
+from pledge.settings import Settings, load_config
+from tests.conftest import EXAMPLES
+
+_CACHE: dict[str, Path] = {}
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def deployment(tmp_path: Path, example: str = "omni-one", users: int = 30) -> Path:
+    """A copy of an example with a small generated SQLite platform; returns pledge.yaml."""
+    dest = tmp_path / example
+    shutil.copytree(EXAMPLES / example, dest, ignore=shutil.ignore_patterns("*.db", ".pledge"))
+    cfg = (dest / "pledge.yaml")
+    db = dest / "platform.db"
+    create_platform(example, f"sqlite:///{db}", users=users, progress=False)
+    return cfg
+
+
+def make_engine(cfg: Path, clock: Clock, port: int, **settings: Any) -> Engine:
+    s = Settings(environment="test", smtp_port=port, smtp_host="127.0.0.1", **settings)
+    return Engine(load_config(cfg, s), s, clock=clock)
+
+
+def some_users(cfg: Path, n: int = 2, where: str = "1=1") -> list[dict[str, Any]]:
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.connect() as conn:
+        rows = conn.execute(text(f"SELECT id, email FROM users WHERE {where} ORDER BY id LIMIT {n}")).all()
+    eng.dispose()
+    return [dict(r._mapping) for r in rows]
+
+
+@contextmanager
+def smtp_sink() -> Iterator[DevMail]:
+    sink = DevMail(host="127.0.0.1", port=0)
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+def mails_to(sink: DevMail, address: str) -> list[Message]:
+    return [message_from_bytes(m.raw) for m in sink.messages() if address.lower() in
+            [a.lower() for a in m.recipients]]
+
+
+def code_from(sink: DevMail, address: str) -> str:
+    import re
+
+    for msg in reversed(mails_to(sink, address)):
+        body = msg.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        m = re.search(r"^\s{4}(\d{6})\s*$", body.decode(), re.M)
+        if m:
+            return m.group(1)
+    raise AssertionError(f"no code mailed to {address}")
+
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+__all__ = ["START", "Clock", "code_from", "deployment", "mails_to", "make_engine", "select", "smtp_sink",
+           "some_users"]
