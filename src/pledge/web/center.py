@@ -67,7 +67,7 @@ KIND_HINTS: dict[str, str] = {
 }
 
 STATE_LABELS: dict[str, str] = {
-    "received": "Received",
+    "received": "Received by us",
     "verifying": "Waiting for your code",
     "verified": "Verified, waiting to be carried out",
     "awaiting_approval": "Verified, waiting for review by our privacy team",
