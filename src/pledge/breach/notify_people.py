@@ -27,6 +27,7 @@ from typing import Any
 from pledge.breach.affected import find_affected
 from pledge.breach.register import BreachError, BreachRegister
 from pledge.engine import Engine
+from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier
 
 BREACH_NOTICE = EmailTemplate(
@@ -73,14 +74,16 @@ class PeopleOutcome:
 def _category_words(engine: Engine, keys: list[str]) -> str:
     names = {c.key: c.name for c in engine.policy.categories}
     words = [names.get(k, k.rsplit(".", 1)[-1].replace("_", " ")) for k in keys if k.startswith("user")]
-    return ", ".join(dict.fromkeys(words)) or "account data"
+    return ", ".join(dict.fromkeys(words))
 
 
-def notice_context(engine: Engine, breach_id: int) -> dict[str, Any]:
+def notice_context(engine: Engine, breach_id: int, lang: str = "en") -> dict[str, Any]:
     """What every notice for this breach says (the per-person record count is added later)."""
-    from pledge.breach.report import default_consequences
+    from pledge.breach.report import CONSEQUENCES, NO_CONSEQUENCES
 
+    _ = translator(lang, ("breach",))
     b = BreachRegister(engine).get(breach_id)
+    consequences = [_(words) for prefix, words in CONSEQUENCES if any(c.startswith(prefix) for c in b.categories)]
     ctl = engine.policy.controller
     dpo = ctl.dpo
     contact = (dpo.email if dpo and dpo.email else None) or ctl.email or ctl.website or ctl.name
@@ -91,9 +94,10 @@ def notice_context(engine: Engine, breach_id: int) -> dict[str, Any]:
         "aware_on": b.aware_at.date().isoformat(),
         "window_from": b.window_from.date().isoformat(),
         "window_to": b.window_to.date().isoformat(),
-        "categories": _category_words(engine, b.categories),
-        "consequences": b.consequences or default_consequences(b.categories),
-        "measures": b.measures or "We are investigating and will write again when we know more.",
+        "categories": _category_words(engine, b.categories) or _("account data"),
+        "consequences": b.consequences or ("; ".join(dict.fromkeys(consequences)) or _(NO_CONSEQUENCES)).capitalize()
+        + ".",
+        "measures": b.measures or _("We are investigating and will write again when we know more."),
         "contact": contact,
         "authority": f"{auth.name}" + (f" ({auth.url})" if auth and auth.url else "") if auth else "-",
     }
@@ -120,7 +124,8 @@ def notify_people(engine: Engine, breach_id: int, *, rate_per_second: float = 10
         for kind, digest in keys.items():
             by_kind[(kind, digest)] = known
     found = find_affected(engine, b.collections, b.window_from, b.window_to, time_field=b.time_field)
-    common = notice_context(engine, breach_id)
+    language = lang or engine.policy.language
+    common = notice_context(engine, breach_id, language)
     messages: list[tuple[str, Mapping[str, Any]]] = []
     seen: set[str] = set()
     for person in found.people:
@@ -133,7 +138,6 @@ def notify_people(engine: Engine, breach_id: int, *, rate_per_second: float = 10
             continue
         seen.add(skey)
         messages.append((person.email, {**common, "records": person.records, "_key": skey}))
-    language = lang or engine.policy.language
     sender = notifier or Notifier(engine.store, engine.settings, engine.now, rate_per_second=rate_per_second)
     address_key = {address: str(ctx["_key"]) for address, ctx in messages}
 

@@ -76,19 +76,19 @@ class Clock:
 
     @property
     def overdue(self) -> bool:
-        if self.required is False:
-            return False
         if self.notified_at is not None:
             return self.notified_at > self.deadline
+        if self.required is False:
+            return False
         return self.now > self.deadline
 
     @property
     def state(self) -> str:
         """not_required | notified | late (notified after the deadline) | overdue | running."""
-        if self.required is False:
-            return "not_required"
         if self.notified_at is not None:
             return "late" if self.notified_at > self.deadline else "notified"
+        if self.required is False:
+            return "not_required"
         return "overdue" if self.now > self.deadline else "running"
 
     def as_dict(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from pledge.engine import Engine
 FORMATS = ("md", "html", "json")
 
 #: Words for consequences when the officer has not written their own, by category prefix.
-_CONSEQUENCES = (
+CONSEQUENCES = (
     ("user.content", "disclosure of private content people wrote or uploaded, with possible embarrassment, "
                      "loss of confidentiality or misuse of what it reveals"),
     ("user.contact", "unwanted contact, spam and phishing aimed at the people concerned"),
@@ -45,11 +45,12 @@ _CONSEQUENCES = (
 )
 
 
+NO_CONSEQUENCES = "limited: the exposed data does not directly identify or harm the people concerned"
+
+
 def default_consequences(categories: list[str]) -> str:
-    found = [text for prefix, text in _CONSEQUENCES if any(c.startswith(prefix) for c in categories)]
-    if not found:
-        return "limited: the exposed data does not directly identify or harm the people concerned"
-    return "; ".join(dict.fromkeys(found))
+    found = [text for prefix, text in CONSEQUENCES if any(c.startswith(prefix) for c in categories)]
+    return "; ".join(dict.fromkeys(found)) or NO_CONSEQUENCES
 
 
 def _category_names(engine: Engine, keys: list[str]) -> list[str]:
