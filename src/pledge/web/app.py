@@ -35,6 +35,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(devmail_page.router)
 
+    from pledge.web import admin_breach
+
+    app.include_router(admin_breach.router)
+
     from pledge.web import api_requests
 
     app.include_router(api_requests.router)
