@@ -373,3 +373,29 @@ def test_cli_open_assess_list_report(tmp_path: Path, sink: DevMail, monkeypatch:
     assert bad.exit_code == 2 and "not in the data map" in bad.output
     bad = runner.invoke(app, ["breach", "notify", "-c", str(cfg), "99", "--people", *now])
     assert bad.exit_code == 2 and "no breach 99" in bad.output
+
+
+def test_people_in_images_are_reached_through_the_uploader(tmp_path: Path) -> None:
+    """onestepai: face tags name people who are not users; the notice goes to whoever uploaded
+    the image (the seed: "notify you or the Third-Party User that provided us with your data")."""
+    cfg = make_config(tmp_path, "onestepai", 40)
+    engine = Engine.from_config_file(cfg, Settings(environment="test"), clock=lambda: NOW)
+    start, end = datetime(2022, 1, 1, tzinfo=UTC), datetime(2025, 6, 30, tzinfo=UTC)
+    try:
+        b = engine.breaches.open(title="Face tags exposed", aware_at=AWARE, collections=["main.face_tags"],
+                                 window_from=start, window_to=end)
+        eng = create_engine(engine.config.platform_url)
+        with eng.connect() as conn:
+            window = {"a": _sql_time(start), "b": _sql_time(end)}
+            uploaders = {r[0] for r in conn.execute(text(
+                "SELECT email FROM users WHERE id IN (SELECT m.user_id FROM face_tags f JOIN media m"
+                " ON m.id = f.media_id WHERE f.created_at BETWEEN :a AND :b)"), window)}
+            tags = conn.execute(text("SELECT count(*) FROM face_tags WHERE created_at BETWEEN :a AND :b"),
+                                window).scalar_one()
+        eng.dispose()
+        assert uploaders and b.people_count == len(uploaders) and b.records_count == tags
+        secret = engine.settings.secret_key
+        assert {k["email"] for k in engine.breaches.people_keys(b.id).values()} == \
+            {subject_key(secret, "email", e) for e in uploaders}
+    finally:
+        engine.close()
