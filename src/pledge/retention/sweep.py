@@ -441,6 +441,9 @@ class Sweep:
         pk = _pk(connector, target.table)
         links = database_links(connector, engine.dataset, target.database)
         where = _where(engine, target, holds, self.now, self.start_pk, self.end_pk)
+        # plain deletes with nothing linking in: one DELETE per key range, no key lists
+        ranged = (target.action == "delete" and not target.person
+                  and not (target.rule.cascade and incoming(links, target.table)))
         while True:
             size = self._budget()
             if target.person:
@@ -448,6 +451,17 @@ class Sweep:
             q = select(pk).where(where)
             if last is not None:
                 q = q.where(pk > last)
+            if ranged:
+                done = self._range_batch(target, connector, q, pk, where, last, size)
+                if done is None:
+                    break
+                last, affected = done
+                result.rows += affected
+                result.batches += 1
+                self.total += affected
+                if self.progress is not None:
+                    self.progress(target.key, result.rows, expected)
+                continue
             with connector.begin() as conn:
                 keys = [r[0] for r in conn.execute(q.order_by(pk).limit(size))]
                 batch = None if target.person or not keys else _cascade(
@@ -497,6 +511,28 @@ class Sweep:
         result.done = True
         self.cp.put(target.key, {"last_pk": last, "rows": result.rows, "done": True})
         return result
+
+    def _range_batch(self, target: Target, connector: SqlConnector, q: Any, pk: Any, where: Any,
+                     last: Any, size: int) -> tuple[Any, int] | None:
+        """Delete the next ``size`` expired rows as ``pk > last AND pk <= bound``; ledger first."""
+        table = connector.table(target.table)
+        with connector.begin() as conn:
+            sub = q.order_by(pk).limit(size).subquery()
+            first, bound, n = conn.execute(select(func.min(sub.c[pk.name]), func.max(sub.c[pk.name]),
+                                                  func.count())).one()
+        if not n:
+            return None
+        reference = f"retention:{target.key}:{first}-{bound}:{uuid.uuid4().hex[:8]}"
+        self._intent([], reference, {"rule": target.rule.key, "collection": target.collection,
+                                     "action": "delete", "cutoff": target.cutoff(self.now).isoformat(),
+                                     "first_pk": first, "last_pk": bound, "rows": n})
+        cond = and_(where, pk <= bound) if last is None else and_(where, pk > last, pk <= bound)
+        with connector.begin() as conn:
+            affected = max(conn.execute(delete(table).where(cond)).rowcount or 0, 0)
+        with self.engine.store.begin() as sconn:
+            self.cp.put(target.key, {"last_pk": bound, "rows": self.current.rows + affected}, sconn)
+        mark_reference_done(self.engine.ledger, reference)
+        return bound, affected
 
     def _intent(self, people: list[dict[str, str]], reference: str, scope: dict[str, Any]) -> None:
         record_intents(self.engine.ledger, people, source="retention", reference=reference, scope=scope)
