@@ -376,6 +376,8 @@ def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engi
         # the connection is free again after a streamed read
         assert connector.coerce("face_tags", "id", ["7", "x", None, 8]) == [7, 8]
         again = list(connector.select_in(conn, "face_tags", "id", ["1"]))
+        # streaming is asked per statement: the caller's connection keeps its own options
+        assert "stream_results" not in conn.get_execution_options()
     assert sorted(r["id"] for r in rows) == expected
     assert set(rows[0]) == {"id", "person_tag"}
     assert [r["id"] for r in again] == [1]

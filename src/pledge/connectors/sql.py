@@ -92,9 +92,10 @@ class SqlConnector(Connector):
         key = self._column(collection, match)
         cols = [self._column(collection, c) for c in columns] if columns else list(table.columns)
         values = self.coerce(collection, match, values)
-        streamed = conn.execution_options(stream_results=True, yield_per=STREAM_CHUNK)
         for chunk in batched(values, self.batch_size):
-            runner = streamed if len(chunk) >= STREAM_FROM else conn
-            result = runner.execute(select(*cols).where(key.in_(chunk)))
+            stmt = select(*cols).where(key.in_(chunk))
+            # per statement: Connection.execution_options() would change the caller's connection
+            options = {"stream_results": True, "yield_per": STREAM_CHUNK} if len(chunk) >= STREAM_FROM else {}
+            result = conn.execute(stmt, execution_options=options)
             for row in result:
                 yield dict(row._mapping)
