@@ -1,0 +1,208 @@
+"""Pledge against Fides, side by side, on the same data: one command.
+
+    bash bench/vs_fides/run.sh                      # 10,000 and 100,000 customers
+    python bench/vs_fides/run.py --sizes 10000 -n 5 --repeats 3
+
+What it does, in order (everything it starts, it stops by PID at the end):
+
+1. installs ``ethyca-fides`` into ``bench/vs_fides/.work/venv`` (2.86.2 on pyenv's
+   Python 3.13, else 2.78.2 on 3.11) and prints the version used;
+2. starts its own PostgreSQL (initdb into a throwaway directory) and Redis on spare
+   127.0.0.1 ports;
+3. per size: loads the shop (``schema.sql``, ``generate.py``, ``indexes.sql``) once and
+   copies it twice (``CREATE DATABASE … TEMPLATE``), one copy per tool, so both start from
+   identical rows and indexes;
+4. configures Fides through its REST API with ``dataset.yml`` and points Pledge at the
+   same file (Pledge reads Fides datasets);
+5. warms both up, then times N access and N erasure requests per tool and repeat, from
+   approval to completion, each on a different customer (the same customers for both);
+6. checks the results are equivalent: the same rows exported (personal fields per
+   collection), and after the erasures the two copies are identical, table by table;
+7. prints seconds per request per tool and the ratio, writes ``results.json`` and
+   ``plot.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+from fides_side import Fides, install  # noqa: E402
+from pledge_side import Pledge  # noqa: E402
+from servers import Servers  # noqa: E402
+
+WORK = HERE / ".work"
+
+
+def _personal_fields(dataset: dict[str, Any]) -> dict[str, list[str]]:
+    return {c["name"]: [f["name"] for f in c["fields"] if f.get("data_categories")]
+            for c in dataset["collections"]}
+
+
+def _projection(rows_by_coll: dict[str, list[dict[str, Any]]], fields: dict[str, list[str]]) -> dict[str, Counter[tuple[Any, ...]]]:
+    out: dict[str, Counter[tuple[Any, ...]]] = {}
+    for coll, names in fields.items():
+        rows = rows_by_coll.get(coll, [])
+        out[coll] = Counter(tuple(None if r.get(n) is None else str(r.get(n)) for n in names) for r in rows)
+        if not out[coll]:
+            del out[coll]
+    return out
+
+
+def _tables_equal(servers: Servers, db_a: str, db_b: str) -> list[str]:
+    """Tables whose contents differ between the two copies, each with a sample row pair."""
+    diffs = []
+    with psycopg.connect(servers.dsn(db_a)) as a, psycopg.connect(servers.dsn(db_b)) as b:
+        for table in generate.TABLES:
+            q = f"SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
+            if a.execute(q).fetchone() == b.execute(q).fetchone():
+                continue
+            rows_a = dict(a.execute(f"SELECT id, t::text FROM {table} t").fetchall())
+            rows_b = dict(b.execute(f"SELECT id, t::text FROM {table} t").fetchall())
+            odd = sorted(k for k in rows_a.keys() | rows_b.keys() if rows_a.get(k) != rows_b.get(k))
+            sample = odd[0]
+            diffs.append(f"{table} ({len(odd)} rows, e.g. fides {rows_a.get(sample)} / pledge {rows_b.get(sample)})")
+    return diffs
+
+
+def _still_there(servers: Servers, db: str, emails: list[str]) -> int:
+    with psycopg.connect(servers.dsn(db)) as conn:
+        row = conn.execute("SELECT count(*) FROM customers WHERE email = ANY(%s)", (emails,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, dataset: dict[str, Any],
+             seed: int) -> dict[str, Any]:
+    base, db_f, db_p = f"shop_{size}", f"shop_{size}_fides", f"shop_{size}_pledge"
+    servers.create_db(base)
+    t0 = time.monotonic()
+    counts = generate.load(servers.dsn(base), size, seed)
+    print(f"  loaded {sum(counts.values()):,} rows for {size:,} customers in {time.monotonic() - t0:.1f} s", flush=True)
+    servers.create_db(db_f, base)
+    servers.create_db(db_p, base)
+    fides.configure(f"bench_{size}", servers.pg_port, db_f, [dataset])
+    pledge = Pledge(WORK / f"pledge_{size}", servers.dsn(db_p, "postgresql+psycopg"),
+                    servers.dsn(f"pledge_store_{size}", "postgresql+psycopg"))
+    servers.create_db(f"pledge_store_{size}")
+    pledge.start()
+    fields = _personal_fields(dataset)
+    rnd = random.Random(seed + size)
+    people = rnd.sample(range(1, size + 1), 4 + 2 * n * repeats)
+    emails = generate.emails(servers.dsn(base), people)
+    warm, rest = emails[:4], emails[4:]
+    access_people, erase_people = rest[: n * repeats], rest[n * repeats:]
+    times: dict[str, dict[str, list[float]]] = {"fides": {"access": [], "erasure": []},
+                                                "pledge": {"access": [], "erasure": []}}
+    mismatches: list[str] = []
+    try:
+        # warm-up: both tools' first requests after start are slower
+        for email in warm[:3]:
+            fides.approve_and_wait(fides.submit(email, "default_access_policy"))
+            pledge.approve_and_wait(pledge.submit(email, "access"))
+        fides.approve_and_wait(fides.submit(warm[3], "default_erasure_policy"))
+        pledge.approve_and_wait(pledge.submit(warm[3], "erasure"))
+        for rep in range(repeats):
+            for email in access_people[rep * n:(rep + 1) * n]:
+                fid = fides.submit(email, "default_access_policy")
+                times["fides"]["access"].append(fides.approve_and_wait(fid))
+                pid = pledge.submit(email, "access")
+                elapsed, status = pledge.approve_and_wait(pid)
+                times["pledge"]["access"].append(elapsed)
+                got_f = _projection(fides.access_result(fid), fields)
+                got_p = _projection(pledge.access_result(status), fields)
+                if got_f != got_p:
+                    mismatches.append(f"access {email}: fides {dict((k, sum(v.values())) for k, v in got_f.items())} "
+                                      f"pledge {dict((k, sum(v.values())) for k, v in got_p.items())}")
+            for email in erase_people[rep * n:(rep + 1) * n]:
+                times["fides"]["erasure"].append(fides.approve_and_wait(fides.submit(email, "default_erasure_policy")))
+                times["pledge"]["erasure"].append(pledge.approve_and_wait(pledge.submit(email, "erasure"))[0])
+            print(f"  run {rep + 1}/{repeats}: fides access {statistics.median(times['fides']['access']):.3f} s, "
+                  f"pledge access {statistics.median(times['pledge']['access']):.4f} s", flush=True)
+    finally:
+        pledge.stop()
+    diffs = _tables_equal(servers, db_f, db_p)
+    if diffs:
+        mismatches.append(f"after erasure the copies differ in: {', '.join(diffs)}")
+    left = _still_there(servers, db_f, erase_people) + _still_there(servers, db_p, erase_people)
+    if left:
+        mismatches.append(f"{left} erased customers still findable by email")
+    result: dict[str, Any] = {"customers": size, "rows": sum(counts.values()), "n": n, "repeats": repeats,
+                              "times": times, "mismatches": mismatches}
+    for kind in ("access", "erasure"):
+        f = statistics.median(times["fides"][kind])
+        p = statistics.median(times["pledge"][kind])
+        result[kind] = {"fides_s": f, "pledge_s": p, "ratio": f / p}
+    for db in (base, db_f, db_p, f"pledge_store_{size}"):
+        servers.create_db(db)  # drop and recreate empty: frees the disk
+    return result
+
+
+def report(fides_version: str, results: list[dict[str, Any]]) -> str:
+    lines = [f"Fides {fides_version} vs Pledge, seconds per request from approval to completion (median)",
+             f"{'customers':>10} {'rows':>10} {'kind':>8} {'fides s':>9} {'pledge s':>9} {'ratio':>7}  equivalent"]
+    for r in results:
+        for kind in ("access", "erasure"):
+            k = r[kind]
+            lines.append(f"{r['customers']:>10,} {r['rows']:>10,} {kind:>8} {k['fides_s']:>9.3f} {k['pledge_s']:>9.4f} "
+                         f"{k['ratio']:>6.1f}x  {'yes' if not r['mismatches'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000", help="Customer counts, comma separated.")
+    ap.add_argument("-n", type=int, default=5, help="Timed requests per kind, tool and repeat.")
+    ap.add_argument("--repeats", type=int, default=3, help="Repeated runs; medians are over all of them.")
+    ap.add_argument("--seed", type=int, default=7, help="Generator seed.")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    WORK.mkdir(parents=True, exist_ok=True)
+    venv, version = install(WORK)
+    print(f"ethyca-fides {version} (in {venv})", flush=True)
+    dataset = yaml.safe_load((HERE / "dataset.yml").read_text())["dataset"][0]
+    servers = Servers(WORK / "servers")
+    fides: Fides | None = None
+    results: list[dict[str, Any]] = []
+    try:
+        servers.start()
+        servers.create_db("fides")
+        print(f"postgres on {servers.pg_port}, redis on {servers.redis_port}", flush=True)
+        fides = Fides(venv, WORK / "fides", servers.pg_port, servers.redis_port)
+        print(f"fides answered after {fides.start():.1f} s", flush=True)
+        for size in sizes:
+            print(f"{size:,} customers", flush=True)
+            results.append(run_size(size, args.n, args.repeats, servers, fides, dataset, args.seed))
+    finally:
+        if fides is not None:
+            fides.stop()
+        servers.stop()
+    text = report(version, results)
+    print(text)
+    bad = [m for r in results for m in r["mismatches"]]
+    for m in bad:
+        print("MISMATCH:", m)
+    out = {"fides_version": version, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "results": results}
+    (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    from plot import plot
+
+    plot(out, HERE / "plot.png")
+    print(f"wrote {HERE / 'results.json'} and {HERE / 'plot.png'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
