@@ -158,3 +158,50 @@ def test_codes_links_and_sessions_never_cross_people(s: Site) -> None:
 def test_unknown_request_ids_look_the_same(s: Site) -> None:
     assert s.client.get("/privacy/requests/req_nothing/verify").status_code == 404
     assert s.client.get("/privacy/requests/req_nothing").status_code == 403
+
+
+def test_the_emailed_status_link_opens_only_its_request(s: Site) -> None:
+    ann, bob = people(s.cfg, 2)
+    rid_a, rid_b = s.submit(s.client, ann), s.submit(s.new_client(), bob)
+    bodies = [m.body for m in s.sink.messages() if ann in m.recipients]
+    found = next(re.search(r"/privacy/status/(req_[\w-]+)\?token=(\S+)", b) for b in bodies
+                 if "/privacy/status/" in b)
+    assert found and found.group(1) == rid_a
+    link = s.new_client()
+    opened = link.get(f"/privacy/status/{rid_a}?token={found.group(2)}&lang=en")
+    assert opened.status_code == 200 and "Your request" in opened.text and rid_a in opened.text
+    assert link.get(f"/privacy/requests/{rid_a}").status_code == 200  # remembered in this browser
+    assert link.get(f"/privacy/status/{rid_b}?token={found.group(2)}").status_code == 403
+    assert link.get(f"/privacy/requests/{rid_b}").status_code == 403
+    assert link.get(f"/privacy/status/{rid_a}?token=tampered{found.group(2)}").status_code == 403
+
+
+def test_org_confirm_link_shows_a_button_and_refuses_a_bad_token(s: Site) -> None:
+    rid = s.submit(s.client, people(s.cfg, 1)[0])
+    before = s.engine.requests.get(rid)
+    page = s.client.get(f"/privacy/org-confirm/{rid}?token=not-a-token&lang=en")
+    assert page.status_code == 200 and "Confirm the request" in page.text
+    assert s.engine.requests.get(rid).state == before.state  # a GET never acts
+    res = s.client.post(f"/privacy/org-confirm/{rid}", data={"csrf": csrf_of(page.text), "token": "not-a-token"})
+    assert res.status_code == 403 and s.engine.requests.get(rid).state == before.state
+
+
+def test_every_string_of_the_centre_and_console_has_a_polish_translation() -> None:
+    from pledge.web import admin, center
+    from pledge.web.i18n import catalogue
+
+    web = Path(center.__file__).parent
+    sources = [*sorted((web / "templates" / "center").glob("*.html")),
+               *sorted((web / "templates" / "admin").glob("*.html")), web / "templates" / "dev_mail.html"]
+    wanted: set[str] = set()
+    for path in sources:
+        wanted |= set(re.findall(r'_\("([^"]+)"', path.read_text(encoding="utf-8")))
+    for path in (web / "center.py", web / "admin.py"):
+        wanted |= set(re.findall(r'\bt\("([^"]+)"\)', path.read_text(encoding="utf-8")))
+    for labels in (center.KIND_LABELS, center.KIND_HINTS, center.STATE_LABELS, admin.ROLE_LABELS,
+                   admin.STATE_LABELS, admin.SOURCE_LABELS, admin.ASSURANCE_LABELS):
+        wanted |= set(labels.values())
+    assert len(wanted) > 150
+    polish = catalogue("pl")
+    missing = sorted(w for w in wanted if w not in polish)
+    assert missing == []

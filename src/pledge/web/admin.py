@@ -43,6 +43,14 @@ from pledge.web.templates import render
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 ROLE_LABELS = {"owner": "Owner", "privacy_officer": "Privacy officer", "viewer": "Viewer"}
+#: request states as the console names them; translated in console.po / center.po
+STATE_LABELS = {"received": "New", "verifying": "Waiting for code", "verified": "Verified",
+                "awaiting_approval": "Awaiting approval", "executing": "In progress", "completed": "Completed",
+                "partially_completed": "Partly completed", "denied": "Denied", "expired": "Expired"}
+SOURCE_LABELS = {"person": "The person, through the privacy centre", "officer": "Our own initiative",
+                 "api": "A machine client (API)"}
+ASSURANCE_LABELS = {"none": "Not yet proven", "reasonable": "Reasonable (email code)",
+                    "reasonably_high": "Reasonably high (signed-in account)", "officer": "Recorded by an officer"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,9 @@ def page(request: Request, t: Translator, name: str, admin: Admin | None, status
          **ctx: Any) -> HTMLResponse:
     return render(request, name, t, status_code=status_code, admin=admin,
                   csrf=admin.session.csrf if admin else "",
+                  state_labels={k: t(v) for k, v in STATE_LABELS.items()},
+                  source_labels={k: t(v) for k, v in SOURCE_LABELS.items()},
+                  assurance_labels={k: t(v) for k, v in ASSURANCE_LABELS.items()},
                   role_label=t(ROLE_LABELS.get(admin.role, admin.role)) if admin else "", **ctx)
 
 
@@ -203,7 +214,7 @@ def request_page(public_id: str, request: Request, engine: EngineDep, admin: Adm
                  t: TranslatorDep) -> HTMLResponse:
     view = _request(engine, public_id, t)
     has_export = view.result.get("export") is not None or engine.requests.delivery.latest(public_id) is not None
-    return page(request, t, "admin/request.html", admin, req=view, kind_label=KINDS.get(view.kind, view.kind),
+    return page(request, t, "admin/request.html", admin, req=view, kind_label=t(KINDS.get(view.kind, view.kind)),
                 preview=preview(engine, view), trail=_trail(engine, public_id), grounds=DENIAL_GROUNDS,
                 has_export=has_export, flash=request.query_params.get("done"),
                 error=request.query_params.get("error"))

@@ -8,6 +8,10 @@ Pages (server-rendered, English and Polish):
 - ``GET|POST /privacy/requests/{id}/verify``: enter the code (``…/resend`` sends a new one).
 - ``GET /privacy/requests/{id}``: the status with its due date, and the download link
   once the package is ready.
+- ``GET /privacy/status/{id}?token=…``: the status link of the emails; it remembers the
+  token in this browser and shows the status page.
+- ``GET|POST /privacy/org-confirm/{id}?token=…``: an organisation's administrator confirms
+  a member's request (a GET only shows the button: mail scanners fetch links).
 
 Privacy rules kept here:
 
@@ -321,3 +325,44 @@ def status(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep
     if request.query_params.get("t"):
         remember(engine, request, response, public_id, token)
     return response
+
+
+@router.get("/privacy/status/{public_id}", response_model=None)
+def status_link(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
+    """The status link from our emails: remembered in this browser, then the status page."""
+    token = request.query_params.get("token", "")
+    if not token or _get(engine, public_id) is None or not engine.requests.check_status_token(public_id, token):
+        return _page(request, engine, t, "center/message.html", status_code=403,
+                     heading=t("Open the link from your email"),
+                     message=t("To see this request, enter your code on this device or open the status "
+                               "link from our email."))
+    response = RedirectResponse(f"/privacy/requests/{public_id}", status_code=303)
+    remember(engine, request, response, public_id, token)
+    return response
+
+
+@router.get("/privacy/org-confirm/{public_id}", response_class=HTMLResponse)
+def org_confirm_form(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    return _page(request, engine, t, "center/org_confirm.html", req=view, token=request.query_params.get("token", ""),
+                 kind_label=t(KIND_LABELS.get(view.kind, view.kind)), done=False)
+
+
+@router.post("/privacy/org-confirm/{public_id}", response_class=HTMLResponse)
+async def org_confirm(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    form = await request.form()
+    if not _csrf_ok(engine, request, form):
+        return _forbidden(request, engine, t)
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    try:
+        view = engine.requests.confirm_org_admin(public_id, str(form.get("token") or ""))
+    except RequestError:
+        return _page(request, engine, t, "center/message.html", status_code=403,
+                     heading=t("This confirmation link does not work"),
+                     message=t("It may have expired, been used already, or belong to another request."))
+    return _page(request, engine, t, "center/org_confirm.html", req=view, token="",
+                 kind_label=t(KIND_LABELS.get(view.kind, view.kind)), done=True)

@@ -1,0 +1,229 @@
+"""Acceptance: an access request end to end in a real browser (Debian chromium, Playwright).
+
+A demo-like server (the app under uvicorn, a generated omni-one platform with 200 users,
+a local SMTP sink shown at /dev/mail, the real clock) in the test's own folder:
+
+1. a person submits an access request in the privacy centre;
+2. reads the code from the SMTP sink at /dev/mail and verifies;
+3. an admin signs in with two-factor (pyotp computes the code) and approves;
+4. the person downloads a zip that holds their own rows, and nobody else's.
+
+The same flow runs in English and in Polish; every step is photographed into tmp_path
+and artifacts/screenshots/ (as are the console's queue, request, data-map and metrics pages).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import uvicorn
+
+from pledge.devmail import DevMail
+from pledge.engine import Engine
+from pledge.settings import Settings, load_config
+from pledge.web.app import create_app
+from tests.services import in_ci
+from tests.web_support import PASSWORD, make_platform, people
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CODE_LINE = re.compile(r"^\s*(\d{6})\s*$", re.M)
+
+TEXT = {
+    "en": {"centre": "Privacy centre", "access": "Get a copy of my data", "email": "Email address",
+           "send": "Send request", "check": "Check your email", "code": "Code from the email",
+           "confirm": "Confirm", "waiting": "Verified, waiting to be carried out", "ready": "Your data is ready",
+           "download": "Download your data", "password": "Password", "totp": "Code from your authenticator app",
+           "sign_in": "Sign in", "approve": "Approve and carry out", "requests": "Requests",
+           "plan": "What the plan would touch", "metrics": "Request metrics", "datamap": "Data map"},
+    "pl": {"centre": "Centrum prywatności", "access": "Chcę otrzymać kopię moich danych", "email": "Adres e-mail",
+           "send": "Wyślij żądanie", "check": "Sprawdź skrzynkę e-mail", "code": "Kod z wiadomości e-mail",
+           "confirm": "Potwierdź", "waiting": "Potwierdzone, czeka na realizację", "ready": "Twoje dane są gotowe",
+           "download": "Pobierz swoje dane", "password": "Hasło", "totp": "Kod z aplikacji uwierzytelniającej",
+           "sign_in": "Zaloguj się", "approve": "Zatwierdź i zrealizuj", "requests": "Żądania",
+           "plan": "Czego dotknie realizacja", "metrics": "Statystyki żądań", "datamap": "Mapa danych"},
+}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        msg = "/usr/bin/chromium is absent (make browser-deps installs it)"
+        if in_ci():
+            pytest.fail(msg + "; CI needs it")
+        pytest.skip(msg)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Demo:
+    engine: Engine
+    base: str
+    cfg: Path
+    sink: DevMail
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """What ``pledge demo`` runs, on free ports in tmp_path: platform, SMTP sink, web app."""
+    cfg = make_platform(tmp_path / "omni-one", users=200)
+    sink = DevMail("127.0.0.1", 0).start()
+    settings = Settings(environment="development", smtp_host="127.0.0.1", smtp_port=sink.port)
+    engine = Engine(load_config(cfg, settings), settings)
+    _ = engine.store
+    engine.devmail = sink
+    from tests.web_support import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield Demo(engine, f"http://127.0.0.1:{port}", cfg, sink)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sink.stop()
+        engine.close()
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> None:
+    target = tmp_path / "screenshots" / name
+    target.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 5000
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target, SHOTS / name)
+
+
+def fresh_totp(secret: str) -> str:
+    """A TOTP code with at least 5 seconds left in its 30-second step."""
+    totp = pyotp.TOTP(secret)
+    if totp.interval - time.time() % totp.interval < 5:
+        time.sleep(6)
+    return str(totp.now())
+
+
+def person_requests(browser: Any, demo: Demo, lang: str, email: str, tmp_path: Path) -> tuple[Any, str]:
+    """Steps 1 and 2: submit, read the code at /dev/mail, verify. Returns the page and the id."""
+    tx = TEXT[lang]
+    ctx = browser.new_context(locale="pl-PL" if lang == "pl" else "en-GB", accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(f"{demo.base}/privacy")  # the language comes from Accept-Language
+    assert page.locator("html").get_attribute("lang") == lang
+    page.get_by_role("heading", name=tx["centre"], level=1).wait_for()
+    page.get_by_label(tx["access"]).check()
+    page.get_by_label(tx["email"]).fill(email)
+    shot(page, tmp_path, f"requests-{lang}-1-submit.png")
+    page.get_by_role("button", name=tx["send"]).click()
+    page.get_by_role("heading", name=tx["check"]).wait_for()
+    rid = page.url.split("/")[-2]
+    assert rid.startswith("req_")
+    shot(page, tmp_path, f"requests-{lang}-2-code-sent.png")
+
+    mail = ctx.new_page()
+    mail.goto(f"{demo.base}/dev/mail")
+    article = mail.locator("article.mail").filter(has=mail.locator(".mail-to", has_text=email)).first
+    body = article.locator(".mail-body").inner_text()
+    found = CODE_LINE.search(body)
+    assert found, body
+    shot(mail, tmp_path, f"requests-{lang}-3-dev-mail.png")
+    mail.close()
+
+    page.get_by_label(tx["code"]).fill(found.group(1))
+    page.get_by_role("button", name=tx["confirm"]).click()
+    page.get_by_text(tx["waiting"]).wait_for()
+    assert page.url.endswith(f"/privacy/requests/{rid}")
+    shot(page, tmp_path, f"requests-{lang}-4-verified.png")
+    return page, rid
+
+
+def admin_approves(browser: Any, demo: Demo, lang: str, rid: str, tmp_path: Path) -> None:
+    """Step 3: two-factor sign-in, the queue, the request page, approval."""
+    tx = TEXT[lang]
+    email = f"dpo-{lang}@pledge.test"
+    _, uri = demo.engine.admins.create_user(email, "privacy_officer", password=PASSWORD)
+    ctx = browser.new_context(locale="pl-PL" if lang == "pl" else "en-GB")
+    page = ctx.new_page()
+    page.goto(f"{demo.base}/admin/login")
+    page.get_by_label(tx["email"]).fill(email)
+    page.get_by_label(tx["password"]).fill(PASSWORD)
+    page.get_by_label(tx["totp"]).fill(fresh_totp(pyotp.parse_uri(uri).secret))
+    shot(page, tmp_path, f"requests-{lang}-5-admin-login.png")
+    page.get_by_role("button", name=tx["sign_in"]).click()
+    page.get_by_role("heading", name=tx["requests"], level=1).wait_for()
+    shot(page, tmp_path, f"admin-{lang}-queue.png")
+    page.get_by_role("link", name=rid).click()
+    page.get_by_role("heading", name=tx["plan"]).wait_for()
+    shot(page, tmp_path, f"admin-{lang}-request.png")
+    page.get_by_role("button", name=tx["approve"]).click()
+    page.locator(".flash").wait_for()
+    assert demo.engine.requests.get(rid).state == "completed"
+    shot(page, tmp_path, f"requests-{lang}-6-approved.png")
+    page.set_viewport_size({"width": 1760, "height": 1000})  # the whole map, at its natural size
+    page.get_by_role("link", name=tx["datamap"]).click()
+    page.locator("figure.svgbox svg").wait_for()
+    shot(page, tmp_path, f"admin-{lang}-datamap.png")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.get_by_role("link", name="Metrics" if lang == "en" else "Statystyki").click()
+    page.get_by_role("heading", name=tx["metrics"]).wait_for()
+    shot(page, tmp_path, f"admin-{lang}-metrics.png")
+    ctx.close()
+
+
+def person_downloads(page: Any, lang: str, rid: str, tmp_path: Path) -> bytes:
+    """Step 4: the status page offers the signed link; the browser downloads the zip."""
+    tx = TEXT[lang]
+    page.reload()
+    page.get_by_role("heading", name=tx["ready"]).wait_for()
+    shot(page, tmp_path, f"requests-{lang}-7-ready.png")
+    with page.expect_download() as info:
+        page.get_by_role("link", name=tx["download"]).click()
+    target = tmp_path / f"package-{lang}.zip"
+    info.value.save_as(str(target))
+    return target.read_bytes()
+
+
+def rows_text(blob: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+
+
+@pytest.mark.parametrize("lang", ["en", "pl"])
+def test_access_request_end_to_end(chromium: Any, demo: Demo, lang: str, tmp_path: Path) -> None:
+    mine, other = people(demo.cfg, 2)
+    page, rid = person_requests(chromium, demo, lang, mine, tmp_path)
+    admin_approves(chromium, demo, lang, rid, tmp_path)
+    content = rows_text(person_downloads(page, lang, rid, tmp_path))
+    assert mine in content
+    assert other not in content
+    # the person's own rows: their user row and at least one row of another table about them
+    assert re.search(r"users", content) and content.count(mine) >= 1
+    if lang == "pl":
+        text = page.locator("main").inner_text()
+        assert "Twoje dane są gotowe" in text and "Your data is ready" not in text
