@@ -199,7 +199,7 @@ def test_every_string_of_the_centre_and_console_has_a_polish_translation() -> No
     for path in (web / "center.py", web / "admin.py"):
         wanted |= set(re.findall(r'\bt\("([^"]+)"\)', path.read_text(encoding="utf-8")))
     for labels in (center.KIND_LABELS, center.KIND_HINTS, center.STATE_LABELS, admin.ROLE_LABELS,
-                   admin.STATE_LABELS, admin.SOURCE_LABELS, admin.ASSURANCE_LABELS):
+                   admin.STATE_LABELS, admin.DONE_LABELS, admin.SOURCE_LABELS, admin.ASSURANCE_LABELS):
         wanted |= set(labels.values())
     assert len(wanted) > 150
     polish = catalogue("pl")

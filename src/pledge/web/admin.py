@@ -47,6 +47,9 @@ ROLE_LABELS = {"owner": "Owner", "privacy_officer": "Privacy officer", "viewer":
 STATE_LABELS = {"received": "New", "verifying": "Waiting for code", "verified": "Verified",
                 "awaiting_approval": "Awaiting approval", "executing": "In progress", "completed": "Completed",
                 "partially_completed": "Partly completed", "denied": "Denied", "expired": "Expired"}
+#: what the request page says after an action
+DONE_LABELS = {"approved": "Approved and carried out.", "denied": "The request was refused.",
+               "extended": "The deadline was extended and the requester told why.", "rerun": "The request ran again."}
 SOURCE_LABELS = {"person": "The person, through the privacy centre", "officer": "Our own initiative",
                  "api": "A machine client (API)"}
 ASSURANCE_LABELS = {"none": "Not yet proven", "reasonable": "Reasonable (email code)",
@@ -216,7 +219,8 @@ def request_page(public_id: str, request: Request, engine: EngineDep, admin: Adm
     has_export = view.result.get("export") is not None or engine.requests.delivery.latest(public_id) is not None
     return page(request, t, "admin/request.html", admin, req=view, kind_label=t(KINDS.get(view.kind, view.kind)),
                 preview=preview(engine, view), trail=_trail(engine, public_id), grounds=DENIAL_GROUNDS,
-                has_export=has_export, flash=request.query_params.get("done"),
+                has_export=has_export,
+                flash=t(DONE_LABELS[done]) if (done := request.query_params.get("done", "")) in DONE_LABELS else None,
                 error=request.query_params.get("error"))
 
 
