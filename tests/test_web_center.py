@@ -205,3 +205,8 @@ def test_every_string_of_the_centre_and_console_has_a_polish_translation() -> No
     polish = catalogue("pl")
     missing = sorted(w for w in wanted if w not in polish)
     assert missing == []
+
+
+def test_home_page_links_to_the_centre_and_the_console(s: Site) -> None:
+    home = s.client.get("/?lang=pl").text
+    assert 'href="/privacy"' in home and 'href="/admin"' in home and "Panel administracyjny" in home
