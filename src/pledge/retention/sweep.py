@@ -13,6 +13,10 @@ n``). For every batch it
 3. applies it in one platform transaction, one statement per table and batch;
 4. saves the batch's last key in the store's ``checkpoints`` table.
 
+Plain deletes (nothing cascades into the table, not a table of people) skip the key
+lists: :mod:`pledge.retention.ranged` writes one intent per planned key range and runs
+one ``DELETE … WHERE expired AND pk > a AND pk <= b`` per batch, with adaptive batches.
+
 Tables of people deleted with cascade (closed accounts) go through the rights erasure
 planner instead, so shared workspaces, authorship and tax records are treated exactly
 as in an erasure request. A killed sweep resumes from its checkpoints with the clock it
@@ -38,6 +42,7 @@ from pledge.connectors.base import batched
 from pledge.connectors.sql import SqlConnector
 from pledge.retention.holds import Holds, HoldSet
 from pledge.retention.ledger import mark_reference_done, record_intents
+from pledge.retention.ranged import MAX_BATCH, RangeSweep
 from pledge.retention.rules import Target, compile_rules, db_time, exemption_bound
 from pledge.rights.erasure_plan import mask_strategies
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
@@ -400,13 +405,14 @@ class Sweep:
 
     def __init__(self, engine: Engine, now: datetime, *, max_rows: int | None, until: datetime | None,
                  progress: Progress | None, batch_size: int, start_pk: Any, end_pk: Any,
-                 actor: str) -> None:
+                 actor: str, max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
         self.now = now
         self.max_rows = max_rows
         self.until = _aware(until) if until else None
         self.progress = progress
         self.batch_size = batch_size
+        self.max_batch = max_batch
         self.start_pk = start_pk
         self.end_pk = end_pk
         self.actor = actor
@@ -416,15 +422,16 @@ class Sweep:
         scope = "all" if start_pk is None and end_pk is None else f"{start_pk}-{end_pk}"
         self.cp = _Checkpoints(engine, scope)
 
-    def _budget(self) -> int:
+    def budget(self, size: int) -> int:
+        """Rows the next batch may touch (at most ``size``); stops the sweep at its limits."""
         if self.until is not None and datetime.now(UTC) >= self.until:
             raise _Stop("until")
         if self.max_rows is None:
-            return self.batch_size
+            return size
         left = self.max_rows - self.total
         if left <= 0:
             raise _Stop("max_rows")
-        return min(self.batch_size, left)
+        return min(size, left)
 
     def run_target(self, target: Target, holds: HoldSet, expected: int) -> TargetResult:
         engine = self.engine
@@ -442,26 +449,19 @@ class Sweep:
         links = database_links(connector, engine.dataset, target.database)
         where = _where(engine, target, holds, self.now, self.start_pk, self.end_pk)
         # plain deletes with nothing linking in: one DELETE per key range, no key lists
-        ranged = (target.action == "delete" and not target.person
-                  and not (target.rule.cascade and incoming(links, target.table)))
+        if (target.action == "delete" and not target.person
+                and not (target.rule.cascade and incoming(links, target.table))):
+            RangeSweep(self, target, connector, pk, where, result, expected).run(state)
+            result.done = True
+            self.cp.put(target.key, {"last_pk": state.get("last_pk"), "rows": result.rows, "done": True})
+            return result
         while True:
-            size = self._budget()
+            size = self.budget(self.batch_size)
             if target.person:
                 size = min(size, PERSON_BATCH)
             q = select(pk).where(where)
             if last is not None:
                 q = q.where(pk > last)
-            if ranged:
-                done = self._range_batch(target, connector, q, pk, where, last, size)
-                if done is None:
-                    break
-                last, affected = done
-                result.rows += affected
-                result.batches += 1
-                self.total += affected
-                if self.progress is not None:
-                    self.progress(target.key, result.rows, expected)
-                continue
             with connector.begin() as conn:
                 keys = [r[0] for r in conn.execute(q.order_by(pk).limit(size))]
                 batch = None if target.person or not keys else _cascade(
@@ -512,28 +512,6 @@ class Sweep:
         self.cp.put(target.key, {"last_pk": last, "rows": result.rows, "done": True})
         return result
 
-    def _range_batch(self, target: Target, connector: SqlConnector, q: Any, pk: Any, where: Any,
-                     last: Any, size: int) -> tuple[Any, int] | None:
-        """Delete the next ``size`` expired rows as ``pk > last AND pk <= bound``; ledger first."""
-        table = connector.table(target.table)
-        with connector.begin() as conn:
-            sub = q.order_by(pk).limit(size).subquery()
-            first, bound, n = conn.execute(select(func.min(sub.c[pk.name]), func.max(sub.c[pk.name]),
-                                                  func.count())).one()
-        if not n:
-            return None
-        reference = f"retention:{target.key}:{first}-{bound}:{uuid.uuid4().hex[:8]}"
-        self._intent([], reference, {"rule": target.rule.key, "collection": target.collection,
-                                     "action": "delete", "cutoff": target.cutoff(self.now).isoformat(),
-                                     "first_pk": first, "last_pk": bound, "rows": n})
-        cond = and_(where, pk <= bound) if last is None else and_(where, pk > last, pk <= bound)
-        with connector.begin() as conn:
-            affected = max(conn.execute(delete(table).where(cond)).rowcount or 0, 0)
-        with self.engine.store.begin() as sconn:
-            self.cp.put(target.key, {"last_pk": bound, "rows": self.current.rows + affected}, sconn)
-        mark_reference_done(self.engine.ledger, reference)
-        return bound, affected
-
     def _intent(self, people: list[dict[str, str]], reference: str, scope: dict[str, Any]) -> None:
         record_intents(self.engine.ledger, people, source="retention", reference=reference, scope=scope)
         self.engine.audit.record("retention.sweep.batch", actor=self.actor, target=reference,
@@ -551,12 +529,16 @@ def _expected(engine: Engine, target: Target, holds: HoldSet, now: datetime, sta
 
 def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = None,
         until: datetime | None = None, progress: Progress | None = None, batch_size: int = BATCH,
-        start_pk: Any = None, end_pk: Any = None, actor: str = "retention") -> dict[str, Any]:
+        start_pk: Any = None, end_pk: Any = None, actor: str = "retention",
+        max_batch: int = MAX_BATCH) -> dict[str, Any]:
     """Sweep every rule at ``now`` (default: the engine's clock) and return the report.
 
     Resumes an interrupted sweep of the same key range first (with the clock it started
     with). ``max_rows`` and ``until`` (a wall-clock deadline) stop it between batches;
-    the next run carries on from the checkpoint. ``progress`` is called after each batch.
+    the next run carries on from the checkpoint. ``progress`` is called after each batch
+    (with the expected rows of the target, counted only when ``progress`` is given).
+    Plain deletes start at ``batch_size`` rows and grow while batches finish fast, up to
+    ``max_batch`` (:mod:`pledge.retention.ranged`); other targets keep ``batch_size``.
     """
     now = _aware(now or engine.now())
     cp = _Checkpoints(engine, "all" if start_pk is None and end_pk is None else f"{start_pk}-{end_pk}")
@@ -568,7 +550,8 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
         cp.put("meta", {"status": "running", "now": sweep_now.isoformat()})
     started = time.perf_counter()
     sweep = Sweep(engine, sweep_now, max_rows=max_rows, until=until, progress=progress,
-                  batch_size=batch_size, start_pk=start_pk, end_pk=end_pk, actor=actor)
+                  batch_size=batch_size, start_pk=start_pk, end_pk=end_pk, actor=actor,
+                  max_batch=max_batch)
     stopped: str | None = None
     with _clock(engine, sweep_now):
         targets = compile_rules(engine)
@@ -576,7 +559,8 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
         engine.audit.record("retention.sweep.resume" if resumed else "retention.sweep.start", actor=actor,
                             details={"now": sweep_now.isoformat(), "start_pk": start_pk, "end_pk": end_pk})
         for target in targets:
-            expected = _expected(engine, target, holds, sweep_now, start_pk, end_pk)
+            expected = (_expected(engine, target, holds, sweep_now, start_pk, end_pk)
+                        if progress is not None else 0)
             try:
                 sweep.results.append(sweep.run_target(target, holds, expected))
             except _Stop as stop:
@@ -599,7 +583,7 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
     if resumed and stopped is None and sweep_now != now and (left is None or left > 0):
         later = run(engine, now, max_rows=left,
                     until=until, progress=progress, batch_size=batch_size, start_pk=start_pk,
-                    end_pk=end_pk, actor=actor)
+                    end_pk=end_pk, actor=actor, max_batch=max_batch)
         later["resumed_first"] = report
         return later
     return report
