@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from servers import spare_port
 
 FIDES_NEW = "2.86.2"  # needs Python 3.13

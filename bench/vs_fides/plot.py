@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ def plot(data: dict[str, Any], out: Path) -> None:
         ys = [r[kind][f"{tool}_s"] for r in results]
         label = f"{'Fides ' + data['fides_version'] if tool == 'fides' else 'Pledge'} {kind}"
         ax.plot(sizes, ys, color=colour, marker=marker, linestyle=line, label=label)
-        for x, y in zip(sizes, ys):
+        for x, y in zip(sizes, ys, strict=True):
             ax.annotate(f"{y:.3g} s", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")

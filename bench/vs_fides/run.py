@@ -94,7 +94,7 @@ def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, da
     print(f"  loaded {sum(counts.values()):,} rows for {size:,} customers in {time.monotonic() - t0:.1f} s", flush=True)
     servers.create_db(db_f, base)
     servers.create_db(db_p, base)
-    fides.configure(f"bench_{size}", servers.pg_port, db_f, [dataset])
+    fides.configure("bench_pg", servers.pg_port, db_f, [dataset])
     pledge = Pledge(WORK / f"pledge_{size}", servers.dsn(db_p, "postgresql+psycopg"),
                     servers.dsn(f"pledge_store_{size}", "postgresql+psycopg"))
     servers.create_db(f"pledge_store_{size}")

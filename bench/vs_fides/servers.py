@@ -7,6 +7,7 @@ is handed to the ``postgres`` system user and the server runs as that user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -114,10 +115,8 @@ class Servers:
                 continue
             # postgres runs under runuser: signal the real server (the child) too
             for pid in _children(proc.pid) + [proc.pid]:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:

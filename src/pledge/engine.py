@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pledge.devmail import DevMail
     from pledge.rights.admins import AdminService
     from pledge.rights.requests import RequestService
+    from pledge.tasks import JobRunner
 
 
 def utcnow() -> datetime:
@@ -123,6 +124,14 @@ class Engine:
         from pledge.breach.register import BreachRegister
 
         return BreachRegister(self)
+
+    # -- work split into tasks (pledge.tasks): in-process unless an interface sets a runner --
+    @cached_property
+    def jobs(self) -> JobRunner:
+        """Runs task lists; ``pledge.jobs.runner_for`` swaps in Celery when a broker is set."""
+        from pledge.tasks import InlineJobs
+
+        return InlineJobs(self)
 
     # -- the platform's databases -------------------------------------------------------
     def database_url(self, name: str) -> str:

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "requests",
     "audit",
     "admin",
+    "worker",
 )
 
 

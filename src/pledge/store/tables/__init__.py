@@ -20,6 +20,7 @@ TABLE_MODULES = (
     "admin",
     "console",
     "breach",
+    "jobs",
 )
 
 for _name in TABLE_MODULES:

@@ -1,0 +1,133 @@
+"""Celery workers fed by Redis or RabbitMQ (``PLEDGE_BROKER_URL``), sharing one store.
+
+* :func:`make_app` builds the Celery app for a config: ``acks_late`` with
+  ``reject_on_worker_lost`` (a killed worker's message is delivered again),
+  prefetch 1, JSON only, a Redis visibility timeout short enough to recover in minutes,
+  and beat's daily retention sweep.
+* The one task, ``pledge.run``, builds the worker's engine once and calls
+  :func:`pledge.tasks.execute` (the claim row makes a second delivery harmless). A claim
+  held by a live lease elsewhere is retried after a pause.
+* :class:`CeleryJobs` is the runner the engine gets: it writes the claim rows, sends
+  one message per task (its task id is the claim's) and waits for every row to be
+  ``done`` in the store, which is the result backend.
+
+Settings (environment): ``PLEDGE_BROKER_URL``; ``PLEDGE_JOBS_QUEUE`` (default
+``pledge``); ``PLEDGE_JOBS_LEASE`` seconds (60); ``PLEDGE_JOBS_TIMEOUT`` seconds a
+submitter waits (600); ``PLEDGE_JOBS_VISIBILITY`` seconds for Redis redelivery (120);
+``PLEDGE_SWEEP_HOUR`` UTC hour of the daily sweep (3); ``PLEDGE_SWEEP_PARTS`` (4).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery
+from celery.schedules import crontab
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pledge.tasks import ClaimRefused, TaskFailed, claim_rows, execute, results
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+
+__all__ = ["CeleryJobs", "JobSettings", "make_app"]
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLEDGE_", extra="ignore")
+
+    broker_url: str | None = None
+    jobs_queue: str = "pledge"
+    jobs_lease: float = 60.0
+    jobs_timeout: float = 600.0
+    jobs_visibility: int = 120
+    sweep_hour: int = 3
+    sweep_parts: int = 4
+
+
+def make_app(broker_url: str, config_path: str | None = None, settings: JobSettings | None = None) -> Celery:
+    """The Celery app; ``config_path`` is the deployment a worker serves."""
+    js = settings or JobSettings()
+    app = Celery("pledge", broker=broker_url)
+    app.conf.update(
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_serializer="json", accept_content=["json"], result_serializer="json", task_ignore_result=True,
+        task_default_queue=js.jobs_queue, broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": js.jobs_visibility},
+        worker_hijack_root_logger=False, worker_enable_remote_control=False, enable_utc=True, timezone="UTC",
+        beat_schedule={"daily-retention-sweep": {
+            "task": "pledge.sweep", "schedule": crontab(minute=0, hour=js.sweep_hour),
+            "kwargs": {"parts": js.sweep_parts}}},
+    )
+    engines: dict[str, Engine] = {}
+
+    def engine() -> Engine:
+        if config_path is None:
+            raise RuntimeError("this Celery app has no config: start workers with `pledge worker -c CONFIG`")
+        if config_path not in engines:
+            from pledge.engine import Engine as _Engine
+            from pledge.jobs.local import LocalJobs
+
+            built = _Engine.from_config_file(config_path)
+            built.jobs = LocalJobs(built)  # a task's own sub-work stays on this worker
+            engines[config_path] = built
+        return engines[config_path]
+
+    @app.task(name="pledge.run", bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+    def run(self: Any, task_id: str, name: str, payload: dict[str, Any], batch: str) -> None:
+        try:
+            execute(engine(), task_id, name, payload, batch=batch, lease=timedelta(seconds=js.jobs_lease))
+        except ClaimRefused as exc:
+            raise self.retry(exc=exc, countdown=min(js.jobs_lease, 5.0)) from exc
+
+    @app.task(name="pledge.sweep")  # type: ignore[untyped-decorator]
+    def daily_sweep(parts: int = 4) -> dict[str, Any]:
+        from pledge.retention.fanout import sweep_fanout
+
+        eng = engine()
+        eng.jobs = CeleryJobs(eng, app=app)
+        return sweep_fanout(eng, parts=parts)
+
+    return app
+
+
+class CeleryJobs:
+    """Send tasks to workers and wait for their results in the store."""
+
+    def __init__(self, engine: Engine, *, app: Celery | None = None, settings: JobSettings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or JobSettings()
+        url = self.settings.broker_url or engine.settings.broker_url
+        if not url:
+            raise RuntimeError("PLEDGE_BROKER_URL is not set: there is no broker to send tasks to")
+        self.app = app or make_app(url, None, self.settings)
+
+    def send(self, task_id: str, name: str, payload: dict[str, Any], batch: str) -> None:
+        self.app.send_task("pledge.run", args=[task_id, name, payload, batch], task_id=task_id,
+                           queue=self.settings.jobs_queue)
+
+    def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
+        if not payloads:
+            return []
+        ids = claim_rows(self.engine, batch, name, payloads)
+        for tid, payload in zip(ids, payloads, strict=True):
+            self.send(tid, name, dict(payload), batch)
+        deadline = time.monotonic() + self.settings.jobs_timeout
+        pause = 0.01
+        while True:
+            got = results(self.engine, ids)
+            failed = [(t, got[t][2]) for t in ids if got.get(t, ("", None, None))[0] == "failed"]
+            if failed:
+                raise TaskFailed(f"{len(failed)} of {len(ids)} {name} tasks failed; first: {failed[0][1]}")
+            if all(got.get(t, ("", None, None))[0] == "done" for t in ids):
+                return [dict(got[t][1] or {}) for t in ids]
+            if time.monotonic() > deadline:
+                left = sum(1 for t in ids if got.get(t, ("",))[0] != "done")
+                raise TimeoutError(f"{left} of {len(ids)} {name} tasks not done after "
+                                   f"{self.settings.jobs_timeout:.0f} s: are workers running on this queue?")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.2)
+

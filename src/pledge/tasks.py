@@ -1,0 +1,182 @@
+"""Work split into tasks, and the claim protocol that makes re-delivery harmless.
+
+The core never imports a queue. It hands lists of task payloads to ``engine.jobs``,
+some object with this shape (:class:`JobRunner`)::
+
+    results = engine.jobs.run_all("rights.fetch_rows", [payload, ...], batch="req-…")
+
+which runs every payload with the task function named (from :data:`TASKS`) and returns
+their results in order. :class:`InlineJobs` (the default) calls the functions here, in
+this process. ``pledge.jobs.celery`` sends them to Celery workers instead; a worker
+runs :func:`execute` for each message it receives.
+
+:func:`execute` is idempotent per task id: a ``job_runs`` row is the claim. A task that
+is already ``done`` returns its stored result without running again; a task another
+worker holds under a live lease is refused (the worker retries it later); a lease that
+ran out (its worker died) may be taken over. Every task function is itself safe to run
+twice (deleting absent rows is a no-op, masks are fixed points, sweeps resume from
+checkpoints), so a task that ran but whose ``done`` was never written changes nothing
+when it runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pledge.store.tables.jobs import job_runs
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+
+__all__ = ["TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFailed", "claim_rows", "execute",
+           "task_id_for"]
+
+TaskFn = Callable[["Engine", dict[str, Any]], dict[str, Any]]
+LEASE = timedelta(seconds=60)
+
+
+class JobRunner(Protocol):
+    """What the engine needs from a job runner."""
+
+    def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
+        ...
+
+
+class TaskFailed(RuntimeError):
+    """A task raised; the message names the task and the error."""
+
+
+class ClaimRefused(RuntimeError):
+    """Another worker holds a live lease on this task: try again later."""
+
+
+def _registry() -> dict[str, TaskFn]:
+    from pledge.retention.fanout import sweep_range_task
+    from pledge.rights.fanout import erase_step_task, fetch_rows_task
+
+    return {
+        "rights.fetch_rows": fetch_rows_task,
+        "rights.erase_step": erase_step_task,
+        "retention.sweep_range": sweep_range_task,
+    }
+
+
+class _Tasks:
+    """The task functions by name (imported on first use, so this module stays light)."""
+
+    def __init__(self) -> None:
+        self._fns: dict[str, TaskFn] | None = None
+
+    def __getitem__(self, name: str) -> TaskFn:
+        if self._fns is None:
+            self._fns = _registry()
+        if name not in self._fns:
+            raise KeyError(f"unknown task {name!r}; known: {', '.join(sorted(self._fns))}")
+        return self._fns[name]
+
+    def names(self) -> list[str]:
+        if self._fns is None:
+            self._fns = _registry()
+        return sorted(self._fns)
+
+
+TASKS = _Tasks()
+
+
+def task_id_for(batch: str, name: str, index: int, payload: dict[str, Any]) -> str:
+    """A stable id: the same batch, task and payload always give the same id."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{batch}:{name}:{index}:{digest}"[:120]
+
+
+def claim_rows(engine: Engine, batch: str, name: str, payloads: Sequence[dict[str, Any]]) -> list[str]:
+    """Insert a ``queued`` row per payload (existing rows are kept); returns the task ids."""
+    ids = [task_id_for(batch, name, i, p) for i, p in enumerate(payloads)]
+    now = engine.now()
+    with engine.store.begin() as conn:
+        have = set(conn.execute(select(job_runs.c.task_id).where(job_runs.c.task_id.in_(ids))).scalars())
+        new = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
+                "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True) if t not in have]
+        if new:
+            conn.execute(insert(job_runs), new)
+    return ids
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(result, default=str))
+    return out
+
+
+def execute(engine: Engine, task_id: str, name: str, payload: dict[str, Any], *,
+            batch: str = "adhoc", lease: timedelta = LEASE) -> dict[str, Any]:
+    """Run one task at most once to completion (see the module docstring)."""
+    now = engine.now()
+    with engine.store.begin() as conn:
+        row = conn.execute(select(job_runs).where(job_runs.c.task_id == task_id)).first()
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(job_runs).values(task_id=task_id, batch=batch, name=name, state="queued",
+                                                         payload=payload, attempts=0, runs=0, created_at=now))
+            except IntegrityError:
+                pass
+            row = conn.execute(select(job_runs).where(job_runs.c.task_id == task_id)).first()
+        assert row is not None
+        if row.state == "done":
+            return dict(row.result or {})
+        claimed = conn.execute(
+            update(job_runs).where(job_runs.c.task_id == task_id,
+                                   or_(job_runs.c.state.in_(("queued", "failed")),
+                                       job_runs.c.lease_until.is_(None), job_runs.c.lease_until < now))
+            .values(state="running", claimed_by=_worker_name(), lease_until=now + lease,
+                    attempts=job_runs.c.attempts + 1))
+        if claimed.rowcount != 1:
+            raise ClaimRefused(f"task {task_id} is running elsewhere (lease until {row.lease_until})")
+    try:
+        result = _jsonable(TASKS[name](engine, payload))
+    except Exception as exc:
+        with engine.store.begin() as conn:
+            conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
+                         .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000], lease_until=None))
+        raise
+    with engine.store.begin() as conn:
+        conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
+                     .values(state="done", result=result, finished_at=engine.now(), lease_until=None,
+                             runs=job_runs.c.runs + 1))
+    return result
+
+
+def results(engine: Engine, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
+    """``{task_id: (state, result, error)}`` for the given ids."""
+    with engine.store.connect() as conn:
+        rows = conn.execute(select(job_runs.c.task_id, job_runs.c.state, job_runs.c.result, job_runs.c.error)
+                            .where(job_runs.c.task_id.in_(list(ids)))).all()
+    return {r.task_id: (r.state, r.result, r.error) for r in rows}
+
+
+class InlineJobs:
+    """Runs every task here and now, one after another (no broker, no claim rows)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
+        fn = TASKS[name]
+        return [_jsonable(fn(self.engine, dict(p))) for p in payloads]
+
+
+def utc(moment: datetime) -> str:
+    return moment.isoformat()
