@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import jwt
-
 from servers import spare_port
 
 HERE = Path(__file__).resolve().parent
