@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from pledge.consent.ledger import consent_history
 from pledge.engine import Engine
 from pledge.i18n import translator
 from pledge.rights.art15 import categories_found, information
 from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
 from pledge.rights.locate import Located, locate
+from pledge.rights.restrict import active_objections, active_restrictions, subject_key_for
 
 
 @dataclass
@@ -38,6 +40,8 @@ class AccessExport:
     #: the Art. 15(1) items as they apply (see pledge.rights.art15.information)
     information: dict[str, Any]
     generated_at: str
+    #: what Pledge itself holds about the person: consent history, restrictions, objections
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def data(self) -> dict[str, Any]:
         """The machine-readable document (``data.json``)."""
@@ -50,6 +54,7 @@ class AccessExport:
                        "rows": json_rows(rows)}
                 for coll, rows in self.located.rows.items() if rows
             },
+            "pledge_records": self.records,
         }
 
 
@@ -62,7 +67,23 @@ def access(engine: Engine, identities: Mapping[str, Any]) -> AccessExport:
     found = locate(engine, identities)
     cats = categories_found(engine.dataset, found.rows)
     info = information(engine.policy, cats, _lang(engine))
-    return AccessExport(found, cats, info, engine.now().isoformat())
+    return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, identities))
+
+
+def pledge_records(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Pledge's own records about the person, keyed by their email: consent history
+    (the ledger's proof included), and Art. 18 restrictions and Art. 21 objections."""
+    email = identities.get("email")
+    if isinstance(email, list):
+        email = email[0] if email else None
+    if not email:
+        return {}
+    key = subject_key_for(engine, str(email))
+    return {
+        "consent_history": consent_history(engine, str(email)),
+        "restrictions": active_restrictions(engine, key),
+        "objections": active_objections(engine, key),
+    }
 
 
 def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:
@@ -87,6 +108,9 @@ def access_files(engine: Engine, export: AccessExport) -> dict[str, str]:
     for coll, rows in export.located.rows.items():
         if rows:
             files[csv_name(coll)] = csv_text(rows)
+    for name, records in export.records.items():
+        if records:
+            files[f"csv/pledge.{name}.csv"] = csv_text(records)
     return files
 
 
