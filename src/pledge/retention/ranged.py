@@ -38,6 +38,7 @@ from pledge.store.tables.core import erasure_ledger
 
 if TYPE_CHECKING:
     from pledge.connectors.sql import SqlConnector
+    from pledge.engine import Engine
     from pledge.retention.rules import Target
     from pledge.retention.sweep import Sweep, TargetResult
 
@@ -48,9 +49,9 @@ SLOW = 1.5
 MAX_BATCH = 100_000
 
 
-def same_database(sweep: Sweep, connector: SqlConnector) -> bool:
+def same_database(engine: Engine, connector: SqlConnector) -> bool:
     """Whether Pledge's store lives in this platform database (one transaction can hold both)."""
-    store_url = sweep.engine.store.engine.url.render_as_string(hide_password=False)
+    store_url = engine.store.engine.url.render_as_string(hide_password=False)
     return store_url == connector.engine.url.render_as_string(hide_password=False)
 
 
@@ -67,7 +68,7 @@ class RangeSweep:
         self.where = where
         self.result = result
         self.expected = expected
-        self.shared = same_database(sweep, connector)
+        self.shared = same_database(sweep.engine, connector)
         self.ceiling = max(sweep.max_batch, sweep.batch_size)
         self.size = min(sweep.batch_size, self.ceiling)
         self.sparse = False
@@ -145,17 +146,17 @@ class RangeSweep:
                 self._save(bound, planned, conn)
         if not self.shared:
             self._save(bound, planned)
-        self._adapt(time.perf_counter() - started, affected, last, planned["first"], bound, size)
+        self._adapt(time.perf_counter() - started, affected, last, planned["first"], bound)
         return bound, affected
 
-    def _adapt(self, seconds: float, affected: int, last: Any, first: Any, bound: Any, size: int) -> None:
+    def _adapt(self, seconds: float, affected: int, last: Any, first: Any, bound: Any) -> None:
         if seconds < FAST:
             self.size = min(self.size * 2, self.ceiling)
         elif seconds > SLOW:
             self.size = max(self.size // 2, 1)
         start = first if last is None else last
         if isinstance(start, int) and isinstance(bound, int):
-            self.sparse = affected * 4 < max(bound - start, 1) and affected < size
+            self.sparse = affected * 4 < max(bound - start, 1)
 
     # -- the target ---------------------------------------------------------------------------------
     def run(self, state: dict[str, Any]) -> None:
