@@ -29,7 +29,8 @@ FormatChoice = Annotated[str, typer.Option("--format", help="Output format: text
 MaxRowsOpt = Annotated[int | None, typer.Option("--max-rows", min=1, help="Stop after about this many rows.")]
 UntilOpt = Annotated[str | None, typer.Option(
     "--until", help="Stop starting new batches after this wall-clock ISO time; the next run resumes.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help="Rows per batch.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=100_000,
+    help="Rows in the first batch; plain deletes grow it while batches finish fast (up to 100,000).")]
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who runs this, for the audit log.")]
 
 
