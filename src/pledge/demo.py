@@ -1,12 +1,58 @@
-"""The one-command demo: an example platform on SQLite, made once, then served."""
+"""The one-command demo: an example platform on SQLite, made once, then served.
+
+On first start the demo also makes a console owner with a generated password and TOTP
+secret. Its email and password are kept in ``<example>/.pledge/demo-admin.json`` (the
+``.pledge`` folder is git-ignored; the file is readable by its owner only), so a second
+start signs in with the same account. The TOTP secret stays in the store, encrypted, and
+is read back from there.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 from sqlalchemy import inspect
 
 from pledge.engine import Engine
+from pledge.rights.admins import AdminError
+
+DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
+DEMO_ADMIN_FILE = "demo-admin.json"
+
+#: The pages the demo points a newcomer to, with what each one shows.
+DEMO_PAGES = (
+    ("/", "the policy this deployment enforces"),
+    ("/privacy", "the privacy centre: a person asks for a copy, erasure…"),
+    ("/admin", "the admin console (sign in below)"),
+    ("/dev/mail", "the local mail sink: codes and notices land here"),
+    ("/consent/demo", "the cookie banner on a sample page"),
+    ("/notice", "the privacy notice made from the policy"),
+    ("/docs", "the JSON API (OpenAPI)"),
+)
+
+
+@dataclass(frozen=True)
+class DemoAdmin:
+    """The demo's console owner: sign in with ``email``, ``password`` and a TOTP code."""
+
+    email: str
+    password: str
+    totp_secret: str
+    issuer: str
+    created: bool
+
+    @property
+    def otpauth_uri(self) -> str:
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.email, issuer_name=self.issuer)
+
+    def code(self) -> str:
+        """The current 6-digit code (a convenience of the demo)."""
+        return str(pyotp.TOTP(self.totp_secret).now())
 
 
 def platform_exists(engine: Engine) -> bool:
@@ -14,8 +60,15 @@ def platform_exists(engine: Engine) -> bool:
     return bool(inspect(engine.platform_engine(db)).get_table_names())
 
 
-def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Engine:
-    """Build the engine; generate the platform on first start only; start the mail sink."""
+@dataclass(frozen=True)
+class Demo:
+    engine: Engine
+    admin: DemoAdmin
+
+
+def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Demo:
+    """Build the engine; on first start only, generate the platform and the console owner;
+    start the mail sink."""
     from pledge.platforms import create_platform
 
     engine = Engine.from_config_file(config)
@@ -23,9 +76,49 @@ def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Eng
         name = engine.config.platform or engine.config.name
         create_platform(name, engine.config.platform_url, users=users)
     _ = engine.store  # migrations run now, not on the first request
+    admin = demo_admin(engine)
     if mail:
         start_mail_sink(engine)
-    return engine
+    return Demo(engine, admin)
+
+
+def admin_file(engine: Engine) -> Path:
+    return engine.config.base_dir / ".pledge" / DEMO_ADMIN_FILE
+
+
+def demo_admin(engine: Engine) -> DemoAdmin:
+    """The demo's owner account: made on first start, the same one on every later start."""
+    path = admin_file(engine)
+    issuer = f"Pledge ({engine.config.name})"
+    saved: dict[str, str] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict) and loaded.get("email") and loaded.get("password"):
+                saved = {"email": str(loaded["email"]), "password": str(loaded["password"])}
+        except (OSError, ValueError):
+            saved = {}
+    users = {u.email: u for u in engine.admins.users()}
+    if saved and saved["email"] in users and engine.admins.check_password(saved["email"], saved["password"]):
+        user = users[saved["email"]]
+        return DemoAdmin(user.email, saved["password"], engine.admins.totp_secret(user.id), issuer, created=False)
+    # first start (or the store was reset, or the file lost): a new owner
+    email = saved.get("email") or DEMO_ADMIN_EMAIL
+    n = 1
+    while email in users:
+        n += 1
+        email = DEMO_ADMIN_EMAIL.replace("@", f"-{n}@")
+    password = saved.get("password") or secrets.token_urlsafe(15)
+    try:
+        user, uri = engine.admins.create_user(email, "owner", password=password, actor="demo")
+    except AdminError as exc:  # pragma: no cover - the email and password above are valid
+        raise RuntimeError(f"the demo could not make its admin user: {exc}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"email": user.email, "password": password,
+                   "note": "the demo's console owner; delete this file and the store to start afresh"}, fh)
+    return DemoAdmin(user.email, password, pyotp.parse_uri(uri).secret, issuer, created=True)
 
 
 def start_mail_sink(engine: Engine) -> None:

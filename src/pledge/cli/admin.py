@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from pledge.cli import app
-from pledge.cli.common import ConfigOpt, console, fail, load_engine
+from pledge.cli.common import ConfigOpt, console, err_console, fail, load_engine
 from pledge.rights.admins import ROLES, SCOPES, AdminError
 
 admin_app = typer.Typer(help="Admin console users, API keys and the platform token secret.",
@@ -68,3 +68,24 @@ def platform_secret(config: ConfigOpt = None) -> None:
     """The shared secret the platform signs sign-in tokens (JWT HS256, aud "pledge") with."""
     engine = load_engine(config)
     typer.echo(engine.requests.verifier.platform_secret())
+
+
+@admin_app.command("totp")
+def totp(
+    email: Annotated[str, typer.Option(help="The console user's email.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print a console user's current 6-digit TOTP code (development only: for the demo)."""
+    import pyotp
+
+    engine = load_engine(config)
+    if engine.settings.environment != "development":
+        fail(f"refused: PLEDGE_ENVIRONMENT is {engine.settings.environment}; printing two-factor codes "
+             "is for the demo only (environment development)")
+    user = next((u for u in engine.admins.users() if u.email == email.strip().lower()), None)
+    if user is None:
+        fail(f"no admin user {email!r}; see `pledge admin create-user --help`")
+    code = pyotp.TOTP(engine.admins.totp_secret(user.id))
+    left = code.interval - int(engine.now().timestamp()) % code.interval
+    typer.echo(code.at(engine.now()))
+    err_console.print(f"[dim]valid for {left} more seconds; each code signs in once[/]", highlight=False)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pledge.cli import app
-from pledge.cli.common import ConfigOpt, console, load_engine
+from pledge.cli.common import ConfigOpt, console, fail, load_engine
+
+if TYPE_CHECKING:
+    from pledge.demo import Demo
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -41,8 +44,48 @@ def demo(
     users: Annotated[int, typer.Option(help="Users to generate on first start.")] = 10_000,
     example: Annotated[str, typer.Option(help="Which example platform.")] = "omni-one",
 ) -> None:
-    """Create the example platform once (SQLite), then serve it at http://127.0.0.1:PORT."""
+    """Create the example platform and a console owner once (SQLite), then serve it at
+    http://127.0.0.1:PORT; prints the pages and the owner's sign-in."""
     from pledge.demo import prepare_demo
 
-    engine = prepare_demo(EXAMPLES / example / "pledge.yaml", users=users)
-    _run(engine, "127.0.0.1", port)
+    config = EXAMPLES / example / "pledge.yaml"
+    if not config.exists():
+        known = ", ".join(sorted(p.name for p in EXAMPLES.iterdir() if (p / "pledge.yaml").exists()))
+        fail(f"--example {example!r}: no such example; choose one of {known}")
+    run = prepare_demo(config, users=users)
+    _welcome(run, config, port)
+    _run(run.engine, "127.0.0.1", port)
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _welcome(run: Demo, config: Path, port: int) -> None:
+    import sys
+
+    from rich.table import Table
+
+    from pledge.demo import DEMO_PAGES, admin_file
+
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold]Pledge demo[/]: {run.engine.policy.controller.name} ({run.engine.config.name})")
+    pages = Table(show_header=False, box=None, padding=(0, 2))
+    for path, what in DEMO_PAGES:
+        pages.add_row(f"[link={base}{path}]{base}{path}[/]", what)
+    console.print(pages)
+    admin = run.admin
+    state = "created now" if admin.created else "as before"
+    command = sys.argv[0] if Path(sys.argv[0]).name == "pledge" else "pledge"
+    console.print(f"\n[bold]Admin console sign-in[/] ({state}; kept in {_shown_path(admin_file(run.engine))})")
+    console.print(f"  email        {admin.email}", highlight=False)
+    console.print(f"  password     {admin.password}", highlight=False)
+    console.print(f"  TOTP secret  {admin.totp_secret}", highlight=False)
+    console.print("  the same as a URI, for an authenticator app:")
+    typer.echo(f"  {admin.otpauth_uri}")
+    console.print("  the current code, for the demo only:")
+    typer.echo(f"  {command} admin totp -c {_shown_path(config)} --email {admin.email}")
+    console.print()
