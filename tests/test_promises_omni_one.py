@@ -1,0 +1,241 @@
+"""Omni One's promises (examples/omni-one/PROMISES.md) that no feature test proves on this
+platform: each test reads the example's own policy.yaml and dataset.yaml, and the
+behavioural ones run against a small generated omni-one platform (SQLite, Faker)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import create_engine, text
+
+from pledge.consent.unsubscribe import unsubscribe_token, use_unsubscribe
+from pledge.datamap.load import load_dataset
+from pledge.platforms import get_platform
+from pledge.policy.lint import lint_policy
+from pledge.policy.load import load_policy, load_policy_located
+from pledge.policy.model import Policy
+from pledge.reports.campaign import Campaigns
+from pledge.reports.notice import render
+from pledge.reports.ropa import build_ropa, to_csv
+from pledge.reports.versions import publish
+from pledge.rights.access import write_access_zip
+from pledge.rights.erasure import erase
+from pledge.rights.restrict import object_to
+from tests.conftest import EXAMPLES
+from tests.requests_support import START, Clock, deployment, mails_to, make_engine, smtp_sink
+from tests.test_consent_platforms import person, platform_engine
+
+HERE = EXAMPLES / "omni-one"
+
+
+def policy() -> Policy:
+    return load_policy(HERE / "policy.yaml")
+
+
+def rows(cfg: Path, sql: str, **params: Any) -> list[Any]:
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.connect() as conn:
+        out = [tuple(r) for r in conn.execute(text(sql), params)]
+    eng.dispose()
+    return out
+
+
+# -- the policy as code ---------------------------------------------------------------------------
+def test_purposes_carry_the_seed_bases() -> None:
+    """Section 13's bases, section 3's purposes: (basis, consent needed, objectable)."""
+    want = {
+        "service": ("contract", False, False), "ai_requests": ("contract", False, False),
+        "workspace_collaboration": ("contract", False, False), "payments": ("contract", False, False),
+        "transactional_email": ("contract", False, False),
+        "support": ("legitimate_interests", False, True),
+        "service_improvement": ("legitimate_interests", False, True),
+        "business_analytics": ("legitimate_interests", False, True),
+        "security": ("legitimate_interests", False, True),
+        "marketing_email": ("consent", True, True), "email_tracking": ("consent", True, False),
+        "functional_cookies": ("consent", True, False), "analytics_cookies": ("consent", True, False),
+        "legal_obligations": ("legal_obligation", False, False),
+    }
+    p = policy()
+    got = {x.key: (x.legal_basis, x.consent_required, x.objectable) for x in p.purposes}
+    assert got == want
+    for x in p.purposes:
+        if x.consent_required:
+            assert x.withdrawal, f"{x.key}: a consent purpose says how to withdraw"
+        if x.legal_basis == "legitimate_interests":
+            assert x.legitimate_interest, f"{x.key}: the interest being balanced is written down"
+        assert not x.sells_or_shares, "'We do not sell, rent, or lease your personal information'"
+    assert p.purpose("ai_requests").categories == ["user.content.private"]
+    assert {"user.behavior"} <= set(p.purpose("workspace_collaboration").categories)
+    assert set(p.purpose("legal_obligations").categories) >= set(p.exemption("tax_records").categories)
+    assert p.automated_decisions is None or not p.automated_decisions.used
+
+
+def test_recipients_countries_transfers_and_their_own_retention() -> None:
+    p = policy()
+    by = {r.key: r for r in p.recipients}
+    ai = by["openrouter"]
+    assert (ai.role, ai.countries, ai.transfer, ai.dpa, ai.no_training, str(ai.retention_period)) == (
+        "processor", ["US"], "scc", True, True, "P30D")
+    assert ai.purposes == ["ai_requests"] and ai.categories == ["user.content.private"]
+    assert (by["stripe"].countries, by["stripe"].transfer) == (["US"], "scc")
+    assert by["hosting"].countries == ["EU"]
+    assert by["authorities"].role == "public_authority" and by["acquirer"].role == "controller"
+    assert all(r.dpa for r in p.recipients if r.role == "processor"), "every processor is bound by contract"
+    # the RoPA shows the processor's own retention promise and the safeguard of each US transfer
+    ropa = list(csv.DictReader(io.StringIO(to_csv(build_ropa(p, load_dataset(HERE / "dataset.yaml"))))))
+    rec = next(r for r in ropa if r["section"] == "recipients" and r["recipient"] == "openrouter")
+    assert "30 days" in rec["retention"] and "no training" in rec["retention"] and rec["dpa"] == "yes"
+    transfers = {(r["recipient"], r["country"]): r["mechanism"] for r in ropa if r["section"] == "transfers"}
+    assert ("openrouter", "US") in transfers and ("stripe", "US") in transfers
+    assert all("none" not in m for m in transfers.values())
+
+
+def test_us_transfers_pass_the_lint_only_with_their_clauses() -> None:
+    loaded = load_policy_located(HERE / "policy.yaml")
+    assert lint_policy(loaded.model, loaded.source).errors == []
+    raw = yaml.safe_load((HERE / "policy.yaml").read_text(encoding="utf-8"))
+    for r in raw["recipients"]:
+        if r["key"] == "openrouter":
+            del r["transfer"]
+    bare = lint_policy(Policy.model_validate(raw))
+    assert [(f.code, f.path.split(".")[0]) for f in bare.errors] == [("PL002", "recipients[0]")]
+
+
+def test_card_details_live_only_at_stripe() -> None:
+    p = policy()
+    card = "user.financial.credit_card"
+    assert [r.key for r in p.recipients if card in r.categories] == ["stripe"]
+    assert all(card not in x.categories for x in p.purposes), "Omni One itself processes no card data"
+    ds = load_dataset(HERE / "dataset.yaml")
+    assert all(card not in f.categories for db in ds.databases for c in db.collections for f in c.fields)
+    columns = {c.name for t in get_platform("omni-one").metadata.tables.values() for c in t.columns}
+    assert not {c for c in columns if "card" in c or c in ("pan", "cvv", "cvc")}
+    assert "stripe_customer_id" in columns  # only Stripe's reference to the customer
+
+
+def test_notice_names_contact_authority_complaints_and_no_dpo() -> None:
+    p = policy()
+    assert p.controller.dpo is None
+    assert (p.authority.url, p.authority.address) == ("https://uodo.gov.pl", "ul. Stawki 2, 00-193 Warszawa, Poland")
+    assert p.age is not None and (p.age.minimum, p.age.on_child_found) == (18, "delete")
+    assert {r.kind for r in p.rights.offered} >= {"access", "rectification", "erasure", "restriction",
+                                                  "portability", "objection", "withdraw_consent", "complaint",
+                                                  "ccpa_know", "ccpa_delete", "ccpa_opt_out"}
+    assert all(any(ch.address == "hello@omni1.ai" for ch in r.channels)
+               for r in p.rights.offered if r.kind != "complaint")
+    md = render(p, "en", "md")
+    assert "hello@omni1.ai" in md and "ul. Stawki 2, 00-193 Warszawa" in md
+    complaint = md.split("## Complaints to the supervisory authority")[1].split("## ")[0]
+    assert "lodge a complaint" in complaint and "(UODO), ul. Stawki 2" in complaint
+    assert "We have not appointed a data protection officer" in md
+    rights = md.split("## Your rights")[1].split("## ")[0]
+    assert "by email to hello@omni1.ai" in rights and "We answer within 30 days." in rights
+
+
+# -- decisions ----------------------------------------------------------------------------------
+def test_objection_stops_legitimate_interests_and_transactional_email_stays(tmp_path: Path) -> None:
+    engine = platform_engine("omni-one", tmp_path)
+    email = person(engine, "users", birth_date=date(1990, 3, 3))
+    for key in ("support", "service_improvement", "business_analytics", "security", "transactional_email"):
+        assert engine.may(email, key).allowed, key
+    for key in ("support", "service_improvement"):
+        assert object_to(engine, email, key)["art21_applies"]
+        assert engine.may(email, key).code == "objected"
+    engine.consent.record(email, "marketing_email", "given")
+    assert object_to(engine, email, "marketing_email")["absolute"], "direct marketing: no balancing"
+    assert engine.may(email, "marketing_email").code == "objected"
+    use_unsubscribe(engine, unsubscribe_token(engine, email, "marketing_email"))
+    # "You cannot opt out of transactional emails": contract, untouched by all of the above
+    assert engine.may(email, "transactional_email").allowed
+    assert engine.may(email, "service").allowed and engine.may(email, "security").allowed
+    # a purpose needing "explicit consent" is denied until it is given
+    assert engine.may(email, "functional_cookies").code == "no_consent"
+    engine.close()
+
+
+# -- rights on a generated omni-one -------------------------------------------------------------
+def test_invitee_who_is_not_a_user_gets_access(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "omni-one", users=20)
+    found = rows(cfg, "SELECT email FROM invitations WHERE lower(email) NOT IN (SELECT lower(email) FROM users)")
+    assert found, "the generated platform has invitations to people without an account"
+    invitee = found[0][0]
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    export = write_access_zip(engine, {"email": invitee}, tmp_path / "invitee.zip")
+    counts = export.located.counts()
+    assert counts.get("main.invitations", 0) >= 1 and "main.users" not in counts
+    with zipfile.ZipFile(tmp_path / "invitee.zip") as zf:
+        assert invitee in zf.read("csv/main.invitations.csv").decode()
+    engine.close()
+
+
+def test_erasure_keeps_invoices_for_the_tax_law_and_anonymises_shared_messages(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "omni-one", users=20)
+    # a person with an invoice inside its 5 years who also wrote in someone else's conversation
+    candidates = rows(cfg, "SELECT u.id, u.email FROM users u WHERE EXISTS (SELECT 1 FROM invoices i "
+                           "WHERE i.user_id = u.id AND i.issued_at > :cut) AND EXISTS (SELECT 1 FROM messages m "
+                           "JOIN conversations c ON c.id = m.conversation_id WHERE m.author_id = u.id "
+                           "AND c.user_id <> u.id) ORDER BY u.id", cut=(START - timedelta(days=365)).isoformat())
+    assert candidates
+    uid, email = candidates[0]
+    invoices = {r[0] for r in rows(cfg, "SELECT id FROM invoices WHERE user_id = :u AND issued_at > :cut",
+                                   u=uid, cut=(START - timedelta(days=365)).isoformat())}
+    shared = {r[0] for r in rows(cfg, "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                                      "WHERE m.author_id = :u AND c.user_id <> :u", u=uid)}
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    report = erase(engine, {"email": email})
+    engine.close()
+    law = policy().exemption("tax_records").law
+    kept = [e for e in report["retained"] if e["collection"] == "main.invoices"]
+    assert kept and all(e["exemption"] == "tax_records" and e["law"] == law for e in kept)
+    assert invoices <= {r[0] for r in rows(cfg, "SELECT id FROM invoices")}, "tax records stay 5 years"
+    assert rows(cfg, "SELECT count(*) FROM invoices WHERE user_id = :u", u=uid) == [(0,)]
+    assert rows(cfg, "SELECT count(*) FROM users WHERE id = :u", u=uid) == [(0,)]
+    left = rows(cfg, f"SELECT id, author_id, content FROM messages WHERE id IN ({','.join(map(str, shared))})")
+    assert {r[0] for r in left} == shared, "the others keep the thread"
+    assert all(r[1] is None for r in left), "but the message no longer points at the person"
+
+
+def test_material_change_and_business_transfer_are_emailed_ahead(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "omni-one", users=12)
+    active = {r[0].lower() for r in rows(cfg, "SELECT email FROM users WHERE status <> 'closed'")}
+    closed = {r[0].lower() for r in rows(cfg, "SELECT email FROM users WHERE status = 'closed'")}
+    with smtp_sink() as sink:
+        store = f"sqlite:///{tmp_path / 'store.db'}"
+        settings = {"database_url": store, "base_url": "https://omni1.test"}
+        engine = make_engine(cfg, Clock(START), sink.port, **settings)
+        publish(engine)
+        engine.close()
+        raw = yaml.safe_load(cfg.with_name("policy.yaml").read_text(encoding="utf-8"))
+        raw["version"] = "2026-04-01"
+        for r in raw["retention"]:
+            if r["key"] == "closed_accounts":
+                r["period"] = "P180D"  # keeps closed accounts longer: reduces the person's rights
+        cfg.with_name("policy.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        engine = make_engine(cfg, Clock(START), sink.port, **settings)
+        published = publish(engine)
+        assert published.material and published.diff is not None
+        campaigns = Campaigns(engine)
+        cid = campaigns.start_for_change(published.diff, published.id)
+        campaign = campaigns.get(cid)
+        assert campaign.effective_at.date() >= (START + timedelta(days=30)).date(), "at least 30 days' notice"
+        assert campaign.reconsent, "material changes may require explicit consent"
+        outcome = campaigns.send(cid)
+        assert outcome.failed == 0 and outcome.sent >= len(active)
+        for address in active:
+            mails = mails_to(sink, address)
+            body = mails[0].get_payload(decode=True)
+            assert len(mails) == 1 and isinstance(body, bytes) and "2026-04-01" in body.decode()
+        assert all(mails_to(sink, a) == [] for a in closed)
+        # a change in ownership: every user is told by email
+        before = len(sink.messages())
+        bt = campaigns.start("business_transfer", details={"acquirer": "Example Holdings"})
+        assert campaigns.send(bt).sent == outcome.sent
+        news = sink.messages()[before:]
+        assert all("Example Holdings" in m.raw.decode("utf-8", "replace") for m in news)
+        engine.close()
