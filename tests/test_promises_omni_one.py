@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from pledge.consent.unsubscribe import unsubscribe_token, use_unsubscribe
+from pledge.consent.unsubscribe import preferences_token, unsubscribe_token, use_unsubscribe
 from pledge.datamap.load import load_dataset
 from pledge.platforms import get_platform
 from pledge.policy.lint import lint_policy
@@ -27,6 +28,7 @@ from pledge.reports.versions import publish
 from pledge.rights.access import write_access_zip
 from pledge.rights.erasure import erase
 from pledge.rights.restrict import object_to
+from pledge.web.app import create_app
 from tests.conftest import EXAMPLES
 from tests.requests_support import START, Clock, deployment, mails_to, make_engine, smtp_sink
 from tests.test_consent_platforms import person, platform_engine
@@ -136,6 +138,7 @@ def test_notice_names_contact_authority_complaints_and_no_dpo() -> None:
     assert "We have not appointed a data protection officer" in md
     rights = md.split("## Your rights")[1].split("## ")[0]
     assert "by email to hello@omni1.ai" in rights and "We answer within 30 days." in rights
+    assert "Version 2025-10-23, effective from" in md  # the "Last Updated" date
 
 
 # -- decisions ----------------------------------------------------------------------------------
@@ -156,6 +159,22 @@ def test_objection_stops_legitimate_interests_and_transactional_email_stays(tmp_
     assert engine.may(email, "service").allowed and engine.may(email, "security").allowed
     # a purpose needing "explicit consent" is denied until it is given
     assert engine.may(email, "functional_cookies").code == "no_consent"
+    engine.close()
+
+
+def test_cookie_banner_locks_essential_and_asks_for_the_rest(tmp_path: Path) -> None:
+    engine = platform_engine("omni-one", tmp_path)
+    client = TestClient(create_app(engine))
+    cats = {c["key"]: c for c in client.get("/v1/consent/config").json()["categories"]}
+    assert set(cats) == {"essential", "functional", "analytics"}
+    assert cats["essential"]["locked"] and not cats["functional"]["locked"] and not cats["analytics"]["locked"]
+    assert not any(c["sells_or_shares"] for c in cats.values())
+    email = person(engine, "users", birth_date=date(1985, 6, 6))
+    token = preferences_token(engine, email)
+    assert engine.may(email, "analytics_cookies").code == "no_consent"  # opt-in: nothing before a choice
+    client.post("/v1/consent", json={"token": token, "choices": {"functional": True, "analytics": False}})
+    assert engine.may(email, "functional_cookies").allowed
+    assert engine.may(email, "analytics_cookies").code == "consent_refused"
     engine.close()
 
 
@@ -185,6 +204,8 @@ def test_erasure_keeps_invoices_for_the_tax_law_and_anonymises_shared_messages(t
     uid, email = candidates[0]
     invoices = {r[0] for r in rows(cfg, "SELECT id FROM invoices WHERE user_id = :u AND issued_at > :cut",
                                    u=uid, cut=(START - timedelta(days=365)).isoformat())}
+    shared_text = dict(rows(cfg, "SELECT m.id, m.content FROM messages m JOIN conversations c "
+                                 "ON c.id = m.conversation_id WHERE m.author_id = :u AND c.user_id <> :u", u=uid))
     shared = {r[0] for r in rows(cfg, "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
                                       "WHERE m.author_id = :u AND c.user_id <> :u", u=uid)}
     engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
@@ -199,6 +220,7 @@ def test_erasure_keeps_invoices_for_the_tax_law_and_anonymises_shared_messages(t
     left = rows(cfg, f"SELECT id, author_id, content FROM messages WHERE id IN ({','.join(map(str, shared))})")
     assert {r[0] for r in left} == shared, "the others keep the thread"
     assert all(r[1] is None for r in left), "but the message no longer points at the person"
+    assert all(r[2] != shared_text[r[0]] for r in left), "and its words are redacted"
 
 
 def test_material_change_and_business_transfer_are_emailed_ahead(tmp_path: Path) -> None:
