@@ -1,0 +1,188 @@
+"""OneTagger's promises (examples/onetagger/PROMISES.md) that no feature test proves on this
+platform: each test reads the example's own policy.yaml and dataset.yaml, and the
+behavioural ones run against a small generated onetagger platform (SQLite, Faker)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import Any
+
+from faker import Faker
+from sqlalchemy import create_engine, text
+
+from pledge.datamap.load import load_dataset
+from pledge.platforms import get_platform
+from pledge.policy.lint import lint_policy
+from pledge.policy.load import load_policy, load_policy_located
+from pledge.policy.model import Policy
+from pledge.reports.notice import render
+from pledge.reports.ropa import build_ropa, to_csv
+from pledge.rights.access import write_access_zip
+from pledge.rights.erasure import erase
+from pledge.rights.restrict import object_to
+from tests.conftest import EXAMPLES
+from tests.requests_support import START, Clock, deployment, mails_to, make_engine, smtp_sink
+from tests.test_consent_platforms import person, platform_engine
+
+HERE = EXAMPLES / "onetagger"
+
+
+def policy() -> Policy:
+    return load_policy(HERE / "policy.yaml")
+
+
+def rows(cfg: Path, sql: str, **params: Any) -> list[Any]:
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.connect() as conn:
+        out = [tuple(r) for r in conn.execute(text(sql), params)]
+    eng.dispose()
+    return out
+
+
+# -- the policy as code ---------------------------------------------------------------------------
+def test_purposes_carry_the_bases_the_seed_names() -> None:
+    """Section 1 names a basis for each purpose (art. 6 ust. 1 lit. b, c, f RODO, or consent)."""
+    want = {
+        "konto": "contract", "usluga": "contract", "spolecznosc": "contract", "obsluga_przedumowna": "contract",
+        "dostep_demonstracyjny": "contract", "aktualizacje": "contract", "funkcjonalnosc": "contract",
+        "wsparcie": "contract", "wydajnosc": "legitimate_interests", "prawo_zagraniczne": "legitimate_interests",
+        "ulepszanie": "legitimate_interests", "dzienniki": "legitimate_interests",
+        "analityka": "legitimate_interests", "marketing_bezposredni": "legitimate_interests",
+        "biuletyn": "consent", "sledzace_cookie": "consent", "ksiegowosc": "legal_obligation",
+        "obowiazki_prawne": "legal_obligation",
+    }
+    p = policy()
+    assert {x.key: x.legal_basis for x in p.purposes} == want
+    for x in p.purposes:
+        assert x.consent_required == (x.legal_basis == "consent"), x.key
+        # every legitimate interest can be objected to; the newsletter too (direct marketing)
+        assert x.objectable == (x.legal_basis == "legitimate_interests" or x.key == "biuletyn"), x.key
+        assert not x.sells_or_shares, "'nie będziemy sprzedawać, udostępniać ani wynajmować'"
+    assert "user.content.public" in p.purpose("spolecznosc").categories
+    assert p.purpose("ksiegowosc").categories == ["user.name", "user.financial"]
+
+
+def test_account_needs_only_name_and_email_and_no_financial_data_is_collected() -> None:
+    p = policy()
+    accounts = get_platform("onetagger").metadata.tables["accounts"]
+    required = {c.name for c in accounts.columns if not c.nullable and not c.primary_key and c.default is None
+                and c.server_default is None}
+    assert required <= {"email", "name", "created_at", "status"}, required
+    financial = next(c for c in p.categories if c.key == "user.financial")
+    assert [s.kind for s in financial.sources] == ["third_party"], "payment confirmations come from the provider"
+    columns = {c.name for t in get_platform("onetagger").metadata.tables.values() for c in t.columns}
+    assert not {c for c in columns if "card" in c or "iban" in c or c in ("pan", "cvv", "account_number")}
+    ds = load_dataset(HERE / "dataset.yaml")
+    fin = {f"{c.name}.{f.name}" for db in ds.databases for c in db.collections for f in c.fields
+           if "user.financial" in f.categories}
+    # payment confirmations, and the tax id a customer may add to a billing profile: no card or bank data
+    assert "payments.amount" in fin and fin <= {"payments.amount", "billing_profiles.tax_id"}, fin
+
+
+def test_processors_act_on_instruction_and_transfers_have_clauses() -> None:
+    p = policy()
+    processors = [r for r in p.recipients if r.role == "processor"]
+    assert len(processors) >= 7 and all(r.dpa and r.transfer == "scc" for r in processors)
+    ga = next(r for r in p.recipients if r.key == "google_analytics")
+    assert ga.countries == ["US"]
+    loaded = load_policy_located(HERE / "policy.yaml")
+    assert lint_policy(loaded.model, loaded.source).errors == []
+    ropa = list(csv.DictReader(io.StringIO(to_csv(build_ropa(p, load_dataset(HERE / "dataset.yaml"))))))
+    assert {r["recipient"] for r in ropa if r["section"] == "recipients"} >= {r.key for r in processors}
+    assert [(r["recipient"], r["country"]) for r in ropa if r["section"] == "transfers"] == [("google_analytics",
+                                                                                              "US")]
+
+
+def test_polish_notice_names_contact_authority_safeguards_and_changes() -> None:
+    md = render(policy(), "pl", "md")
+    assert "Connexeon BV, Aalmoezenierstraat 20A, 2000 Antwerpen, Belgia" in md and "KBO 0867496536" in md
+    assert "privacy@onetagger.com" in md.split("## Twoje prawa")[1]
+    complaint = md.split("## Skarga do organu nadzorczego")[1].split("## ")[0]
+    assert "w którym mieszkasz lub pracujesz" in complaint and "Gegevensbeschermingsautoriteit" in complaint
+    transfers = md.split("## Przekazywanie danych poza")[1].split("## ")[0]
+    assert "standardowe klauzule umowne" in transfers
+    assert "Kopię tych zabezpieczeń możesz otrzymać, pisząc na adres privacy@onetagger.com" in transfers
+    changes = md.split("## Zmiany tej informacji")[1]
+    assert "komunikat na naszej stronie internetowej" in changes
+    retention = md.split("## Jak długo przechowujemy dane")[1].split("## ")[0]
+    assert "12 miesięcy od Twojego ostatniego logowania" in retention
+
+
+# -- decisions ----------------------------------------------------------------------------------
+def test_objection_stops_legitimate_interests_and_direct_marketing_at_once(tmp_path: Path) -> None:
+    engine = platform_engine("onetagger", tmp_path)
+    email = person(engine, "accounts")
+    for key in ("wydajnosc", "ulepszanie", "dzienniki", "analityka", "marketing_bezposredni", "aktualizacje"):
+        assert engine.may(email, key).allowed, key
+    assert object_to(engine, email, "marketing_bezposredni")["absolute"], "direct marketing: no balancing"
+    for key in ("wydajnosc", "ulepszanie"):
+        assert object_to(engine, email, key)["art21_applies"]
+    for key in ("marketing_bezposredni", "wydajnosc", "ulepszanie"):
+        assert engine.may(email, key).code == "objected", key
+    # updates about the service are part of the contract: an objection elsewhere leaves them
+    assert engine.may(email, "aktualizacje").allowed and engine.may(email, "konto").allowed
+    assert engine.may(email, "dzienniki").allowed  # objected only to what the person named
+    engine.close()
+
+
+# -- rights on a generated onetagger ------------------------------------------------------------
+def test_access_holds_support_chat_community_and_demo_data(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "onetagger", users=30)
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    found = rows(cfg, "SELECT a.email FROM accounts a WHERE EXISTS (SELECT 1 FROM support_tickets t "
+                      "WHERE t.account_id = a.id) AND EXISTS (SELECT 1 FROM comments c WHERE c.account_id = a.id) "
+                      "ORDER BY a.id")
+    assert found
+    counts = write_access_zip(engine, {"email": found[0][0]}, tmp_path / "a.zip").located.counts()
+    assert {"main.accounts", "main.support_tickets", "main.comments"} <= set(counts)
+    demo = rows(cfg, "SELECT email FROM demo_accounts ORDER BY id")
+    assert demo
+    got = write_access_zip(engine, {"email": demo[0][0]}, tmp_path / "d.zip").located.counts()
+    assert got.get("main.demo_accounts", 0) >= 1
+    visitor = rows(cfg, "SELECT visitor_email FROM chat_transcripts WHERE visitor_email IS NOT NULL ORDER BY id")
+    if visitor:
+        got = write_access_zip(engine, {"email": visitor[0][0]}, tmp_path / "v.zip").located.counts()
+        assert got.get("main.chat_transcripts", 0) >= 1
+    engine.close()
+
+
+def test_erasure_keeps_payment_confirmations_for_the_accounting_law(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "onetagger", users=30)
+    cut = (START - timedelta(days=365)).isoformat()
+    found = rows(cfg, "SELECT a.id, a.email FROM accounts a WHERE EXISTS (SELECT 1 FROM payments p "
+                      "WHERE p.account_id = a.id AND p.issued_at > :cut) ORDER BY a.id", cut=cut)
+    assert found
+    aid, email = found[0]
+    recent = {r[0] for r in rows(cfg, "SELECT id FROM payments WHERE account_id = :a AND issued_at > :cut",
+                                 a=aid, cut=cut)}
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    report = erase(engine, {"email": email})
+    engine.close()
+    kept = [e for e in report["retained"] if e["collection"] == "main.payments"]
+    assert kept and all(e["exemption"] == "ksiegowosc" and e["law"] == policy().exemption("ksiegowosc").law
+                        for e in kept)
+    assert recent <= {r[0] for r in rows(cfg, "SELECT id FROM payments")}
+    assert rows(cfg, "SELECT count(*) FROM payments WHERE account_id = :a", a=aid) == [(0,)]
+    assert rows(cfg, "SELECT count(*) FROM accounts WHERE id = :a", a=aid) == [(0,)]
+
+
+def test_a_refused_objection_is_explained_to_the_person_in_polish(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path, "onetagger", users=10)
+    email = rows(cfg, "SELECT email FROM accounts ORDER BY id LIMIT 1")[0][0]
+    with smtp_sink() as sink:
+        engine = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+        r = engine.requests.create("objection", {"email": email}, params={"purpose": "wydajnosc"}, lang="pl")
+        note = Faker("pl_PL").sentence()
+        denied = engine.requests.deny(r.id, "compelling_grounds", note=note, actor="dpo")
+        assert denied.state == "denied" and denied.denial_ground == "compelling_grounds"
+        last = mails_to(sink, email)[-1]
+        body = last.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        assert note in body.decode() and "21" in body.decode()
+        assert str(make_header(decode_header(last["Subject"]))) and last["Content-Language"] == "pl"
+        assert any(e["target"] == f"request:{r.id}" for e in engine.audit.entries(action="request.denied"))
+        engine.close()
