@@ -18,11 +18,17 @@ def create_app(engine: Engine) -> FastAPI:
         docs_url="/docs",
     )
     app.state.engine = engine
+    if engine.settings.broker_url:  # requests are carried out by `pledge worker`s
+        from pledge.jobs import attach
+
+        attach(engine)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
-    from pledge.web import home
+    from pledge.web import errors, home, notice_page
 
     app.include_router(home.router)
+    app.include_router(notice_page.router)
+    errors.install(app)
 
     from pledge.web import api_consent, preferences
 

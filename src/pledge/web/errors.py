@@ -1,0 +1,61 @@
+"""Error pages for people: a translated HTML page for browsers, JSON for API clients.
+
+A browser (its ``Accept`` header names ``text/html``) that meets a 4xx/5xx raised as an
+``HTTPException`` — a viewer pressing "Approve" in the console, a stale CSRF token, an
+unknown page — gets a page in the site layout, in its language, with the reason and a way
+back. Everything else (``/v1/…``, ``curl``, the test client's ``*/*``) keeps FastAPI's
+JSON ``{"detail": …}``. Redirects raised as exceptions (the console's sign-in redirect)
+pass through untouched.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pledge.web.deps import get_translator
+from pledge.web.templates import render
+
+#: heading and explanation for each status, as English msgids (site.po has the Polish)
+TITLES = {
+    400: ("This request cannot be used", "Something in the address or the form is not right."),
+    401: ("Please sign in", "This page needs you to sign in first."),
+    403: ("Not allowed", "You do not have permission to do this."),
+    404: ("Page not found", "There is nothing at this address. It may have moved, or the link is incomplete."),
+    405: ("This request cannot be used", "Something in the address or the form is not right."),
+    410: ("No longer available", "This has expired or was removed."),
+    429: ("Too many attempts", "Please wait a moment and try again."),
+}
+FALLBACK = ("Something went wrong", "We could not complete this. Please try again later.")
+#: Starlette's default details, which say nothing the heading does not
+GENERIC = {"Not Found", "Forbidden", "Bad Request", "Unauthorized", "Method Not Allowed", "Gone",
+           "Internal Server Error", "Too Many Requests"}
+API_PREFIXES = ("/v1/", "/openapi.json", "/docs", "/redoc", "/static/", "/consent.js", "/healthz")
+
+
+def wants_html(request: Request) -> bool:
+    if request.url.path.startswith(API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code < 400 or not wants_html(request):
+        return await http_exception_handler(request, exc)
+    t = get_translator(request)
+    title, explanation = TITLES.get(exc.status_code, FALLBACK)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in GENERIC else None
+    in_console = request.url.path.startswith("/admin")
+    response = render(request, "error.html", t, status_code=exc.status_code, title=t(title),
+                      explanation=t(explanation), detail=detail, in_console=in_console,
+                      status=exc.status_code)
+    for name, value in (exc.headers or {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, http_error)
