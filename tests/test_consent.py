@@ -226,7 +226,9 @@ def test_rfc8058_headers(engine: Engine) -> None:
 # -- HTTP -------------------------------------------------------------------------------
 @pytest.fixture
 def client(engine: Engine) -> TestClient:
-    return TestClient(create_app(engine))
+    """A platform's server: its API key may read decisions and record consent."""
+    key = engine.admins.create_api_key("platform", ["decisions:read", "consent:write"])
+    return TestClient(create_app(engine), headers={"Authorization": f"Bearer {key}"})
 
 
 def test_http_decisions_single_and_batch(engine: Engine, client: TestClient) -> None:
@@ -259,6 +261,11 @@ def test_http_banner_choices_with_gpc_header(engine: Engine, client: TestClient)
     assert not engine.may(email, "ad_sharing").allowed
     bad = client.post("/v1/consent", json={"token": token + "x", "choices": {"analytics": True}})
     assert bad.status_code == 403
+    browser = TestClient(client.app)  # the banner sends no key: the signed token is enough
+    r = browser.post("/v1/consent", content=f'{{"token": "{token}", "choices": {{"analytics": false}}}}',
+                     headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200, r.text
+    assert not engine.may(email, "analytics").allowed
 
 
 def test_consent_js_carries_policy_categories_and_version(engine: Engine, client: TestClient) -> None:

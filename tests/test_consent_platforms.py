@@ -88,7 +88,8 @@ def test_omni_one_marketing_email_and_email_tracking(tmp_path: Path) -> None:
 
 def test_onetagger_newsletter_and_tracking_cookies(tmp_path: Path) -> None:
     engine = platform_engine("onetagger", tmp_path)
-    client = TestClient(create_app(engine))
+    key = engine.admins.create_api_key("onetagger", ["decisions:read", "consent:write"])
+    client = TestClient(create_app(engine), headers={"Authorization": f"Bearer {key}"})
     # a newsletter subscriber need not have an account
     subscriber = Faker().unique.email()
     assert engine.may(subscriber, "biuletyn").code == "no_consent"

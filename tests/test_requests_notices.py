@@ -203,10 +203,10 @@ def test_api_keys_are_scoped(engine: Engine, cfg: Path) -> None:
     assert client.post(f"/v1/requests/{rid}/deny", json={"ground": "manifestly_unfounded"},
                        headers=auth_r).status_code == 403
     forged = {"Authorization": f"Bearer {writer[:-3]}abc"}
-    assert client.get("/v1/requests", headers=forged).status_code == 403
+    assert client.get("/v1/requests", headers=forged).status_code == 401  # not a valid key at all
     denied = client.post(f"/v1/requests/{rid}/deny", json={"ground": "manifestly_unfounded"},
                          headers={"Authorization": f"Bearer {writer}"})
     assert denied.status_code == 200 and denied.json()["state"] == "denied"
     prefix = writer.split("_")[1]
     assert engine.admins.revoke_api_key(prefix)
-    assert client.get("/v1/requests", headers={"Authorization": f"Bearer {writer}"}).status_code == 403
+    assert client.get("/v1/requests", headers={"Authorization": f"Bearer {writer}"}).status_code == 401

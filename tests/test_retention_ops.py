@@ -241,7 +241,8 @@ def test_activity_restarts_the_inactivity_clock(tmp_path: Path) -> None:
     eng = engine.platform_engine("main")
     account = inactive[0]
     email = rows(eng, f"SELECT email FROM accounts WHERE id = {account}")[0][0]
-    with TestClient(create_app(engine)) as client:
+    key = engine.admins.create_api_key("platform", ["activity:write"])
+    with TestClient(create_app(engine), headers={"Authorization": f"Bearer {key}"}) as client:
         assert client.app.state.retention_scheduler is None  # type: ignore[attr-defined]
         res = client.post("/v1/activity", json={"email": email})
         assert res.status_code == 200 and res.json()["recorded"] is True

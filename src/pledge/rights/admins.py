@@ -13,7 +13,14 @@ Roles: ``owner`` (everything, including users), ``privacy_officer`` (work reques
 approve, deny, extend, run, download, open), ``viewer`` (read only: it can neither
 approve nor download). A TOTP code is accepted once (its time step is remembered).
 Scopes: ``requests:read``, ``requests:write`` (create and verify on a person's behalf),
-``requests:approve`` (approve, deny, extend, run), ``exports:read`` (download).
+``requests:approve`` (approve, deny, extend, run), ``exports:read`` (download),
+``decisions:read`` (purpose decisions, single and batch), ``consent:write`` (record a
+choice for a person named by email), ``activity:write`` (report a person's activity).
+
+A valid key is remembered in-process for ``key_cache_seconds`` (by its SHA-256, with its
+scopes), so the decision fast path checks a key with a dict lookup. Revoking a key
+through this service clears the memory at once; a key revoked by another process stops
+working here within ``key_cache_seconds``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import pyotp
@@ -45,8 +53,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "privacy_officer": frozenset({"view", "approve", "deny", "extend", "run", "download", "open"}),
     "viewer": frozenset({"view"}),
 }
-SCOPES = ("requests:read", "requests:write", "requests:approve", "exports:read")
+SCOPES = ("requests:read", "requests:write", "requests:approve", "exports:read",
+          "decisions:read", "consent:write", "activity:write")
 KEY_PREFIX = "plk_"
+#: How long a checked key is trusted without reading the store again.
+KEY_CACHE_SECONDS = 30.0
+KEY_CACHE_SIZE = 1024
 
 
 class AdminError(ValueError):
@@ -81,6 +93,8 @@ class AdminService:
         self.engine = engine
         self.vault = Vault(engine.settings)
         self.hasher = PasswordHasher()
+        self.key_cache_seconds = KEY_CACHE_SECONDS
+        self._keys: dict[str, tuple[ApiKey, float]] = {}  # sha256 of a valid key -> (record, expiry)
 
     @staticmethod
     def allowed(role: str, action: str) -> bool:
@@ -199,20 +213,35 @@ class AdminService:
         """The key's record when the key is valid (and holds ``scope``); otherwise None."""
         if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
             return None
-        prefix = key[len(KEY_PREFIX):].split("_", 1)[0]
-        with self.engine.store.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, self._hash(key)):
-            return None
-        found = ApiKey(row.id, row.prefix, row.name, tuple(row.scopes or ()))
+        digest = self._hash(key)
+        hit = self._keys.get(digest)
+        if hit is not None and hit[1] > monotonic():
+            found = hit[0]
+        else:
+            prefix = key[len(KEY_PREFIX):].split("_", 1)[0]
+            with self.engine.store.connect() as conn:
+                row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+            if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
+                self._keys.pop(digest, None)
+                return None
+            found = ApiKey(row.id, row.prefix, row.name, tuple(row.scopes or ()))
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[digest] = (found, monotonic() + self.key_cache_seconds)
         if scope is not None and not found.allows(scope):
             return None
         return found
 
+    def forget_api_keys(self) -> None:
+        """Drop the in-process memory of checked keys (the next check reads the store)."""
+        self._keys.clear()
+
     def revoke_api_key(self, prefix: str, *, actor: str = "cli") -> bool:
+        self.forget_api_keys()
         with self.engine.store.begin() as conn:
             res = conn.execute(update(api_keys).where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
                                .values(revoked_at=self.engine.now()))
             if res.rowcount:
                 self.engine.audit.record("admin.api_key_revoked", actor=actor, target=f"api_key:{prefix}", conn=conn)
+        self.forget_api_keys()  # again: a check between the first clear and the commit may have cached it
         return bool(res.rowcount)

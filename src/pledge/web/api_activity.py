@@ -5,6 +5,9 @@ optionally the time (``"at"``, ISO 8601; default now). Pledge moves the "last se
 column of the person's row in the table of people — the column the retention rules
 run from (``last_login_at`` unless a rule names another ``last_*`` column) — so the
 inactivity clock restarts. A time older than the stored one never moves it back.
+
+The platform calls it with an API key holding the ``activity:write`` scope
+(``Authorization: Bearer plk_…``); without one the answer is 401, with another scope 403.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
 from pledge.engine import Engine
+from pledge.web.auth import AUTH_RESPONSES, requires
 from pledge.web.deps import EngineDep
 
 router = APIRouter()
@@ -82,7 +86,7 @@ def record_activity(engine: Engine, body: Activity) -> dict[str, Any]:
     return {"recorded": bool(moved), "column": f"{database}.{name}.{column}", "at": at.isoformat()}
 
 
-@router.post("/v1/activity")
+@router.post("/v1/activity", responses=AUTH_RESPONSES, dependencies=[Depends(requires("activity:write"))])
 async def post_activity(body: Activity, engine: EngineDep) -> dict[str, Any]:
-    """Record a person's latest activity (restarts the inactivity clock)."""
+    """Record a person's latest activity (restarts the inactivity clock). Needs ``activity:write``."""
     return await run_in_threadpool(record_activity, engine, body)

@@ -7,6 +7,14 @@
   cookie categories and notice version; ``GET /consent/demo`` embeds it.
 
 A ``Sec-GPC: 1`` request header counts as the person's Global Privacy Control signal.
+
+Server-to-server calls need a scoped API key (``Authorization: Bearer plk_…``, see
+:mod:`pledge.web.auth`): decisions single and batch ``decisions:read``; recording a
+choice for a person named by ``subject`` (an email) ``consent:write``. The browser needs
+no key: the banner posts with the person's signed token (``data-subject-token``), and
+for an unknown visitor it keeps the choice in a cookie only and posts nothing; a raw
+``subject`` without a key is refused with 401. The decision fast path checks the key
+before the cache, so a cached answer never reaches a caller without the scope.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -24,6 +32,7 @@ from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
 from pledge.consent.unsubscribe import LinkError, read_preferences
 from pledge.engine import Engine
 from pledge.policy.model import CookieCategory
+from pledge.web.auth import AUTH_RESPONSES, BearerDep, api_key, bearer_token, key_for, requires
 from pledge.web.deps import EngineDep, TranslatorDep
 from pledge.web.i18n import LANGUAGES, translator
 from pledge.web.templates import render
@@ -33,6 +42,7 @@ STATIC = Path(__file__).parent / "static"
 CONFIG_MARK = "/*__PLEDGE_CONFIG__*/null"
 DEFAULT_CATEGORIES = ("essential", "functional", "analytics", "marketing")
 MAX_BATCH = 1000
+READ, WRITE = "decisions:read", "consent:write"
 
 
 def gpc_header(request: Request) -> bool | None:
@@ -52,11 +62,16 @@ def _email(value: str) -> str:
 
 # -- decisions ---------------------------------------------------------------------------
 async def decision_fast(request: Request) -> Response:
-    """The hot path, without FastAPI's dependency injection and validation: a cached
-    decision is one dict lookup and a JSON dump. Anything else goes the full way."""
+    """The hot path, without FastAPI's dependency injection and validation: the key
+    check (a hash and a dict lookup while the key is remembered), then a cached decision
+    (one dict lookup) and a JSON dump. Anything else goes the full way."""
+    engine: Engine = request.app.state.engine
+    try:
+        key_for(engine, bearer_token(request.headers.get("authorization")), READ)
+    except HTTPException as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     q = request.query_params
     subject, purpose = q.get("subject"), q.get("purpose")
-    engine: Engine = request.app.state.engine
     if subject and purpose:
         hit = engine.decisions.cached(subject.strip(), purpose, gpc_header(request))
         if hit is not None:
@@ -64,7 +79,7 @@ async def decision_fast(request: Request) -> Response:
     if not subject or not purpose:
         return JSONResponse({"detail": "give subject (an email) and purpose (a purpose key)"}, status_code=422)
     try:
-        body = await decision(request, engine, subject, purpose)
+        body = await _decide(engine, subject, purpose, gpc_header(request))
     except HTTPException as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     return JSONResponse(body)
@@ -74,14 +89,8 @@ async def decision_fast(request: Request) -> Response:
 router.add_route("/v1/decisions", decision_fast, methods=["GET"], include_in_schema=False)
 
 
-@router.get("/v1/decisions", tags=["consent"])
-async def decision(request: Request, engine: EngineDep,
-                   subject: str = Query(..., description="The person's email address."),
-                   purpose: str = Query(..., description="A purpose key from the policy.")) -> dict[str, Any]:
-    """May this purpose be carried out for this person now? With the reason.
-
-    A cached answer is served on the event loop; a miss reads the store in a thread."""
-    email, gpc = _email(subject), gpc_header(request)
+async def _decide(engine: Engine, subject: str, purpose: str, gpc: bool | None) -> dict[str, Any]:
+    email = _email(subject)
     hit = engine.decisions.cached(email, purpose, gpc)
     if hit is not None:
         return hit.as_dict()
@@ -89,6 +98,18 @@ async def decision(request: Request, engine: EngineDep,
         return (await run_in_threadpool(engine.may, email, purpose, gpc)).as_dict()
     except UnknownPurpose as exc:
         raise _bad(404, str(exc)) from None
+
+
+@router.get("/v1/decisions", tags=["consent"], responses=AUTH_RESPONSES,
+            dependencies=[Depends(requires(READ))])
+async def decision(request: Request, engine: EngineDep,
+                   subject: str = Query(..., description="The person's email address."),
+                   purpose: str = Query(..., description="A purpose key from the policy.")) -> dict[str, Any]:
+    """May this purpose be carried out for this person now? With the reason.
+
+    Needs an API key with the ``decisions:read`` scope. A cached answer is served on the
+    event loop; a miss reads the store in a thread."""
+    return await _decide(engine, subject, purpose, gpc_header(request))
 
 
 class DecisionItem(BaseModel):
@@ -101,9 +122,10 @@ class BatchIn(BaseModel):
     gpc: bool | None = None
 
 
-@router.post("/v1/decisions/batch", tags=["consent"])
+@router.post("/v1/decisions/batch", tags=["consent"], responses=AUTH_RESPONSES,
+             dependencies=[Depends(requires(READ))])
 def decisions_batch(body: BatchIn, request: Request, engine: EngineDep) -> dict[str, Any]:
-    """Up to 1,000 decisions at once, in the order asked."""
+    """Up to 1,000 decisions at once, in the order asked. Needs the ``decisions:read`` scope."""
     gpc = body.gpc or gpc_header(request)
     out = []
     for item in body.items:
@@ -117,8 +139,10 @@ def decisions_batch(body: BatchIn, request: Request, engine: EngineDep) -> dict[
 
 # -- recording choices -----------------------------------------------------------------
 class ConsentIn(BaseModel):
-    subject: str | None = Field(default=None, description="The person's email (server-to-server).")
-    token: str | None = Field(default=None, description="A signed preference-centre token instead.")
+    subject: str | None = Field(default=None, description=(
+        "The person's email (server-to-server: needs an API key with the consent:write scope)."))
+    token: str | None = Field(default=None, description=(
+        "A signed preference-centre token instead (the banner's data-subject-token; no key needed)."))
     purpose: str | None = None
     state: str | None = Field(default=None, description="given, withdrawn or refused")
     choices: dict[str, bool] | None = Field(
@@ -152,19 +176,29 @@ def cookie_choices(engine: Engine, choices: dict[str, bool], gpc: bool) -> dict[
     return out
 
 
-@router.post("/v1/consent", tags=["consent"])
-async def record_consent(request: Request, engine: EngineDep) -> JSONResponse:
-    """Record a choice. The banner posts ``text/plain`` JSON so that no preflight is needed."""
+_CONSENT_BODY = {"required": True, "content": {
+    media: {"schema": ConsentIn.model_json_schema()} for media in ("application/json", "text/plain")}}
+
+
+@router.post("/v1/consent", tags=["consent"], responses=AUTH_RESPONSES,
+             openapi_extra={"requestBody": _CONSENT_BODY, "security": [{}]})
+async def record_consent(request: Request, engine: EngineDep, creds: BearerDep) -> JSONResponse:
+    """Record a choice for the person a signed ``token`` names (the banner, no key needed),
+    or, server-to-server, for a ``subject`` email with an API key holding ``consent:write``.
+
+    The banner posts ``text/plain`` JSON so that no preflight is needed."""
     try:
         body = ConsentIn.model_validate(json.loads(await request.body() or b"{}"))
     except ValueError as exc:
         raise _bad(422, f"body is not a valid consent choice: {exc}") from None
+    actor = "subject"
     if body.token:
         try:
             email = read_preferences(engine, body.token)
         except LinkError as exc:
             raise _bad(403, str(exc)) from None
     elif body.subject:
+        actor = f"api_key:{api_key(engine, creds, WRITE).prefix}"
         email = _email(body.subject)
     else:
         raise _bad(422, "give subject (an email) or token")
@@ -181,7 +215,7 @@ async def record_consent(request: Request, engine: EngineDep) -> JSONResponse:
     try:
         rows = engine.consent.record_many(
             email, entries, notice_version=body.notice_version, method=body.method, channel=body.channel,
-            gpc=gpc, ip=client, user_agent=request.headers.get("user-agent"))
+            gpc=gpc, ip=client, user_agent=request.headers.get("user-agent"), actor=actor)
     except UnknownPurpose as exc:
         raise _bad(404, str(exc)) from None
     except ValueError as exc:

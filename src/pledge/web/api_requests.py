@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from pledge.engine import Engine
-from pledge.rights.admins import ApiKey
 from pledge.rights.delivery import DeliveryError
 from pledge.rights.requests import (
     DENIAL_GROUNDS,
@@ -28,11 +27,10 @@ from pledge.rights.requests import (
     RequestView,
 )
 from pledge.rights.verify import VerificationError
+from pledge.web.auth import BearerDep, api_key
 from pledge.web.deps import EngineDep
 
 router = APIRouter(prefix="/v1", tags=["requests"])
-bearer = HTTPBearer(auto_error=False, description="An API key: Bearer plk_…")
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 Kind = Literal["access", "portability", "erasure", "rectification", "restriction", "objection",
                "withdraw_consent", "ccpa_know", "ccpa_delete", "ccpa_opt_out"]
@@ -130,16 +128,6 @@ def _fail(exc: Exception) -> HTTPException:
     if isinstance(exc, RequestStateError):
         return HTTPException(409, str(exc))
     return HTTPException(422, str(exc))
-
-
-def api_key(engine: Engine, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
-    if creds is None:
-        raise HTTPException(401, "an API key is needed (Authorization: Bearer plk_…)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    key = engine.admins.check_api_key(creds.credentials, scope)
-    if key is None:
-        raise HTTPException(403, f"this API key is not valid or lacks the {scope} scope")
-    return key
 
 
 def _get(engine: Engine, request_id: str) -> RequestView:
