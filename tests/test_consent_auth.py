@@ -185,3 +185,30 @@ def test_openapi_shows_which_routes_need_a_key(client: TestClient) -> None:
     assert "subject" in consent["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"401", "403"} <= set(paths["/v1/decisions"]["get"]["responses"])
     assert "security" not in paths["/v1/consent/config"]["get"]
+
+
+def test_consent_api_has_no_server_errors_with_or_without_a_key(engine: Engine, client: TestClient) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    adult(engine)
+    key = engine.admins.create_api_key("fuzz", ["decisions:read", "consent:write", "activity:write"])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app).include(
+        path_regex=r"^/v1/(decisions|consent|activity)")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.label for op in operations} >= {"GET /v1/decisions", "POST /v1/decisions/batch",
+                                               "POST /v1/consent", "POST /v1/activity"}
+    statuses: set[int] = set()
+    for operation in operations:
+
+        @given(case=operation.as_strategy(), with_key=st.booleans())
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case: schemathesis.Case, with_key: bool) -> None:
+            response = case.call(headers=bearer(key) if with_key else {"Authorization": ""})  # "": no key
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
+            statuses.add(response.status_code)
+
+        no_server_error()
+    assert 401 in statuses and 200 in statuses
