@@ -143,3 +143,25 @@ def test_notice_cli(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").startswith("# Informacja o przetwarzaniu danych osobowych")
     bad = CliRunner().invoke(app, ["report", "notice", "-c", str(cfg), "--lang", "de"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("example", ["omni-one", "onestepai"])
+def test_polish_controllers_notice_names_the_art_77_choice_of_authority(example: str) -> None:
+    from pledge.policy.load import load_policy
+    from pledge.reports.notice import render
+
+    policy = load_policy(Path(__file__).resolve().parents[1] / "examples" / example / "policy.yaml")
+    english = render(policy, "en", "md")
+    polish = render(policy, "pl", "md")
+    assert "UODO" in english and "Article 77 GDPR" in english and "where you live or" in english
+    assert "art. 77 RODO" in polish and "w którym mieszkasz" in polish
+
+
+def test_a_hidden_email_is_never_replaced_by_a_url() -> None:
+    from pledge.policy.load import load_policy
+    from pledge.reports.notice import render
+
+    policy = load_policy(Path(__file__).resolve().parents[1] / "examples" / "onestepai" / "policy.yaml")
+    assert policy.controller.email is None
+    text = render(policy, "en", "md")
+    assert "by email to http" not in text and "email to https" not in text

@@ -283,6 +283,8 @@ def build_notice(policy: Policy, lang: str = "en") -> Notice:
         s.p(_("You have the right to lodge a complaint with the President of the Personal Data Protection "
               "Office (UODO){address} if you believe that we process your personal data unlawfully.",
               address=f", {a.address}" if a.address else ""))
+        s.p(_("You may also lodge it with the supervisory authority of the EU member state where you live or "
+              "work, or where the alleged infringement took place (Article 77 GDPR)."))
     elif a is not None:
         s.p(_("You have the right to lodge a complaint with a supervisory authority, in particular in the EU "
               "member state where you live or work or where the alleged infringement took place. Our lead "
@@ -393,6 +395,9 @@ def _retention(policy: Policy, _: Translator) -> Section:
     return s
 
 
+CHANNEL_WEB = CHANNEL["web"]
+
+
 def _rights(policy: Policy, _: Translator, contact: str) -> Section:
     s = Section("rights", _("Your rights"), ("13(2)(b)", "14(2)(c)"))
     s.p(_("You have the right to:"))
@@ -400,11 +405,15 @@ def _rights(policy: Policy, _: Translator, contact: str) -> Section:
     channels: list[str] = []
     for right in policy.rights.offered:
         for ch in right.channels:
-            text = _(CHANNEL[ch.kind], address=ch.address or contact)
+            address = ch.address or policy.controller.email
+            if ch.kind == "email" and not address:
+                continue  # no address to write to (a policy that hides it); never show a URL as one
+            text = _(CHANNEL[ch.kind], address=address or contact)
             if text not in channels:
                 channels.append(text)
     if not channels:
-        channels = [_("by email to {address}", address=contact)]
+        channels = [_("by email to {address}", address=policy.controller.email) if policy.controller.email
+                    else _(CHANNEL_WEB)]
     s.p(_("To exercise these rights, contact us {channels}.", channels=_join(channels, _)))
     deadline = policy.rights.promise or next((d.respond for d in policy.rights.deadlines if d.regime == "gdpr"),
                                              None)
