@@ -10,7 +10,7 @@ from rich.table import Table
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, FormatOpt, NowOpt, console, fail, load_engine, print_json
 from pledge.engine import Engine
-from pledge.rights.requests import DENIAL_GROUNDS, RequestError, RequestView
+from pledge.rights.requests import DENIAL_GROUNDS, INITIATIVE_GROUNDS, KINDS, RequestError, RequestView
 
 requests_app = typer.Typer(help="Data-subject requests: the queue, deadlines, decisions and exports.",
                            no_args_is_help=True)
@@ -146,3 +146,41 @@ def purge_exports(config: ConfigOpt = None,
     delivery.keep_days = days
     count = delivery.purge(actor="cli")
     console.print(f"purged {count} export(s)")
+
+
+@requests_app.command("open")
+def open_(
+    kind: Annotated[str, typer.Option("--kind", help="One of: " + ", ".join(KINDS) + ".")],
+    email: Annotated[str, typer.Option("--email", help="The requester's email address.")],
+    config: ConfigOpt = None,
+    channel: Annotated[str, typer.Option(help="How it arrived: email, post or phone.")] = "email",
+    lang: Annotated[str, typer.Option(help="The requester's language: en or pl.")] = "en",
+    actor: ActorOpt = "cli",
+    now: NowOpt = None,
+) -> None:
+    """Record a request that arrived by email, post or phone, and send the verification code.
+
+    The deadline runs from now (or --now, the day it was received)."""
+    if channel not in ("email", "post", "phone"):
+        fail(f"--channel {channel!r}: use email, post or phone")
+    engine = load_engine(config, now)
+    view = _do(engine.requests.create, kind, {"email": email}, lang=lang, source=channel, actor=actor)
+    view = _do(engine.requests.start_verification, view.id, actor=actor)
+    console.print(f"opened {view.id} ({view.kind}), due {view.effective_due.isoformat()}; "
+                  f"a verification code went to the requester")
+
+
+@requests_app.command()
+def initiate(
+    kind: Annotated[str, typer.Option("--kind", help="One of: " + ", ".join(KINDS) + ".")],
+    email: Annotated[str, typer.Option("--email", help="The person concerned.")],
+    ground: Annotated[str, typer.Option(help="Why the platform acts itself; one of: " + ", ".join(INITIATIVE_GROUNDS) + ".")],
+    note: Annotated[str, typer.Option(help="Details for the record.")] = "",
+    config: ConfigOpt = None,
+    actor: ActorOpt = "cli",
+    now: NowOpt = None,
+) -> None:
+    """Open a request on the platform's own initiative (a child under the minimum age, a legal order)."""
+    engine = load_engine(config, now)
+    view = _do(engine.requests.open_on_initiative, kind, {"email": email}, ground=ground, note=note, actor=actor)
+    console.print(f"opened {view.id} ({view.kind}, ground {ground}), state {view.state}")

@@ -1,0 +1,44 @@
+"""Requests that arrive by email or post are entered from the CLI; officers open their own."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pledge.cli import app
+from tests.requests_support import Clock, code_from, deployment, make_engine, smtp_sink, some_users
+
+runner = CliRunner()
+
+
+def test_open_an_emailed_request_sends_the_code_and_initiate_records_the_ground(tmp_path: Path) -> None:
+    cfg = deployment(tmp_path)
+    person, child = some_users(cfg, 2)
+    with smtp_sink() as sink:
+        env = {**os.environ, "PLEDGE_SMTP_PORT": str(sink.port), "PLEDGE_ENVIRONMENT": "test"}
+        opened = runner.invoke(app, ["requests", "open", "-c", str(cfg), "--kind", "access",
+                                     "--email", person["email"], "--channel", "post",
+                                     "--now", "2026-01-31T10:00:00+00:00"], env=env)
+        assert opened.exit_code == 0, opened.output
+        # one calendar month from 31 January ends on 28 February, before the policy's 30 days
+        assert "due 2026-02-28" in opened.output
+        assert code_from(sink, person["email"]).isdigit()
+
+        initiated = runner.invoke(app, ["requests", "initiate", "-c", str(cfg), "--kind", "erasure",
+                                        "--email", child["email"], "--ground", "child_under_minimum_age"],
+                                  env=env)
+        assert initiated.exit_code == 0, initiated.output
+
+        bad = runner.invoke(app, ["requests", "initiate", "-c", str(cfg), "--kind", "erasure",
+                                  "--email", child["email"], "--ground", "because"], env=env)
+        assert bad.exit_code == 2 and "unknown ground" in bad.output
+
+        engine = make_engine(cfg, Clock(datetime.now(UTC)), sink.port)
+        views = engine.requests.find()
+        by_kind = {v.kind: v for v in views}
+        assert by_kind["access"].state == "verifying"
+        assert by_kind["erasure"].state == "verified"
+        engine.close()
