@@ -97,3 +97,19 @@ def test_onetagger_inactivity_clock_reads_from_the_last_login(tmp_path: Path) ->
         text = text_of(client.get("/?lang=pl").text)
         assert "12 miesięcy" in text and "od ostatniego logowania" in text
         assert "last_login_at" not in text
+
+
+def test_recorded_breach_reasons_read_in_polish_and_officers_words_stay() -> None:
+    from pledge.breach.report import default_consequences
+    from pledge.web.recorded import translate_recorded
+
+    t = translator("pl")
+    reason = ("Art. 33(1): the breach is likely to result in a risk (high); the supervisory authority must be "
+              "told within 72 hours of awareness.")
+    assert translate_recorded(reason, t) == ("Art. 33 ust. 1: naruszenie może powodować ryzyko (ryzyko wysokie); "
+                                             "organ nadzorczy trzeba zawiadomić w ciągu 72 godzin od jego "
+                                             "stwierdzenia.")
+    both = default_consequences(["user.content.private", "user.contact.email"])
+    assert "; " in both and translate_recorded(both, t).startswith("ujawnienie prywatnych treści")
+    assert translate_recorded("Bucket closed; keys rotated.", t) == "Bucket closed; keys rotated."
+    assert translate_recorded(reason, translator("en")) == reason

@@ -62,6 +62,7 @@ def test_acceptance_link_asks_then_records_on_the_button(omni: tuple[Engine, Tes
     text = text_of(page.text)  # the campaign wrote in Polish, so the page speaks Polish
     assert "Akceptuję zmiany" in text and "nowi odbiorcy" in text.lower()
     assert Campaigns(engine).status(cid)["accepted"] == 0  # opening the link accepts nothing
+    assert f'href="?token={token}&amp;lang=en"' in page.text  # the language switch keeps the token
     done = client.post("/notice/accept", data={"token": token})
     assert done.status_code == 200 and "Dziękujemy" in done.text
     assert Campaigns(engine).status(cid)["accepted"] == 1

@@ -16,6 +16,7 @@ from pledge.breach.register import BreachError
 from pledge.breach.report import FORMATS, authority_report, render_report
 from pledge.web.admin import AdminDep, page
 from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.recorded import translate_recorded
 
 router = APIRouter(prefix="/admin/breaches", include_in_schema=False)
 
@@ -41,7 +42,8 @@ def breach_page(breach_id: int, request: Request, engine: EngineDep, admin: Admi
         raise HTTPException(404, t("No such breach.")) from exc
     return page(request, t, "admin/breach.html", admin, b=breach, clock=reg.clock(breach),
                 draft=authority_report(engine, breach_id), trail=reg.audit_trail(breach_id),
-                notified=reg.notified_count(breach_id))
+                notified=reg.notified_count(breach_id),
+                recorded=lambda text: translate_recorded(text, t))
 
 
 @router.get("/{breach_id}/report.{fmt}")
