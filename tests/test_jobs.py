@@ -6,15 +6,25 @@ with the store on PostgreSQL shared by all of them.
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import time
 import uuid
+import zipfile
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import jwt
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pledge.engine import Engine
 from pledge.jobs.celery import CeleryJobs, JobSettings
 from pledge.jobs.local import LocalJobs
+from pledge.platforms import REFERENCE
 from pledge.retention import sweep
 from pledge.retention.fanout import key_ranges, sweep_fanout
 from pledge.rights.access import access
@@ -23,6 +33,7 @@ from pledge.rights.export import json_rows
 from pledge.rights.fanout import access_rows, erase_fanout
 from pledge.store.tables.jobs import job_runs
 from pledge.tasks import ClaimRefused, claim_rows, execute
+from pledge.web.app import create_app
 from tests.jobs_support import BROKERS, Twins, emails, twins, worker_env, workers
 from tests.services import require
 
@@ -115,3 +126,80 @@ def test_celery_workers_equal_in_process(broker: str, tmp_path: Path) -> None:
                                          .where(job_runs.c.name == "rights.erase_step")).all())
             assert set(runs.values()) == {1}
             assert all(w.proc.poll() is None for w in started)
+
+
+# -- requests through the API: carried out by workers with a broker, in-process without ---------------------
+API_SCOPES = ["requests:write", "requests:read", "requests:approve", "exports:read"]
+
+
+def _submit(client: TestClient, engine: Engine, kind: str, email: str, params: dict[str, Any]) -> str:
+    token = jwt.encode({"email": email, "aud": "pledge", "exp": int((REFERENCE + timedelta(minutes=30)).timestamp())},
+                       engine.requests.verifier.platform_secret(), algorithm="HS256")
+    res = client.post("/v1/requests", json={"kind": kind, "email": email, "platform_token": token, "params": params})
+    assert res.status_code == 201, res.text
+    view = res.json()["request"]
+    action = "approve" if view["state"] == "awaiting_approval" else "run"
+    started = client.post(f"/v1/requests/{view['id']}/{action}")
+    assert started.status_code == 200, started.text
+    return str(view["id"])
+
+
+def _finished(client: TestClient, ids: list[str], timeout: float = 90) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {i: client.get(f"/v1/requests/{i}").json() for i in ids}
+        if all(v["state"] in ("completed", "partially_completed") for v in got.values()):
+            return got
+        assert time.monotonic() < deadline, {i: v["state"] for i, v in got.items()}
+        time.sleep(0.2)
+
+
+def _outcome(client: TestClient, engine: Engine, views: dict[str, dict[str, Any]]) -> list[Any]:
+    out: list[Any] = []
+    for v in views.values():
+        item: list[Any] = [v["kind"], v["state"], engine.requests.get(v["id"]).result.get("summary")]
+        if v.get("download_url"):
+            with zipfile.ZipFile(io.BytesIO(client.get(v["download_url"]).content)) as z:
+                item.append(json.loads(z.read("data.json"))["collections"])
+        out.append(item)
+    return out
+
+
+def test_requests_via_the_api_run_on_workers_with_in_process_results(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    require("redis", "127.0.0.1", 6379)
+    queue = f"pledge-test-{uuid.uuid4().hex[:10]}"
+    env = worker_env(BROKERS["redis"], queue, "")
+    with twins(tmp_path) as t:
+        env["PLEDGE_DATABASE_URL"] = t.store_url
+        people = emails(t.inline, 4)
+        asks: list[tuple[str, str, dict[str, Any]]] = [
+            ("access", people[0], {}), ("erasure", people[1], {}),
+            ("rectification", people[2], {"changes": {"name": "Rose Tyler"}}), ("restriction", people[3], {})]
+        key_a = t.inline.admins.create_api_key("jobs", API_SCOPES, actor="test")
+        key_b = t.dist.admins.create_api_key("jobs", API_SCOPES, actor="test")
+        with TestClient(create_app(t.inline), headers={"Authorization": f"Bearer {key_a}"}) as a:
+            done_a = {i: a.get(f"/v1/requests/{i}").json() for i in [_submit(a, t.inline, *x) for x in asks]}
+            want = _outcome(a, t.inline, done_a)
+        assert all(v["state"] in ("completed", "partially_completed") for v in done_a.values())  # in-process: done
+        with workers(2, t.dist_config, env, tmp_path):
+            t.dist.jobs = CeleryJobs(t.dist, settings=JobSettings(broker_url=BROKERS["redis"], jobs_queue=queue))
+            with TestClient(create_app(t.dist), headers={"Authorization": f"Bearer {key_b}"}) as b:
+                got = _outcome(b, t.dist, _finished(b, [_submit(b, t.dist, *x) for x in asks]))
+        assert got == want and want[0][3] and want[1][2]["deleted"] + want[1][2]["masked"] > 0
+        assert t.snapshots()[0] == t.snapshots()[1]
+        with t.dist.store.connect() as conn:  # each request ran once, on a worker, not in this process
+            runs = conn.execute(select(job_runs.c.claimed_by, job_runs.c.runs, job_runs.c.state)
+                                .where(job_runs.c.name == "requests.execute")).all()
+        assert len(runs) == len(asks) and all(r.runs == 1 and r.state == "done" for r in runs)
+        assert not any(r.claimed_by.endswith(f":{os.getpid()}") for r in runs)
+        # with a broker the app hands requests to workers, and the in-process sweep steps aside
+        monkeypatch.setenv("PLEDGE_RETENTION_SWEEP", "3600")
+        t.dist.settings.broker_url = BROKERS["redis"]
+        del t.dist.__dict__["jobs"]
+        with TestClient(create_app(t.dist)) as client:
+            assert isinstance(t.dist.jobs, CeleryJobs)
+            assert client.app.state.retention_scheduler is None  # type: ignore[attr-defined]
+        t.inline.settings.broker_url = None  # (the twins share one Settings)
+        with TestClient(create_app(t.inline)) as client:
+            assert client.app.state.retention_scheduler is not None  # type: ignore[attr-defined]

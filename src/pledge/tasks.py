@@ -4,9 +4,11 @@ The core never imports a queue. It hands lists of task payloads to ``engine.jobs
 some object with this shape (:class:`JobRunner`)::
 
     results = engine.jobs.run_all("rights.fetch_rows", [payload, ...], batch="req-…")
+    task_id = engine.jobs.submit("requests.execute", payload, batch="request-…")
 
-which runs every payload with the task function named (from :data:`TASKS`) and returns
-their results in order. :class:`InlineJobs` (the default) calls the functions here, in
+``run_all`` runs every payload with the task function named (from :data:`TASKS`) and
+returns their results in order; ``submit`` starts one task and, on workers, returns
+without waiting (in-process it has run when it returns). :class:`InlineJobs` (the default) calls the functions here, in
 this process. ``pledge.jobs.celery`` sends them to Celery workers instead; a worker
 runs :func:`execute` for each message it receives.
 
@@ -50,6 +52,10 @@ class JobRunner(Protocol):
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         ...
 
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+        """Start one task without waiting for it on workers (in-process: run it now)."""
+        ...
+
 
 class TaskFailed(RuntimeError):
     """A task raised; the message names the task and the error."""
@@ -62,8 +68,10 @@ class ClaimRefused(RuntimeError):
 def _registry() -> dict[str, TaskFn]:
     from pledge.retention.fanout import sweep_range_task
     from pledge.rights.fanout import erase_step_task, fetch_rows_task
+    from pledge.rights.request_run import request_task
 
     return {
+        "requests.execute": request_task,
         "rights.fetch_rows": fetch_rows_task,
         "rights.erase_step": erase_step_task,
         "retention.sweep_range": sweep_range_task,
@@ -176,6 +184,10 @@ class InlineJobs:
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         fn = TASKS[name]
         return [_jsonable(fn(self.engine, dict(p))) for p in payloads]
+
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+        TASKS[name](self.engine, dict(payload))
+        return task_id_for(batch, name, 0, payload)
 
 
 def utc(moment: datetime) -> str:

@@ -9,7 +9,8 @@
   held by a live lease elsewhere is retried after a pause.
 * :class:`CeleryJobs` is the runner the engine gets: it writes the claim rows, sends
   one message per task (its task id is the claim's) and waits for every row to be
-  ``done`` in the store, which is the result backend.
+  ``done`` in the store, which is the result backend (``submit`` sends without waiting:
+  a data-subject request runs whole on one worker, its own sub-work inline there).
 
 Settings (environment): ``PLEDGE_BROKER_URL``; ``PLEDGE_JOBS_QUEUE`` (default
 ``pledge``); ``PLEDGE_JOBS_LEASE`` seconds (60); ``PLEDGE_JOBS_TIMEOUT`` seconds a
@@ -69,10 +70,12 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             raise RuntimeError("this Celery app has no config: start workers with `pledge worker -c CONFIG`")
         if config_path not in engines:
             from pledge.engine import Engine as _Engine
-            from pledge.jobs.local import LocalJobs
+            from pledge.tasks import InlineJobs
 
             built = _Engine.from_config_file(config_path)
-            built.jobs = LocalJobs(built)  # a task's own sub-work stays on this worker
+            # a task's own sub-work (a request's fetches and erasure steps) runs here, inline:
+            # waiting on other workers from inside a task could leave every worker waiting
+            built.jobs = InlineJobs(built)
             engines[config_path] = built
         return engines[config_path]
 
@@ -86,10 +89,14 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
     @app.task(name="pledge.sweep")  # type: ignore[untyped-decorator]
     def daily_sweep(parts: int = 4) -> dict[str, Any]:
         from pledge.retention.fanout import sweep_fanout
+        from pledge.tasks import InlineJobs
 
         eng = engine()
-        eng.jobs = CeleryJobs(eng, app=app)
-        return sweep_fanout(eng, parts=parts)
+        eng.jobs = CeleryJobs(eng, app=app)  # the ranges go to every worker
+        try:
+            return sweep_fanout(eng, parts=parts)
+        finally:
+            eng.jobs = InlineJobs(eng)
 
     return app
 
@@ -108,6 +115,12 @@ class CeleryJobs:
     def send(self, task_id: str, name: str, payload: dict[str, Any], batch: str) -> None:
         self.app.send_task("pledge.run", args=[task_id, name, payload, batch], task_id=task_id,
                            queue=self.settings.jobs_queue)
+
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+        """Write the claim row and send the task; a worker runs it (the store holds the outcome)."""
+        [tid] = claim_rows(self.engine, batch, name, [payload])
+        self.send(tid, name, dict(payload), batch)
+        return tid
 
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         if not payloads:

@@ -25,3 +25,8 @@ class LocalJobs:
         ids = claim_rows(self.engine, batch, name, payloads)
         return [execute(self.engine, tid, name, dict(p), batch=batch)
                 for tid, p in zip(ids, payloads, strict=True)]
+
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+        [tid] = claim_rows(self.engine, batch, name, [payload])
+        execute(self.engine, tid, name, dict(payload), batch=batch)
+        return tid

@@ -3,8 +3,10 @@
 Started from the web application's lifespan (:func:`attach`). It is off under pytest
 unless ``PLEDGE_RETENTION_SWEEP`` asks for it; ``off`` turns it off anywhere, and a
 number sets the interval in seconds (default one day). A sweep that fails is logged
-and retried at the next tick. Celery beat takes over in distributed mode; it calls the
-same :func:`pledge.retention.sweep.run`.
+and retried at the next tick. With a broker (``PLEDGE_BROKER_URL``) it steps aside:
+Celery beat (``pledge worker --beat``) starts the daily sweep then, split into key
+ranges (:func:`pledge.retention.fanout.sweep_fanout`), and two schedulers must not both
+sweep.
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ def attach(app: Any, engine: Engine) -> None:
 
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
-        every = interval()
+        every = None if engine.settings.broker_url else interval()
+        if engine.settings.broker_url:
+            log.info("retention sweeps are left to Celery beat: a broker is set")
         sched = Scheduler(engine, every) if every else None
         if sched:
             sched.start()

@@ -18,7 +18,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from pledge.rights.erasure import (
+    _PREFIX,
     _Checkpoint,
     _run_step,
     build_report,
@@ -28,12 +31,13 @@ from pledge.rights.erasure import (
 )
 from pledge.rights.erasure_plan import Step
 from pledge.rights.export import json_rows
-from pledge.rights.locate import locate
+from pledge.rights.locate import Located, locate
+from pledge.store.tables.core import checkpoints
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
 
-__all__ = ["access_rows", "erase_fanout", "erase_step_task", "fetch_rows_task"]
+__all__ = ["access_located", "access_rows", "erase_fanout", "erase_step_task", "fetch_rows_task"]
 
 
 # -- tasks ----------------------------------------------------------------------------------------
@@ -57,8 +61,13 @@ def _digest(identities: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(identities), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def access_rows(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every row about the person, per ``database.collection``, JSON-ready (as ``data.json``)."""
+def access_located(engine: Engine, identities: Mapping[str, Any]) -> Located:
+    """:func:`locate` with whole rows, the rows fetched as tasks (JSON-ready values).
+
+    The traversal runs here on keys only; each collection's rows are then read by primary
+    key in one ``rights.fetch_rows`` task. Rows come back as :func:`json_rows` gives them,
+    which is what the access package writes either way.
+    """
     found = locate(engine, identities, columns="keys")
     payloads: list[dict[str, Any]] = []
     whole: dict[str, list[dict[str, Any]]] = {}
@@ -74,7 +83,15 @@ def access_rows(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list
                                   batch=f"access-{_digest(identities)}-{engine.now().timestamp():.0f}")
     out = {f"{p['database']}.{p['collection']}": r["rows"] for p, r in zip(payloads, results, strict=True)}
     out.update(whole)
-    return {c: out[c] for c in found.collections() if out.get(c)}
+    rows = {c: (out.get(c) or []) if found.rows.get(c) else [] for c in found.plan.collections}
+    return Located(found.plan, found.identities, rows, dict(found.primary_keys),
+                   found.statements + len(payloads), dict(found.via))
+
+
+def access_rows(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every row about the person, per ``database.collection``, JSON-ready (as ``data.json``)."""
+    found = access_located(engine, identities)
+    return {c: found.rows[c] for c in found.collections()}
 
 
 # -- erasure ------------------------------------------------------------------------------------------
@@ -85,10 +102,28 @@ def _waves(steps: list[Step]) -> list[list[int]]:
     return ([updates] if updates else []) + deletes
 
 
+def finished_report(engine: Engine, request_id: str, run_token: str) -> dict[str, Any] | None:
+    """The report kept by an :func:`erase_fanout` run with this ``run_token`` that finished."""
+    with engine.store.connect() as conn:
+        value = conn.execute(select(checkpoints.c.value).where(
+            checkpoints.c.key == f"{_PREFIX}{request_id}:meta")).scalar()
+    meta = json.loads(value) if value else {}
+    if meta.get("status") == "done" and meta.get("run_token") == run_token and meta.get("report"):
+        return dict(meta["report"])
+    return None
+
+
 def erase_fanout(engine: Engine, identities: Mapping[str, Any], *, request_id: str | None = None,
-                 actor: str = "system", reference: str = "") -> dict[str, Any]:
-    """Erase the person with the steps run as tasks; returns the same report as ``erase``."""
+                 actor: str = "system", reference: str = "", run_token: str | None = None) -> dict[str, Any]:
+    """Erase the person with the steps run as tasks; returns the same report as ``erase``.
+
+    With a ``run_token`` (a request's run), the finished report (without row keys) is kept
+    in the done marker, and the same run delivered again returns it instead of erasing
+    again: a second pass would find nothing left and report zero rows.
+    """
     rid = request_id or request_id_for(engine, identities)
+    if run_token is not None and (kept := finished_report(engine, rid, run_token)) is not None:
+        return kept
     checkpoint = _Checkpoint(engine, rid)
     saved = checkpoint.load()
     resumed = saved is not None
@@ -125,5 +160,8 @@ def erase_fanout(engine: Engine, identities: Mapping[str, Any], *, request_id: s
     report["resumed"] = resumed
     report["ledger_id"] = meta["ledger_id"]
     engine.ledger.mark_done(int(meta["ledger_id"]))
+    if run_token is not None:
+        kept = build_report(rid, steps, notes, dry_run=False, with_keys=False)
+        meta = {**meta, "run_token": run_token, "report": {**kept, "resumed": True, "ledger_id": meta["ledger_id"]}}
     checkpoint.finish(meta, report)
     return report

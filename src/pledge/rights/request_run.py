@@ -6,6 +6,12 @@
 ``ccpa_know``) or ``certificate`` (a signed erasure certificate). It raises on failure,
 leaving the request in ``executing`` so that a re-run resumes (erasure checkpoints).
 
+Requests run as the task ``requests.execute`` (:func:`request_task`) through
+``engine.jobs``: here and now in-process, or on a ``pledge worker`` when a broker is
+set. Access rows are fetched with :func:`pledge.rights.fanout.access_located` and
+erasure runs as :func:`pledge.rights.fanout.erase_fanout`, so both modes give the same
+package and the same report.
+
 Per kind (``params`` in brackets):
 
 - access / ccpa_know — the access zip; ``ccpa_know`` without ``specific`` holds only the
@@ -30,9 +36,10 @@ from pledge.rights.export import dumps, write_zip
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
+    from pledge.rights.access import AccessExport
     from pledge.rights.requests import RequestService, RequestView
 
-__all__ = ["execute"]
+__all__ = ["execute", "request_task"]
 
 
 def _zip(files: dict[str, str]) -> bytes:
@@ -41,12 +48,24 @@ def _zip(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+def _access_export(engine: Engine, ids: dict[str, str]) -> AccessExport:
+    """What :func:`pledge.rights.access.access` gives, the rows fetched through ``engine.jobs``."""
+    from pledge.rights.access import AccessExport, pledge_records
+    from pledge.rights.art15 import categories_found, information
+    from pledge.rights.fanout import access_located
+
+    found = access_located(engine, ids)
+    cats = categories_found(engine.dataset, found.rows)
+    info = information(engine.policy, cats, "pl" if engine.policy.language == "pl" else "en")
+    return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, ids))
+
+
 def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
             params: dict[str, Any], actor: str) -> dict[str, Any]:
-    from pledge.rights.access import access, write_access_zip
+    from pledge.rights.access import access_files, subject_target
 
+    export = _access_export(engine, ids)
     if view.kind == "ccpa_know" and not params.get("specific"):
-        export = access(engine, ids)
         content = _zip({"categories.json": dumps({
             "generated_at": export.generated_at, "categories": export.categories,
             "information": export.information})})
@@ -54,10 +73,12 @@ def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[st
                             details={"collections": len(export.categories)})
         summary = {"collections": len(export.categories)}
     else:
-        buf = io.BytesIO()
-        found = write_access_zip(engine, ids, buf, actor=actor)
-        content = buf.getvalue()
-        summary = {"collections": len(found.located.counts()), "rows": found.located.total}
+        located = export.located
+        content = _zip(access_files(engine, export))
+        engine.audit.record("rights.access", actor=actor, target=subject_target(engine, located.identities),
+                            details={"collections": located.counts(), "rows": located.total,
+                                     "statements": located.statements})
+        summary = {"collections": len(located.counts()), "rows": located.total}
     token = svc.delivery.store(view, f"{view.kind}-{view.id}.zip", content)
     return {"summary": summary, "export": token}
 
@@ -72,10 +93,12 @@ def _portability(engine: Engine, svc: RequestService, view: RequestView, ids: di
     return {"summary": {"collections": len(export.rows), "rows": export.total}, "export": token}
 
 
-def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str) -> tuple[str, dict[str, Any]]:
-    from pledge.rights.erasure import erase
+def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str,
+             run_token: str | None) -> tuple[str, dict[str, Any]]:
+    from pledge.rights.fanout import erase_fanout
 
-    report = erase(engine, ids, request_id=f"request-{view.id}", actor=actor, reference=f"request:{view.id}")
+    report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
+                          reference=f"request:{view.id}", run_token=run_token)
     cert = issue_certificate(report, engine.settings.secret_key, issued_at=engine.now(),
                              controller=engine.policy.controller.name, policy_version=engine.policy.version)
     totals = report.get("totals", {})
@@ -97,7 +120,7 @@ def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, An
 
 
 def execute(engine: Engine, svc: RequestService, view: RequestView, identities: dict[str, str],
-            params: dict[str, Any], *, actor: str) -> tuple[str, dict[str, Any]]:
+            params: dict[str, Any], *, actor: str, run_token: str | None = None) -> tuple[str, dict[str, Any]]:
     from pledge.rights.rectify import rectify
     from pledge.rights.restrict import object_to, restrict
 
@@ -108,7 +131,7 @@ def execute(engine: Engine, svc: RequestService, view: RequestView, identities: 
     if kind == "portability":
         return "completed", _portability(engine, svc, view, identities, actor)
     if kind in ("erasure", "ccpa_delete"):
-        return _erasure(engine, view, identities, actor)
+        return _erasure(engine, view, identities, actor, run_token)
     if kind == "rectification":
         report = rectify(engine, identities, dict(params.get("changes") or {}), actor=actor)
         return "completed", {"summary": {"rows": report["rows"]},
@@ -125,3 +148,17 @@ def execute(engine: Engine, svc: RequestService, view: RequestView, identities: 
     if kind in ("withdraw_consent", "ccpa_opt_out"):
         return "completed", _consent(engine, view, email, params, actor)
     raise ValueError(f"no executor for request kind {kind!r}")
+
+
+def request_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+    """The task ``requests.execute``: carry out one request that is ``executing``.
+
+    Safe to deliver twice: a request already closed is left alone, and an erasure run
+    that finished returns its kept report (``run_token``) instead of erasing again.
+    """
+    svc = engine.requests
+    view = svc.get(str(payload["request_id"]))
+    if view.state != "executing":
+        return {"request_id": view.id, "state": view.state, "ran": False}
+    view = svc.carry_out(view.id, actor=str(payload.get("actor") or "system"), run_token=payload.get("run") or None)
+    return {"request_id": view.id, "state": view.state, "ran": True}

@@ -356,6 +356,8 @@ class RequestService:
         now = self.engine.now()
         if new in FINAL_STATES:
             values.setdefault("closed_at", now)
+        if new == "executing" and row.state != "executing":  # a new run: its token names it to the jobs
+            values.setdefault("result", {**dict(row.result or {}), "run": secrets.token_hex(8)})
         res = conn.execute(update(requests_table)
                            .where(requests_table.c.id == row.id, requests_table.c.state == row.state)
                            .values(state=new, updated_at=now, **values))
@@ -426,12 +428,26 @@ class RequestService:
         return self.execute(public_id, actor=actor)
 
     def execute(self, public_id: str, *, actor: str) -> RequestView:
+        """Hand an ``executing`` request to ``engine.jobs`` as the task ``requests.execute``.
+
+        In-process (no broker) it is carried out before this returns, and a failure
+        raises. With workers it returns at once, still ``executing``; a worker moves it on.
+        """
+        view = self.get(public_id)
+        run = str(view.result.get("run", "")) if view.state == "executing" else ""
+        self.engine.jobs.submit("requests.execute", {"request_id": public_id, "actor": actor, "run": run},
+                                batch=f"request-{public_id}")
+        return self.get(public_id)
+
+    def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None) -> RequestView:
+        """Carry out an ``executing`` request here and now (the task's body)."""
         from pledge.rights.request_run import execute
 
         payload = self.payload(public_id)
         view = self.get(public_id)
         try:
-            state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor)
+            state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor,
+                                    run_token=run_token)
         except Exception as exc:
             self.engine.audit.record("request.run_failed", actor=actor, target=f"request:{public_id}",
                                      details={"error": type(exc).__name__, "message": str(exc)[:300]})
