@@ -113,3 +113,20 @@ def test_recorded_breach_reasons_read_in_polish_and_officers_words_stay() -> Non
     assert "; " in both and translate_recorded(both, t).startswith("ujawnienie prywatnych treści")
     assert translate_recorded("Bucket closed; keys rotated.", t) == "Bucket closed; keys rotated."
     assert translate_recorded(reason, translator("en")) == reason
+
+
+def test_data_map_picture_speaks_polish(tmp_path: Path) -> None:
+    from xml.etree import ElementTree
+
+    from pledge.reports.datamap_svg import datamap_svg
+
+    settings = Settings(environment="test", database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    engine = Engine(load_config(EXAMPLES / "omni-one" / "pledge.yaml", settings), settings)
+    english = datamap_svg(engine.policy, engine.dataset)
+    polish = datamap_svg(engine.policy, engine.dataset, "pl")
+    ElementTree.fromstring(polish)  # still well-formed
+    assert "Data categories" in english and "Processors and recipients" in english
+    for word in ("Kategorie danych", "Podmioty przetwarzające i odbiorcy", "Stany Zjednoczone", "UE/EOG"):
+        assert word in polish
+    for word in ("Data categories", "third country", "legitimate interests", "not named in the policy"):
+        assert word not in polish

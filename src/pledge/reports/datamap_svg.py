@@ -5,7 +5,8 @@ mechanism written on every processor → country edge (red when there is no vali
 safeguard). Rows are ordered by the mean position of their neighbours to the left so
 that lines cross less; long labels wrap to two lines and are cut with an ellipsis, the
 full text in a tooltip; the canvas grows with the content. :func:`datamap_svg` returns
-the SVG string for the CLI and the admin console alike.
+the SVG string for the CLI and the admin console alike, in English or Polish (``lang``;
+the words are msgids of the ``datamap`` catalogue; names from the policy stay as written).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from pledge.datamap.model import Dataset
+from pledge.i18n import Translator, translator
 from pledge.policy.model import Policy
 from pledge.reports.dpv import INVALID_TRANSFERS, is_third_country
 from pledge.reports.links import covers, recipient_purposes, related
@@ -29,6 +31,11 @@ CHARS = 28
 COLUMNS = ("Systems", "Data categories", "Purposes", "Processors and recipients", "Countries")
 COLOURS = ("#2563eb", "#7c3aed", "#059669", "#d97706", "#475569")
 FILLS = ("#eff6ff", "#f5f3ff", "#ecfdf5", "#fffbeb", "#f8fafc")
+BASES = {"consent": "consent", "contract": "contract", "legal_obligation": "legal obligation",
+         "vital_interests": "vital interests", "public_task": "public task",
+         "legitimate_interests": "legitimate interests"}
+ROLES = {"processor": "processor", "controller": "controller", "joint_controller": "joint controller",
+         "public_authority": "public authority", "recipient": "recipient"}
 MECHANISM = {"adequacy": "adequacy", "dpf": "DPF adequacy", "scc": "SCC", "bcr": "BCR",
              "derogation": "Art. 49", "consent": "consent", "privacy_shield": "Privacy Shield ✗",
              "swiss_us_privacy_shield": "Swiss Shield ✗"}
@@ -93,7 +100,8 @@ def wrap(text: str, width: int = CHARS, lines: int = 2) -> list[str]:
     return out or [""]
 
 
-def build_graph(policy: Policy, dataset: Dataset | None) -> tuple[list[Node], list[Edge]]:
+def build_graph(policy: Policy, dataset: Dataset | None, lang: str = "en") -> tuple[list[Node], list[Edge]]:
+    _ = translator(lang, ("datamap",))
     nodes: dict[str, Node] = {}
     edges: list[Edge] = []
     policy_cats = {c.key: c for c in policy.categories}
@@ -113,37 +121,37 @@ def build_graph(policy: Policy, dataset: Dataset | None) -> tuple[list[Node], li
             if not cats:
                 continue
             sid = f"sys:{db.name}.{coll.name}"
-            nodes[sid] = Node(sid, 0, coll.name, f"{db.name} · {len(coll.fields)} fields")
+            nodes[sid] = Node(sid, 0, coll.name, f"{db.name} · " + _("{n} fields", n=len(coll.fields)))
             targets: list[str] = []
             for k in cats:
                 for cid in cat_nodes(k):
                     if cid not in nodes:
-                        nodes[cid] = Node(cid, 1, k, "not named in the policy")
+                        nodes[cid] = Node(cid, 1, k, _("not named in the policy"))
                     if cid not in targets:
                         targets.append(cid)
             edges.extend(Edge(sid, t) for t in targets)
     for p in policy.purposes:
         pid = f"pur:{p.key}"
-        nodes[pid] = Node(pid, 2, p.name, (p.legal_basis or "no legal basis").replace("_", " "))
+        nodes[pid] = Node(pid, 2, p.name, _(BASES[p.legal_basis]) if p.legal_basis else _("no legal basis"))
         for cid in [n for n in nodes if n.startswith("cat:")]:
             if any(related(k, cid[4:]) for k in p.categories):
                 edges.append(Edge(cid, pid))
     for r in policy.recipients:
         rid = f"rec:{r.key}"
-        nodes[rid] = Node(rid, 3, r.name, f"{r.service} · {r.role.replace('_', ' ')}")
+        nodes[rid] = Node(rid, 3, r.name, f"{r.service} · {_(ROLES.get(r.role, r.role))}")
         edges.extend(Edge(f"pur:{p.key}", rid) for p in recipient_purposes(r, policy))
         for country in r.countries:
             kid = f"cty:{country.upper()}"
             if kid not in nodes:
-                nodes[kid] = Node(kid, 4, country_name(country), country.upper()
-                                  + (" · third country" if is_third_country(country) else " · EU/EEA"))
+                nodes[kid] = Node(kid, 4, country_name(country, lang), country.upper() + " · "
+                                  + (_("third country") if is_third_country(country) else _("EU/EEA")))
             third = is_third_country(country)
             if not third:
-                label = "within EEA"  # no third-country transfer, so no mechanism is needed
+                label = _("within EEA")  # no third-country transfer, so no mechanism is needed
             elif r.transfer:
-                label = MECHANISM.get(r.transfer, r.transfer)
+                label = _(MECHANISM.get(r.transfer, r.transfer))
             else:
-                label = "no safeguard"
+                label = _("no safeguard")
             alarm = third and (r.transfer is None or r.transfer in INVALID_TRANSFERS)
             edges.append(Edge(rid, kid, label, alarm))
     return list(nodes.values()), edges
@@ -185,26 +193,28 @@ def layout(nodes: list[Node], edges: list[Edge]) -> tuple[float, float]:
     return width, tallest + 56
 
 
-def datamap_svg(policy: Policy, dataset: Dataset | None) -> str:
-    nodes, edges = build_graph(policy, dataset)
+def datamap_svg(policy: Policy, dataset: Dataset | None, lang: str = "en") -> str:
+    _: Translator = translator(lang, ("datamap",))
+    nodes, edges = build_graph(policy, dataset, lang)
     width, height = layout(nodes, edges)
     by_id = {n.id: n for n in nodes}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" '
         f'role="img" aria-labelledby="dm-title">',
-        f'<title id="dm-title">Data map of {escape(policy.controller.name)}</title>',
+        f'<title id="dm-title">{escape(_("Data map of {controller}", controller=policy.controller.name))}</title>',
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
         f'<text x="{MARGIN}" y="30" font-size="18" font-weight="600" fill="#111827">'
-        f"Data map: {escape(policy.controller.name)}</text>",
-        f'<text x="{MARGIN}" y="50" font-size="12" fill="#4b5563">Policy version {escape(policy.version)} · '
-        f"where personal data live, why they are processed, who receives them and where they go</text>",
+        f"{escape(_('Data map: {controller}', controller=policy.controller.name))}</text>",
+        f'<text x="{MARGIN}" y="50" font-size="12" fill="#4b5563">'
+        + escape(_("Policy version {version} · where personal data live, why they are processed, who receives "
+                   "them and where they go", version=policy.version)) + "</text>",
     ]
     for c, title in enumerate(COLUMNS):
         x = MARGIN + c * (BOX_W + GAP_X)
         count = sum(1 for n in nodes if n.column == c)
         out.append(f'<text x="{x}" y="{TOP - 12}" font-size="13" font-weight="600" fill="{COLOURS[c]}">'
-                   f"{escape(title)} ({count})</text>")
+                   f"{escape(_(title))} ({count})</text>")
     labels: list[str] = []
     for e in edges:
         a, b = by_id[e.src], by_id[e.dst]
@@ -237,7 +247,8 @@ def datamap_svg(policy: Policy, dataset: Dataset | None) -> str:
                        f'fill="#6b7280">{escape(sub)}</text>')
         out.append("</g>")
     out.extend(labels)
-    out.append(f'<text x="{MARGIN}" y="{height - 18:.0f}" font-size="11" fill="#4b5563">Each processor → country '
-               "line carries its transfer mechanism; red means no valid safeguard for a third country.</text>")
+    out.append(f'<text x="{MARGIN}" y="{height - 18:.0f}" font-size="11" fill="#4b5563">'
+               + escape(_("Each processor → country line carries its transfer mechanism; red means no valid "
+                          "safeguard for a third country.")) + "</text>")
     out.append("</svg>")
     return "\n".join(out)

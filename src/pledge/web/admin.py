@@ -308,15 +308,15 @@ def datamap(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorD
 
     from pledge.reports.datamap_svg import datamap_svg
 
-    svg = datamap_svg(engine.policy, engine.dataset)
+    svg = datamap_svg(engine.policy, engine.dataset, t.lang)
     return page(request, t, "admin/datamap.html", admin, svg=Markup(svg))  # noqa: S704 - our own SVG, escaped inside
 
 
 @router.get("/datamap.svg")
-def datamap_file(engine: EngineDep, admin: AdminDep) -> Response:
+def datamap_file(engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     from pledge.reports.datamap_svg import datamap_svg
 
-    return Response(datamap_svg(engine.policy, engine.dataset), media_type="image/svg+xml")
+    return Response(datamap_svg(engine.policy, engine.dataset, t.lang), media_type="image/svg+xml")
 
 
 @router.get("/metrics", response_class=HTMLResponse)
