@@ -215,10 +215,39 @@ def tour(browser: Any, server: Server, lang: str) -> list[str]:
     docs = page.goto(server.base + "/docs", wait_until="domcontentloaded")
     assert docs is not None and docs.status == 200
     ctx.close()
+    go.seen.append(forbidden(browser, server, lang, rid))
     return go.seen
+
+
+def forbidden(browser: Any, server: Server, lang: str, rid: str) -> str:
+    """A viewer who tries to approve (a forged form post) gets the console's 403 page."""
+    tx = LABELS[lang]
+    viewer = f"viewer-{lang}@pledge.test"
+    _, uri = server.engine.admins.create_user(viewer, "viewer", password=PASSWORD)
+    ctx = browser.new_context(locale="pl-PL" if lang == "pl" else "en-GB", viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    go = Tour(page, server, lang)
+    page.goto(f"{server.base}/admin/login?lang={lang}")
+    page.get_by_label(tx["email"]).fill(viewer)
+    page.get_by_label(tx["password"]).fill(PASSWORD)
+    page.get_by_label(tx["totp"]).fill(str(pyotp.TOTP(pyotp.parse_uri(uri).secret).now()))
+    page.get_by_role("button", name=tx["sign_in"]).click()
+    page.wait_for_url(re.compile(r"/admin$"))
+    page.goto(f"{server.base}/admin/requests/{rid}")
+    with page.expect_response(re.compile(r"/approve$")) as answer:
+        page.evaluate("""rid => { const f = document.createElement('form'); f.method = 'post';
+            f.action = '/admin/requests/' + rid + '/approve';
+            const c = document.querySelector('input[name=csrf]').cloneNode(); f.appendChild(c);
+            document.body.appendChild(f); f.submit(); }""", rid)
+    assert answer.value.status == 403
+    go.check("admin-9-forbidden")
+    heading = {"en": "Not allowed", "pl": "Brak uprawnień"}[lang]
+    assert page.get_by_role("heading", name=heading, level=1).is_visible()
+    ctx.close()
+    return "admin-9-forbidden"
 
 
 @pytest.mark.parametrize("lang", ["en", "pl"])
 def test_every_page_answers_and_speaks_the_language(chromium: Any, server: Server, lang: str) -> None:
     seen = tour(chromium, server, lang)
-    assert len(seen) == len(set(seen)) == 21
+    assert len(seen) == len(set(seen)) == 22
