@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from pledge.rights.admins import AdminError
 
 DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
 DEMO_ADMIN_FILE = "demo-admin.json"
+#: letters and digits only, so the password copies with one double-click
+ALPHABET = string.ascii_letters + string.digits
 
 #: The pages the demo points a newcomer to, with what each one shows.
 DEMO_PAGES = (
@@ -108,7 +111,7 @@ def demo_admin(engine: Engine) -> DemoAdmin:
     while email in users:
         n += 1
         email = DEMO_ADMIN_EMAIL.replace("@", f"-{n}@")
-    password = saved.get("password") or secrets.token_urlsafe(15)
+    password = saved.get("password") or "".join(secrets.choice(ALPHABET) for _ in range(20))
     try:
         user, uri = engine.admins.create_user(email, "owner", password=password, actor="demo")
     except AdminError as exc:  # pragma: no cover - the email and password above are valid
