@@ -1,50 +1,14 @@
-"""English and Polish for every page and email, from Babel ``.po`` catalogues.
+"""English and Polish for every page: the core catalogues, plus choosing the language.
 
-Each feature owns one catalogue per language (``locales/pl/LC_MESSAGES/<feature>.po``);
-they are merged at load. English is the source language, so a missing Polish string
-falls back to the English text (a test checks that none is missing).
+The catalogues and the Translator live in :mod:`pledge.i18n` (core code needs them too);
+this module adds how a web request picks its language.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from pledge.i18n import LANGUAGES, LOCALES, Translator, catalogue, translator
 
-from babel.messages.pofile import read_po
-
-LOCALES = Path(__file__).parent / "locales"
-LANGUAGES = ("en", "pl")
-
-
-@dataclass(frozen=True)
-class Translator:
-    lang: str
-    messages: dict[str, str]
-
-    def __call__(self, text: str, **kwargs: object) -> str:
-        out = self.messages.get(text) or text
-        return out.format(**kwargs) if kwargs else out
-
-    gettext = __call__
-
-
-@cache
-def catalogue(lang: str) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    folder = LOCALES / lang / "LC_MESSAGES"
-    for po in sorted(folder.glob("*.po")):
-        with po.open("rb") as fh:
-            cat = read_po(fh, locale=lang)
-        for msg in cat:
-            if msg.id and msg.string and isinstance(msg.id, str):
-                merged[msg.id] = str(msg.string)
-    return merged
-
-
-def translator(lang: str) -> Translator:
-    lang = lang if lang in LANGUAGES else "en"
-    return Translator(lang, catalogue(lang) if lang != "en" else {})
+__all__ = ["LANGUAGES", "LOCALES", "Translator", "catalogue", "pick_language", "translator"]
 
 
 def pick_language(explicit: str | None, cookie: str | None, accept: str | None) -> str:
