@@ -18,10 +18,11 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
 from pledge.consent.ledger import consent_history
 from pledge.engine import Engine
@@ -92,11 +93,17 @@ def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:
     return "subject:" + ",".join(f"{k}:{v[:16]}" for k, v in sorted(keys.items()))
 
 
+@lru_cache(maxsize=1)
+def _page_template() -> Template:
+    """The page template, compiled once per process (compiling took longer than the rest of a request)."""
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
+    return env.get_template("access_page.html")
+
+
 def render_page(engine: Engine, export: AccessExport, lang: str | None = None) -> str:
     """``index.html``: in the policy's language (English or Polish) unless ``lang`` is given."""
     lang = lang or _lang(engine)
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
-    template = env.get_template("access_page.html")
+    template = _page_template()
     return template.render(
         _=translator(lang, ("access",)), lang=lang, export=export, info=export.information,
         counts=export.located.counts(), csv_name=csv_name,
