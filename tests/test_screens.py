@@ -179,6 +179,11 @@ def tour(browser: Any, server: Server, lang: str) -> list[str]:
     # the privacy centre, step by step
     email = people(server.cfg, 6)[3 if lang == "en" else 4]
     go.visit("/privacy", "privacy-1-form")
+    with page.expect_response(re.compile(r"/privacy/requests$")) as answer:  # nothing chosen: the errors
+        page.get_by_role("button", name=tx["send"]).click()
+    assert answer.value.status == 422
+    page.locator("#error-summary").wait_for()
+    go.check("privacy-1-errors")
     page.get_by_label(tx["access"]).check()
     page.get_by_label(tx["email"], exact=True).fill(email)
     page.get_by_role("button", name=tx["send"]).click()
@@ -194,6 +199,7 @@ def tour(browser: Any, server: Server, lang: str) -> list[str]:
     go.check("privacy-3-status")
     rid = page.url.rsplit("/", 1)[-1]
     go.visit("/dev/mail", "dev-mail")
+    go.visit(f"/privacy/requests/{links['request']}", "privacy-4-someone-elses", status=403)
 
     # the console: two-factor sign-in, then every page
     admin = f"owner-{lang}@pledge.test"
@@ -250,4 +256,4 @@ def forbidden(browser: Any, server: Server, lang: str, rid: str) -> str:
 @pytest.mark.parametrize("lang", ["en", "pl"])
 def test_every_page_answers_and_speaks_the_language(chromium: Any, server: Server, lang: str) -> None:
     seen = tour(chromium, server, lang)
-    assert len(seen) == len(set(seen)) == 22
+    assert len(seen) == len(set(seen)) == 24
