@@ -2,8 +2,9 @@
 
 * :func:`make_app` builds the Celery app for a config: ``acks_late`` with
   ``reject_on_worker_lost`` (a killed worker's message is delivered again),
-  prefetch 1, JSON only, a Redis visibility timeout short enough to recover in minutes,
-  and beat's daily retention sweep.
+  prefetch 1, JSON only, a Redis visibility timeout short enough to recover in minutes
+  (unacked messages looked for every few seconds, not kombu's ~100 s), and beat's
+  daily retention sweep.
 * The one task, ``pledge.run``, builds the worker's engine once and calls
   :func:`pledge.tasks.execute` (the claim row makes a second delivery harmless). A claim
   held by a live lease elsewhere is retried after a pause.
@@ -57,7 +58,11 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_serializer="json", accept_content=["json"], result_serializer="json", task_ignore_result=True,
         task_default_queue=js.jobs_queue, broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": js.jobs_visibility},
+        # Redis: a killed worker's message comes back after the visibility timeout, looked
+        # for every few seconds (kombu's default sweep runs about every 100 s)
+        broker_transport_options={"visibility_timeout": js.jobs_visibility,
+                                  "unacked_restore_interval": min(10, max(1, js.jobs_visibility // 2)),
+                                  "unacked_restore_throttle": 1},
         worker_hijack_root_logger=False, worker_enable_remote_control=False, enable_utc=True, timezone="UTC",
         beat_schedule={"daily-retention-sweep": {
             "task": "pledge.sweep", "schedule": crontab(minute=0, hour=js.sweep_hour),
