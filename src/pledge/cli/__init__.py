@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "rights_access",
     "rights_erase",
     "report",
+    "breach",
     "retention",
     "requests",
     "audit",
