@@ -64,6 +64,7 @@ SCOPES = ["requests:write", "requests:read", "requests:approve", "exports:read"]
 MIX = {"access": 30, "portability": 5, "erasure": 25, "rectification": 15, "restriction": 10, "objection": 5,
        "withdraw_consent": 10}
 FINAL = ("completed", "partially_completed")
+LIST_LIMIT = 500  # GET /v1/requests answers at most this many
 
 
 @dataclass
@@ -206,12 +207,10 @@ class Client:
         action = "approve" if view["state"] == "awaiting_approval" else "run"
         ask.state = self.call("POST", f"/v1/requests/{ask.id}/{action}")["state"]
 
-    def states(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for state in ("executing", *FINAL):
-            for v in self.call("GET", "/v1/requests", params={"state": state}):
-                out[v["id"]] = v["state"]
-        return out
+    def executing(self) -> set[str] | None:
+        """Ids of requests still executing, or None when the queue listing is cut at its limit."""
+        views = self.call("GET", "/v1/requests", params={"state": "executing"})
+        return None if len(views) >= LIST_LIMIT else {v["id"] for v in views}
 
     def status(self, request_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self.call("GET", f"/v1/requests/{request_id}")
@@ -244,15 +243,16 @@ def run_batch(client: Client, asks: list[Ask], *, threads: int = 8, timeout: flo
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(client.submit, asks))
     submitted = time.monotonic() - t0
-    by_id = {a.id: a for a in asks}
     deadline = time.monotonic() + timeout
     while True:
-        states = client.states()
+        running = client.executing()
         now = time.monotonic()
-        for rid, state in states.items():
-            a = by_id.get(rid)
-            if a is not None and state in FINAL and not a.done:
-                a.state, a.done = state, now
+        if running is not None:  # the rest have left ``executing``: confirm each once
+            for a in asks:
+                if not a.done and a.id not in running:
+                    a.state = client.status(a.id)["state"]
+                    if a.state in FINAL:
+                        a.done = now
         left = [a for a in asks if not a.done]
         if during is not None:
             during(len(asks) - len(left), len(asks))
