@@ -3,26 +3,16 @@ and (marker ``browser``) screenshots of both pages in English and Polish in Debi
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from pledge.breach.report import authority_report
 from pledge.web.app import create_app
-from tests.services import in_ci
+from tests.browser import keep_shot, launch_chromium, serving
 from tests.web_support import PASSWORD, START, Site, make_platform, site
-
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -91,28 +81,10 @@ def test_breach_page_shows_decisions_draft_and_trail(s: Site) -> None:
 
 @pytest.mark.browser
 def test_screenshots_of_the_breach_pages(s: Site, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        msg = "/usr/bin/chromium is absent (make browser-deps installs it)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    first, _ = add_breaches(s)
-    s.admin("owner")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(s.engine), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with launch_chromium() as browser:
+        first, _ = add_breaches(s)
+        s.admin("owner")
+        with serving(create_app(s.engine), timeout=15) as base:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"{base}/admin/login")
             page.fill("input[name=email]", "owner@pledge.test")
@@ -127,9 +99,4 @@ def test_screenshots_of_the_breach_pages(s: Site, tmp_path: Path) -> None:
                     target = tmp_path / f"admin-{name}-{lang}.png"
                     page.screenshot(path=str(target), full_page=True)
                     assert target.stat().st_size > 5000
-                    SHOTS.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(target, SHOTS / target.name)
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+                    keep_shot(target)

@@ -7,69 +7,35 @@ tagged analytics script would set ``window.__analyticsLoaded``.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-import uvicorn
 
 from pledge.consent.unsubscribe import preferences_token
 from pledge.engine import Engine
 from pledge.web.app import create_app
+from tests.browser import keep_shot, launch_chromium, serving
 from tests.consent_env import add_user, make_engine
-from tests.services import in_ci
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 GPC_INIT = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true});"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        msg = "/usr/bin/chromium is absent (make browser-deps installs it)"
-        if in_ci():
-            pytest.fail(msg + "; CI needs it")
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with launch_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
     engine = make_engine(tmp_path)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield engine, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(engine), timeout=15) as base:
+        yield engine, base
     engine.close()
 
 
@@ -77,8 +43,7 @@ def shot(page: object, tmp_path: Path, name: str) -> None:
     target = tmp_path / name
     page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
     assert target.stat().st_size > 5000
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(target, SHOTS / name)
+    keep_shot(target)
 
 
 def stored_choice(context: object) -> dict[str, object]:

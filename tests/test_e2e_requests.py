@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -27,21 +25,16 @@ from typing import Any
 
 import pyotp
 import pytest
-import uvicorn
 
 from pledge.devmail import DevMail
 from pledge.engine import Engine
 from pledge.settings import Settings, load_config
 from pledge.web.app import create_app
-from tests.services import in_ci
+from tests.browser import keep_shot, launch_chromium, serving
 from tests.web_support import PASSWORD, make_platform, people
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 CODE_LINE = re.compile(r"^\s*(\d{6})\s*$", re.M)
 
 TEXT = {
@@ -62,16 +55,8 @@ TEXT = {
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        msg = "/usr/bin/chromium is absent (make browser-deps installs it)"
-        if in_ci():
-            pytest.fail(msg + "; CI needs it")
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser
-        browser.close()
+    with launch_chromium() as launched:
+        yield launched
 
 
 @dataclass
@@ -91,23 +76,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     engine = Engine(load_config(cfg, settings), settings)
     _ = engine.store
     engine.devmail = sink
-    from tests.web_support import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
     try:
-        yield Demo(engine, f"http://127.0.0.1:{port}", cfg, sink)
+        with serving(create_app(engine)) as base:
+            yield Demo(engine, base, cfg, sink)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sink.stop()
         engine.close()
 
@@ -117,8 +89,7 @@ def shot(page: Any, tmp_path: Path, name: str) -> None:
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 5000
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(target, SHOTS / name)
+    keep_shot(target)
 
 
 def fresh_totp(secret: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -16,6 +15,7 @@ from aiosmtpd.controller import Controller
 from faker import Faker
 from sqlalchemy import create_engine, text
 
+from pledge.devmail import free_port
 from pledge.engine import Engine
 from pledge.reports.campaign import CampaignError, Campaigns
 from pledge.reports.versions import publish
@@ -34,16 +34,10 @@ class Sink:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, int]]:
     handler = Sink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:

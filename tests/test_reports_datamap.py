@@ -13,6 +13,7 @@ from pledge.datamap.model import Dataset
 from pledge.policy.load import load_policy
 from pledge.policy.model import Policy
 from pledge.reports.datamap_svg import build_graph, datamap_svg, wrap
+from tests.browser import launch_chromium
 from tests.reports_support import PLATFORMS, dataset, english_policy, example_or_sample, sample_for
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -77,21 +78,15 @@ def test_cli_writes_svg(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
 def test_chromium_renders_the_picture(tmp_path: Path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
     policy, data = _inputs("omni-one")
     svg = datamap_svg(policy, data)
     w, h = (int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', svg).groups())  # type: ignore[union-attr]
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                          "--no-first-run"])
+    with launch_chromium() as browser:
         page = browser.new_page(viewport={"width": w, "height": h})
         page.set_content(f"<html><body style='margin:0'>{svg}</body></html>")
         box = page.locator("svg").bounding_box()
         shot = tmp_path / "datamap.png"
         page.screenshot(path=str(shot), timeout=120_000)
-        browser.close()
     assert box is not None and box["width"] == w and box["height"] == h
     assert shot.stat().st_size > 10_000

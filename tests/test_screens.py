@@ -13,8 +13,6 @@ Marker ``browser``; skipped without /usr/bin/chromium, except under CI=true.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,23 +21,19 @@ from typing import Any
 
 import pyotp
 import pytest
-import uvicorn
 
 from pledge.consent.unsubscribe import preferences_token, unsubscribe_token
-from pledge.devmail import DevMail
+from pledge.devmail import DevMail, free_port
 from pledge.engine import Engine
 from pledge.reports.campaign import Campaigns
 from pledge.settings import Settings, load_config
 from pledge.web.app import create_app
 from pledge.web.i18n import catalogue
-from tests.services import in_ci
-from tests.web_support import PASSWORD, free_port, make_platform, people
+from tests.browser import SHOTS, launch_chromium, serving
+from tests.web_support import PASSWORD, make_platform, people
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 CODE = re.compile(r"\b(\d{6})\b")
 LABELS = {"en": {"access": "Get a copy of my data", "email": "Email address", "send": "Send request",
                  "code": "Code from the email", "confirm": "Confirm", "password": "Password",
@@ -51,16 +45,8 @@ LABELS = {"en": {"access": "Get a copy of my data", "email": "Email address", "s
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        msg = "/usr/bin/chromium is absent (make browser-deps installs it)"
-        if in_ci():
-            pytest.fail(msg + "; CI needs it")
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser
-        browser.close()
+    with launch_chromium() as launched:
+        yield launched
 
 
 @dataclass
@@ -94,19 +80,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     engine = Engine(load_config(cfg, settings), settings)
     engine.devmail = sink
     links = seed(engine, cfg)
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Server(engine, base, sink, cfg, links)
+        with serving(create_app(engine), port):
+            yield Server(engine, base, sink, cfg, links)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sink.stop()
         engine.close()
 

@@ -154,11 +154,3 @@ def site(template: Path, folder: Path, environment: str = "test") -> Iterator[Si
         finally:
             client.close()
             engine.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
