@@ -29,7 +29,6 @@ Mapping choices (Pledge has no equivalent for some Fides ideas):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pledge.datamap.model import Dataset
@@ -300,10 +299,3 @@ def _fides_path(problem: Problem, paths: dict[FieldPath, FieldPath]) -> Problem:
         return problem
     path = format_path(by_text[best]) + problem.path[len(best):]
     return Problem(problem.file, problem.line, problem.column, path, problem.message, problem.expected)
-
-
-def load_fides(path: str | Path) -> Dataset:
-    """Read a Fides-format dataset file."""
-    from pledge.yamlio import load_document
-
-    return from_fides(load_document(path, None), Path(path).stem)

@@ -63,10 +63,6 @@ class Step:
             return None
         return self.source.rsplit(".", 1)[0]
 
-    @property
-    def source_field(self) -> str | None:
-        return None if self.kind == "identity" else self.source.rsplit(".", 1)[1]
-
     def describe(self) -> str:
         if self.kind == "identity":
             return f"{self.key} where {self.match} = the given {self.source}"
