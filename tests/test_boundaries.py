@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "pledge"
-CORE = ["policy", "datamap", "connectors", "rights", "retention", "consent", "reports", "breach", "audit.py",
+CORE = ["policy", "datamap", "connectors", "rights", "retention", "consent", "reports", "breach", "audit.py", "admins.py",
         "store", "platforms"]
 INTERFACES = ("pledge.web", "pledge.cli", "pledge.jobs")
 MAX_LINES = 650

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
+from pledge.admins import AdminService
 from pledge.consent.unsubscribe import preferences_token
 from pledge.engine import Engine
-from pledge.rights.admins import AdminService
 from pledge.web.app import create_app
 from tests.consent_env import DATASET, add_user, make_engine
 

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from pledge.admins import AdminError
 from pledge.cli import app
 from pledge.devmail import DevMail
 from pledge.engine import Engine
-from pledge.rights.admins import AdminError
 from pledge.web.app import create_app
 from tests.requests_support import (
     START,

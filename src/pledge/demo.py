@@ -19,8 +19,8 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import inspect
 
+from pledge.admins import AdminError
 from pledge.engine import Engine
-from pledge.rights.admins import AdminError
 
 DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
 DEMO_ADMIN_FILE = "demo-admin.json"

@@ -28,11 +28,11 @@ from pledge.settings import Config, Settings, absolute_sqlite_url, load_config
 from pledge.store import Store, make_sa_engine
 
 if TYPE_CHECKING:
+    from pledge.admins import AdminService
     from pledge.breach.register import BreachRegister
     from pledge.consent.decisions import Decision, DecisionService
     from pledge.consent.ledger import ConsentLedger
     from pledge.devmail import DevMail
-    from pledge.rights.admins import AdminService
     from pledge.rights.requests import RequestService
     from pledge.tasks import JobRunner
 
@@ -114,7 +114,7 @@ class Engine:
 
     @cached_property
     def admins(self) -> AdminService:
-        from pledge.rights.admins import AdminService
+        from pledge.admins import AdminService
 
         return AdminService(self)
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from pledge.admins import ROLES, SCOPES, AdminError
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, console, err_console, fail, load_engine
-from pledge.rights.admins import ROLES, SCOPES, AdminError
 
 admin_app = typer.Typer(help="Admin console users, API keys and the platform token secret.",
                         no_args_is_help=True)

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from pledge.admins import AdminError, AdminService, AdminUser
 from pledge.engine import Engine
 from pledge.reports.metrics import OUTCOMES, metrics_csv, request_metrics
-from pledge.rights.admins import AdminError, AdminService, AdminUser
 from pledge.rights.delivery import DeliveryError
 from pledge.rights.requests import DENIAL_GROUNDS, KINDS, STATES, RequestError, RequestNotFound, RequestView
 from pledge.web.deps import EngineDep, TranslatorDep

@@ -22,8 +22,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pledge.admins import ApiKey
 from pledge.engine import Engine
-from pledge.rights.admins import ApiKey
 
 __all__ = ["AUTH_RESPONSES", "BearerDep", "api_key", "bearer", "bearer_token", "key_for", "requires"]
 

@@ -1,4 +1,4 @@
-"""Admin console users and API keys for machine clients (``pledge.rights.admins``).
+"""Admin console users and API keys for machine clients (``pledge.admins``).
 
 Passwords are argon2 hashes; TOTP secrets are Fernet tokens; API keys are stored as
 SHA-256 hashes of the whole key, found by their public prefix.
