@@ -175,28 +175,8 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
         steps, notes = plan_erasure(engine, identities)
         return build_report(rid, steps, notes, dry_run=True)
     checkpoint = _Checkpoint(engine, rid)
-    saved = checkpoint.load()
-    resumed = saved is not None
-    if saved is None:
-        steps, notes = plan_erasure(engine, identities)
-        tables: dict[str, int] = {}
-        for s in steps:
-            tables[s.table] = tables.get(s.table, 0) + len(s.keys)
-        scope: dict[str, Any] = {"request_id": rid, "tables": tables}
-        # intent first: the ledger, then the audit entry with the persisted work list
-        ledger_id = engine.ledger.record_intent(normalise_flat(identities), source="request",
-                                                reference=reference or rid, scope=scope)
-        meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
-        preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
-        meta["audit_id"] = checkpoint.save_new(meta, steps, {
-            "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"],
-            "tables": preview["tables"]})
-    else:
-        assert saved is not None
-        meta, steps = saved
-        notes = list(meta.get("notes", []))
-        engine.audit.record("rights.erase.resume", actor=actor, target=rid,
-                            details={"steps_done": sum(s.done for s in steps), "steps": len(steps)})
+    meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
+                                                  reference=reference)
     for index, step in enumerate(steps):
         if step.done:
             continue
@@ -211,6 +191,32 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
     engine.ledger.mark_done(int(meta["ledger_id"]))
     checkpoint.finish(meta, report)
     return report
+
+
+def start_or_resume(engine: Engine, checkpoint: _Checkpoint, identities: Mapping[str, Any], rid: str, *,
+                    actor: str, reference: str, audit_extra: Mapping[str, Any] | None = None,
+                    ) -> tuple[dict[str, Any], list[Step], list[str], bool]:
+    """The saved work list of ``rid``, or a new one: planned, its intent written to the
+    ledger, then saved with the audit entry. Returns ``(meta, steps, notes, resumed)``."""
+    saved = checkpoint.load()
+    if saved is not None:
+        kept, done_or_not = saved
+        engine.audit.record("rights.erase.resume", actor=actor, target=rid,
+                            details={"steps_done": sum(s.done for s in done_or_not), "steps": len(done_or_not)})
+        return kept, done_or_not, list(kept.get("notes", [])), True
+    steps, notes = plan_erasure(engine, identities)
+    tables: dict[str, int] = {}
+    for s in steps:
+        tables[s.table] = tables.get(s.table, 0) + len(s.keys)
+    # intent first: the ledger, then the audit entry with the persisted work list
+    ledger_id = engine.ledger.record_intent(normalise_flat(identities), source="request",
+                                            reference=reference or rid, scope={"request_id": rid, "tables": tables})
+    meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
+    preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
+    meta["audit_id"] = checkpoint.save_new(meta, steps, {
+        "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"], "tables": preview["tables"],
+        **(audit_extra or {})})
+    return meta, steps, notes, False
 
 
 def normalise_flat(identities: Mapping[str, Any]) -> dict[str, str]:

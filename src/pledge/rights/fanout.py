@@ -25,9 +25,8 @@ from pledge.rights.erasure import (
     _Checkpoint,
     _run_step,
     build_report,
-    normalise_flat,
-    plan_erasure,
     request_id_for,
+    start_or_resume,
 )
 from pledge.rights.erasure_plan import Step
 from pledge.rights.export import json_rows
@@ -125,25 +124,8 @@ def erase_fanout(engine: Engine, identities: Mapping[str, Any], *, request_id: s
     if run_token is not None and (kept := finished_report(engine, rid, run_token)) is not None:
         return kept
     checkpoint = _Checkpoint(engine, rid)
-    saved = checkpoint.load()
-    resumed = saved is not None
-    if saved is None:
-        steps, notes = plan_erasure(engine, identities)
-        tables: dict[str, int] = {}
-        for s in steps:
-            tables[s.table] = tables.get(s.table, 0) + len(s.keys)
-        ledger_id = engine.ledger.record_intent(normalise_flat(identities), source="request",
-                                                reference=reference or rid, scope={"request_id": rid, "tables": tables})
-        meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
-        preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
-        meta["audit_id"] = checkpoint.save_new(meta, steps, {
-            "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"], "tables": preview["tables"],
-            "distributed": True})
-    else:
-        meta, steps = saved
-        notes = list(meta.get("notes", []))
-        engine.audit.record("rights.erase.resume", actor=actor, target=rid,
-                            details={"steps_done": sum(s.done for s in steps), "steps": len(steps)})
+    meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
+                                                  reference=reference, audit_extra={"distributed": True})
     for index, step in enumerate(steps):
         if step.op == "none" and not step.done:
             step.done = True
