@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pledge.engine import Engine
 from pledge.web.auth import AUTH_RESPONSES, requires
@@ -29,8 +29,9 @@ router = APIRouter()
 class Activity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = None
-    user_id: int | None = None
+    email: str | None = Field(default=None, max_length=320)
+    #: a 64-bit signed integer: every engine's id column can hold it
+    user_id: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     at: datetime | None = None
 
 
