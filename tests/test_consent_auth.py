@@ -4,6 +4,7 @@ choice for someone named by email, or report activity — and the key memory."""
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -205,7 +206,7 @@ def test_consent_api_has_no_server_errors_with_or_without_a_key(engine: Engine, 
     for operation in operations:
 
         @given(case=operation.as_strategy(), with_key=st.booleans())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=int(os.environ.get("PLEDGE_FUZZ_EXAMPLES", "15")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case: schemathesis.Case, with_key: bool) -> None:
             response = case.call(headers=bearer(key) if with_key else {"Authorization": ""})  # "": no key
             assert response.status_code < 500, (
