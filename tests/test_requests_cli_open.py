@@ -45,7 +45,7 @@ def test_open_an_emailed_request_sends_the_code_and_initiate_records_the_ground(
 
 
 def test_only_plain_email_addresses_open_requests() -> None:
-    from pledge.rights.requests import is_email_address
+    from pledge.emails import is_email_address
 
     assert is_email_address("A.B+x@ex-ample.org")
     for bad in ("a@b", "a b@c.de", "a@b.de\n", "a,b@c.de", "<a@b.de>", "a@@b.de", "\x00a@b.de", "x" * 250 + "@b.de"):

@@ -47,6 +47,7 @@ from typing import Any, Literal
 import yaml
 
 from pledge.datamap.model import Dataset
+from pledge.emails import EMAIL_RE
 from pledge.policy.duration import Duration
 from pledge.policy.model import Policy, Purpose
 from pledge.policy.taxonomy import (
@@ -95,7 +96,6 @@ RULES: dict[str, tuple[Severity, str]] = {
     "PL083": ("warning", "purpose data category not in the dataset"),
 }
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -266,7 +266,7 @@ class _Linter:
     def contact(self) -> None:
         c = self.policy.controller
         emails = [e for e in (c.email, c.dpo.email if c.dpo else None) if e]
-        if not any(_EMAIL.match(e.strip()) for e in emails):
+        if not any(EMAIL_RE.match(e.strip()) for e in emails):
             said = f" (it gives {emails[0]!r}, which is not an email address)" if emails else ""
             self.add("PL030", ("controller", "email"),
                      f"no way to contact the controller: neither the controller nor a DPO has an email "

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, Numeric, String, select, update
 
 from pledge.datamap.model import Collection, DataField
+from pledge.emails import EMAIL_RE
 from pledge.rights.locate import locate
 
 if TYPE_CHECKING:
     from pledge.connectors.sql import SqlConnector
     from pledge.engine import Engine
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
 
 

@@ -35,13 +35,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from pledge.emails import is_email_address
 from pledge.rights.deadlines import days_left, deadline_for, is_overdue, regime_for
-from pledge.rights.rectify import EMAIL_RE
 from pledge.rights.vault import Vault
 from pledge.store.tables.requests import requests as requests_table
 
@@ -109,13 +108,6 @@ INITIATIVE_GROUNDS: dict[str, str] = {
 }
 
 ASSURANCE = ("none", "reasonable", "reasonably_high")
-
-
-def is_email_address(text: str) -> bool:
-    """A plain address that can safely go into a mail header: one @, a dotted domain, no
-    spaces, control characters, commas or angle brackets."""
-    return (len(text) <= 254 and text.isprintable() and EMAIL_RE.match(text) is not None
-            and parseaddr(text)[1] == text and not any(c in text for c in ',;<>()[]\\"'))
 
 
 class RequestError(ValueError):

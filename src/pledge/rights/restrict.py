@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from pledge.emails import is_email_address
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class RightsInputError(ValueError):
 def subject_key_for(engine: Engine, email: str) -> str:
     """The store key of a person: keyed HMAC of their (normalised) email."""
     email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
+    if not is_email_address(email):
         raise RightsInputError(f"{email!r} is not an email address")
     return engine.ledger.keys_for({"email": email})["email"]
 

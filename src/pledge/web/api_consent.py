@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
 from pledge.consent.unsubscribe import LinkError, read_preferences
+from pledge.emails import is_email_address
 from pledge.engine import Engine
 from pledge.policy.model import CookieCategory
 from pledge.web.auth import AUTH_RESPONSES, BearerDep, api_key, bearer_token, key_for, requires
@@ -55,7 +56,7 @@ def _bad(status: int, message: str) -> HTTPException:
 
 def _email(value: str) -> str:
     value = value.strip()
-    if "@" not in value or value.startswith("@") or value.endswith("@") or len(value) > 320:
+    if not is_email_address(value):
         raise _bad(422, f"subject {value!r} is not an email address")
     return value
 
