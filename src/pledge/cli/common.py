@@ -46,14 +46,21 @@ def parse_now(now: str | None) -> datetime | None:
     return moment
 
 
-def load_engine(config: Path | None, now: str | None = None) -> Engine:
-    """Build the engine for a command, turning config errors into a clear exit 2."""
+def load_engine(config: Path | None, now: str | None = None, *, distributed: bool = True) -> Engine:
+    """Build the engine for a command, turning config errors into a clear exit 2.
+
+    With a broker set, the command's work goes to ``pledge worker`` processes, as from the
+    web app; a worker itself passes ``distributed=False`` and runs what it receives."""
     moment = parse_now(now)
     try:
         engine = Engine.from_config_file(config or default_config_path(), Settings(),
                                          clock=(lambda: moment) if moment else None)
     except ConfigError as exc:
         fail(str(exc))
+    if distributed and engine.settings.broker_url:
+        from pledge.jobs import attach
+
+        attach(engine)
     return engine
 
 

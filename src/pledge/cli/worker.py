@@ -33,7 +33,7 @@ def worker(
         fail(f"--pool {pool!r} is not one of prefork, solo, threads")
     if loglevel.lower() not in ("debug", "info", "warning", "error"):
         fail(f"--loglevel {loglevel!r} is not one of debug, info, warning, error")
-    engine = load_engine(config)
+    engine = load_engine(config, distributed=False)
     url = engine.settings.broker_url
     if not url:
         fail("PLEDGE_BROKER_URL is not set: e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//")
