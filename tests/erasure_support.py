@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, MetaData, inspect, select, text
 from sqlalchemy.engine import Engine as SAEngine
+
+from pledge.engine import Engine
+from pledge.rights.erasure import erase
+
+Eraser = Callable[[Engine, Mapping[str, Any]], dict[str, Any]]
 
 
 def snapshot(eng: SAEngine) -> dict[str, dict[Any, dict[str, Any]]]:
@@ -71,3 +77,48 @@ def listed(report: dict[str, Any], *outcomes: str) -> set[tuple[str, Any]]:
 
 def count_rows(conn: Connection, table: str) -> int:
     return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+
+
+def check_erased(engine: Engine, users_table: str, before: dict[str, Any], after: dict[str, Any],
+                 person: dict[str, Any], report: dict[str, Any]) -> None:
+    eng = engine.platform_engine(engine.dataset.databases[0].name)
+    kept = listed(report, "retained")
+    touched = listed(report, "deleted", "masked", "retained")
+    for col in ("email", "phone", "name", "person_tag", "person_name"):
+        ident = person.get(col)
+        if not ident:
+            continue
+        # rows of other people that happened to hold the same value (a common name) are fine
+        others = {r for r in rows_holding(before, ident) if r not in touched}
+        assert rows_holding(after, ident) - kept - others == set(), (col, rows_holding(after, ident) - kept)
+    if "id" in person and users_table:
+        holding = rows_with_id(after, links_to(eng, users_table), users_table, person["id"])
+        assert holding <= kept, holding - kept
+    for table, rows in before.items():
+        for key, row in rows.items():
+            if (table, key) not in touched:
+                assert after[table].get(key) == row, (table, key)
+    for table, key in listed(report, "deleted"):
+        assert key not in after[table]
+
+
+def erase_and_check(engine: Engine, users_table: str, uid: Any, eraser: Eraser) -> dict[str, Any]:
+    """Erase the user ``uid`` by email with ``eraser`` (in-process ``erase`` or ``erase_fanout``)
+    and check the outcome against the dry run and the database before and after; returns the report."""
+    eng = engine.platform_engine(engine.dataset.databases[0].name)
+    before = snapshot(eng)
+    person = before[users_table][uid]
+    dry = erase(engine, {"email": person["email"]}, plan=True)
+    assert snapshot(eng) == before
+    report = eraser(engine, {"email": person["email"]})
+    assert fk_enforced(eng)
+    after = snapshot(eng)
+    for outcome in ("deleted", "masked", "retained"):
+        assert listed(dry, outcome) == listed(report, outcome)
+    assert report["totals"]["deleted"] > 0
+    check_erased(engine, users_table, before, after, person, report)
+    for entry in report["retained"]:
+        assert entry["reason"]
+        if entry.get("exemption"):
+            assert entry["law"] == engine.policy.exemption(entry["exemption"]).law
+    return report
