@@ -276,7 +276,11 @@ class Loader:
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                         f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
                     ))
-            if self.dialect == "sqlite":
+            # Fresh planner statistics: without them PostgreSQL may scan a freshly loaded
+            # table instead of using its reference indexes.
+            if self.dialect in ("mysql", "mariadb"):
+                conn.exec_driver_sql("ANALYZE TABLE " + ", ".join(t.name for t in self.metadata.sorted_tables))
+            else:
                 conn.exec_driver_sql("ANALYZE")
 
 
