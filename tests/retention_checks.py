@@ -132,11 +132,13 @@ def check_onestepai(engine: Engine, sweeper: Sweeper) -> None:
 CHECKS = {"omni-one": check_omni_one, "onetagger": check_onetagger, "onestepai": check_onestepai}
 
 
-def check_time_travel(engine: Engine, platform: str, sweeper: Sweeper = sweep.run) -> None:
-    """The platform's checks around one sweep, then a second sweep that finds nothing."""
+def check_time_travel(engine: Engine, platform: str, sweeper: Sweeper = sweep.run,
+                      again_sweeper: Sweeper | None = None) -> None:
+    """The platform's checks around one sweep, then a second sweep (``again_sweeper``,
+    by default ``sweeper``) that finds nothing."""
     CHECKS[platform](engine, sweeper)
     state = snapshot(engine.platform_engine("main"))
-    again = sweeper(engine, NOW)
+    again = (again_sweeper or sweeper)(engine, NOW)
     assert again["total_rows"] == 0, again
     assert snapshot(engine.platform_engine("main")) == state
     assert sweep.plan(engine, NOW)["total_rows"] == 0
