@@ -20,6 +20,7 @@ module fixture would each start their own under ``-n 2``.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator, Mapping
@@ -108,8 +109,6 @@ def celery_deployment(broker: str, name: str, tmp: Path) -> Iterator[Deployment]
 
 def _ran_on_workers(engine: Engine, name: str) -> None:
     """Every ``name`` task is done, and was claimed by a worker process, not by this one."""
-    import os
-
     with engine.store.connect() as conn:
         rows = conn.execute(job_runs.select().where(job_runs.c.name == name)).all()
     assert rows and all(r.state == "done" and r.runs == 1 for r in rows), name
@@ -152,16 +151,14 @@ def check_erasure_phase(d: Deployment) -> None:
 
 
 class FanoutSweeper:
-    """``sweep_fanout`` in 3 key ranges, keeping the reports it got."""
+    """``sweep_fanout`` in 3 key ranges, ``shift`` after the moment asked for."""
 
     def __init__(self, shift: timedelta = timedelta(0)) -> None:
         self.shift = shift
-        self.reports: list[dict[str, Any]] = []
 
     def __call__(self, engine: Engine, now: datetime) -> dict[str, Any]:
-        report = sweep_fanout(engine, now + self.shift, parts=3)
+        report: dict[str, Any] = sweep_fanout(engine, now + self.shift, parts=3)
         assert report["status"] == "done" and len(report["ranges"]) == 3
-        self.reports.append(report)
         return report
 
 
