@@ -22,10 +22,14 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.pool import Pool
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -46,6 +50,51 @@ def fresh(server: str, name: str) -> str:
     return f"{server}/{name}"
 
 
+class Counter:
+    """Round trips seen by SQLAlchemy on every engine (store and platform) while ``on``.
+
+    ``statements`` are cursor executions, ``checkouts`` pool checkouts, ``pings`` the
+    pool's liveness checks (a round trip each), ``commits`` committed transactions and
+    ``resets`` connections rolled back on their way back to the pool (a round trip when
+    a read left a transaction open; free after a commit).
+    """
+
+    def __init__(self) -> None:
+        self.on = False
+        self.counts = {"statements": 0, "checkouts": 0, "pings": 0, "commits": 0, "resets": 0}
+        self.log: list[str] = []  # the last request's round trips, with the Pledge line that caused each
+        event.listen(SAEngine, "before_cursor_execute", self._hit("statements"))
+        event.listen(SAEngine, "commit", self._hit("commits"))
+        event.listen(Pool, "reset", self._hit("resets"))
+        dialect = type(create_engine("postgresql+psycopg://").dialect)
+        ping = self._hit("pings")
+        real_ping = dialect.do_ping
+
+        def counted_ping(dialect_self: Any, dbapi_conn: Any) -> bool:
+            ping()
+            return bool(real_ping(dialect_self, dbapi_conn))
+
+        dialect.do_ping = counted_ping  # type: ignore[method-assign]
+        event.listen(Pool, "checkout", self._hit("checkouts"))
+
+    def _hit(self, name: str):  # type: ignore[no-untyped-def]
+        def hit(*args: object) -> None:
+            if self.on:
+                self.counts[name] += 1
+                what = " ".join(str(args[2]).split())[:90] if name == "statements" else name
+                self.log.append(f"{what:92} {_caller()}")
+        return hit
+
+
+def _caller() -> str:
+    import traceback
+
+    for fr in reversed(traceback.extract_stack()):
+        if "/pledge/" in fr.filename and "/store/__init__" not in fr.filename:
+            return f"{fr.filename.rsplit('/pledge/', 1)[1]}:{fr.lineno} {fr.name}"
+    return "?"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server (no db).")
@@ -54,6 +103,7 @@ def main() -> int:
     ap.add_argument("--kind", default="access", choices=["access", "erasure"], help="Request kind.")
     ap.add_argument("--top", type=int, default=40, help="Rows of the profile to print.")
     ap.add_argument("--reuse", action="store_true", help="Keep the shop loaded by an earlier run.")
+    ap.add_argument("--sql", action="store_true", help="List the last request's round trips and their callers.")
     ap.add_argument("--out", default="", help="Also dump the raw profile here (for snakeviz etc.).")
     args = ap.parse_args()
     shop = f"{args.dsn}/prof_shop"
@@ -96,15 +146,24 @@ def main() -> int:
         times = [approve(rid) for rid in ids[:half]]  # through the API, timed
         # the API handler runs in another thread, out of cProfile's sight: profile what it calls
         prof = cProfile.Profile()
+        counter = Counter()
         for rid in ids[half:]:
             t0 = time.perf_counter()
+            counter.log.clear()
+            counter.on = True
             prof.enable()
             engine.requests.approve(rid, actor="profile")
             prof.disable()
+            counter.on = False
             times.append(time.perf_counter() - t0)
     engine.close()
     print(f"{args.kind}: median {statistics.median(times) * 1000:.1f} ms over {len(times)} "
           f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})")
+    profiled = len(ids) - half
+    print("per request (engine.requests.approve): " + ", ".join(
+        f"{v / profiled:.1f} {k}" for k, v in counter.counts.items()))
+    if args.sql:
+        print("\n".join(counter.log))
     if args.out:
         prof.dump_stats(args.out)
     pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)

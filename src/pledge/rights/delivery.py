@@ -17,6 +17,7 @@ after ``keep_days`` the file is deleted and every link to it fails.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ from pledge.store.tables.requests import request_exports
 from pledge.store.tables.requests import requests as requests_table
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from pledge.engine import Engine
     from pledge.rights.requests import RequestView
 
@@ -54,16 +57,26 @@ class Delivery:
 
     def store(self, view: RequestView, filename: str, content: bytes) -> str:
         """Encrypt ``content`` to a file and record it; returns the export token."""
+        token, record = self.prepare(view, filename, content)
+        with self.engine.store.begin() as conn:
+            record(conn)
+        return token
+
+    def prepare(self, view: RequestView, filename: str, content: bytes) -> tuple[str, Callable[[Connection], None]]:
+        """Encrypt ``content`` to a file; returns its token and the step that records it
+        (run it in the caller's transaction: until it commits, no link opens the file)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
         path = self.folder / f"{token}.bin"
         path.write_bytes(self.vault.encrypt(content))
-        now = self.engine.now()
-        with self.engine.store.begin() as conn:
+
+        def record(conn: Connection) -> None:
+            now = self.engine.now()
             conn.execute(insert(request_exports).values(
                 request_id=view.row_id, token=token, filename=filename, path=str(path), size=len(content),
                 created_at=now, purge_after=now + timedelta(days=self.keep_days), downloads=0))
-        return token
+
+        return token, record
 
     def sign(self, public_id: str, token: str) -> str:
         return self._signer.sign(f"{public_id}.{token}".encode()).decode()

@@ -29,17 +29,32 @@ Per kind (``params`` in brackets):
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pledge.reports.certificate import issue as issue_certificate
 from pledge.rights.export import dumps, write_zip
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from pledge.engine import Engine
     from pledge.rights.access import AccessExport
     from pledge.rights.requests import RequestService, RequestView
 
 __all__ = ["execute", "request_task"]
+
+#: Writes a run leaves for the transaction that completes the request (see ``execute``).
+Finish = list[Callable[["Connection"], object]]
+
+
+def _later(engine: Engine, finish: Finish | None, step: Callable[[Connection], object]) -> None:
+    """Run ``step`` in the completing transaction, or now in its own when there is none."""
+    if finish is not None:
+        finish.append(step)
+        return
+    with engine.store.begin() as conn:
+        step(conn)
 
 
 def _zip(files: dict[str, str]) -> bytes:
@@ -61,7 +76,7 @@ def _access_export(engine: Engine, ids: dict[str, str]) -> AccessExport:
 
 
 def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
-            params: dict[str, Any], actor: str) -> dict[str, Any]:
+            params: dict[str, Any], actor: str, finish: Finish | None) -> dict[str, Any]:
     from pledge.rights.access import access_files, subject_target
 
     export = _access_export(engine, ids)
@@ -69,27 +84,33 @@ def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[st
         content = _zip({"categories.json": dumps({
             "generated_at": export.generated_at, "categories": export.categories,
             "information": export.information})})
-        engine.audit.record("rights.access.categories", actor=actor, target=f"request:{view.id}",
-                            details={"collections": len(export.categories)})
+        details: dict[str, Any] = {"collections": len(export.categories)}
+        action, target = "rights.access.categories", f"request:{view.id}"
         summary = {"collections": len(export.categories)}
     else:
         located = export.located
         content = _zip(access_files(engine, export))
-        engine.audit.record("rights.access", actor=actor, target=subject_target(engine, located.identities),
-                            details={"collections": located.counts(), "rows": located.total,
-                                     "statements": located.statements})
+        details = {"collections": located.counts(), "rows": located.total, "statements": located.statements}
+        action, target = "rights.access", subject_target(engine, located.identities)
         summary = {"collections": len(located.counts()), "rows": located.total}
-    token = svc.delivery.store(view, f"{view.kind}-{view.id}.zip", content)
+    token, record = svc.delivery.prepare(view, f"{view.kind}-{view.id}.zip", content)
+
+    def written(conn: Connection) -> None:
+        engine.audit.record(action, actor=actor, target=target, details=details, conn=conn)
+        record(conn)
+
+    _later(engine, finish, written)
     return {"summary": summary, "export": token}
 
 
 def _portability(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
-                 actor: str) -> dict[str, Any]:
+                 actor: str, finish: Finish | None) -> dict[str, Any]:
     from pledge.rights.portability import write_portability_zip
 
     buf = io.BytesIO()
     export = write_portability_zip(engine, ids, buf, actor=actor)
-    token = svc.delivery.store(view, f"portability-{view.id}.zip", buf.getvalue())
+    token, record = svc.delivery.prepare(view, f"portability-{view.id}.zip", buf.getvalue())
+    _later(engine, finish, record)
     return {"summary": {"collections": len(export.rows), "rows": export.total}, "export": token}
 
 
@@ -120,16 +141,20 @@ def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, An
 
 
 def execute(engine: Engine, svc: RequestService, view: RequestView, identities: dict[str, str],
-            params: dict[str, Any], *, actor: str, run_token: str | None = None) -> tuple[str, dict[str, Any]]:
+            params: dict[str, Any], *, actor: str, run_token: str | None = None,
+            finish: Finish | None = None) -> tuple[str, dict[str, Any]]:
+    """Carry out the request; with ``finish``, the export row and the access audit entry
+    are appended there as steps for the caller's completing transaction instead of being
+    written now (so they commit with the request's move to ``completed``, or not at all)."""
     from pledge.rights.rectify import rectify
     from pledge.rights.restrict import object_to, restrict
 
     kind = view.kind
     email = identities["email"]
     if kind in ("access", "ccpa_know"):
-        return "completed", _access(engine, svc, view, identities, params, actor)
+        return "completed", _access(engine, svc, view, identities, params, actor, finish)
     if kind == "portability":
-        return "completed", _portability(engine, svc, view, identities, actor)
+        return "completed", _portability(engine, svc, view, identities, actor, finish)
     if kind in ("erasure", "ccpa_delete"):
         return _erasure(engine, view, identities, actor, run_token)
     if kind == "rectification":
@@ -157,8 +182,10 @@ def request_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     that finished returns its kept report (``run_token``) instead of erasing again.
     """
     svc = engine.requests
-    view = svc.get(str(payload["request_id"]))
+    loaded = svc.load(str(payload["request_id"]))
+    view = loaded[0]
     if view.state != "executing":
         return {"request_id": view.id, "state": view.state, "ran": False}
-    view = svc.carry_out(view.id, actor=str(payload.get("actor") or "system"), run_token=payload.get("run") or None)
+    view = svc.carry_out(view.id, actor=str(payload.get("actor") or "system"), run_token=payload.get("run") or None,
+                         loaded=loaded)
     return {"request_id": view.id, "state": view.state, "ran": True}

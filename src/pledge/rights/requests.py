@@ -33,8 +33,10 @@ found by ``identity_key``, the keyed HMAC of the email.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
@@ -212,7 +214,7 @@ class RequestService:
         return n
 
     # -- reading --------------------------------------------------------------------------
-    def _view(self, row: Row[Any]) -> RequestView:
+    def _view(self, row: Row[Any] | SimpleNamespace) -> RequestView:
         today = self.engine.now().date()
         due = row.extended_due_on or row.due_on
         final = row.state in FINAL_STATES
@@ -245,10 +247,14 @@ class RequestService:
 
     def payload(self, public_id: str) -> dict[str, Any]:
         """The decrypted ``{"identities": {...}, "params": {...}}`` of a request."""
+        return self.load(public_id)[1]
+
+    def load(self, public_id: str) -> tuple[RequestView, dict[str, Any]]:
+        """The request and its decrypted payload, from one read of its row."""
         with self.engine.store.connect() as conn:
             row = self._row(conn, public_id)
         data: dict[str, Any] = self.vault.open(row.payload_enc)
-        return data
+        return self._view(row), data
 
     def identities(self, public_id: str) -> dict[str, str]:
         ids: dict[str, str] = self.payload(public_id)["identities"]
@@ -352,7 +358,8 @@ class RequestService:
 
     # -- moving ---------------------------------------------------------------------------
     def _move(self, conn: Connection, row: Row[Any], new: str, *, actor: str,
-              details: dict[str, Any] | None = None, **values: Any) -> None:
+              details: dict[str, Any] | None = None, **values: Any) -> RequestView:
+        """Move the locked ``row`` to ``new`` with its audit entry; returns the row as written."""
         if new not in TRANSITIONS[row.state]:
             raise RequestStateError(f"request {row.public_id} is {row.state}; it cannot become {new}")
         now = self.engine.now()
@@ -367,13 +374,15 @@ class RequestService:
             raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
         self.engine.audit.record(f"request.{new}", actor=actor, target=f"request:{row.public_id}",
                                  details={"from": row.state, **(details or {})}, conn=conn)
+        # the row is locked and was just written: its new content is known without reading it back
+        return self._view(SimpleNamespace(**{**row._mapping, **values, "state": new, "updated_at": now}))
 
     def transition(self, public_id: str, new: str, *, actor: str, details: dict[str, Any] | None = None,
                    **values: Any) -> RequestView:
         """Move a request to ``new`` if :data:`TRANSITIONS` allows it (audited)."""
         with self.engine.store.begin() as conn:
-            self._move(conn, self._row(conn, public_id, lock=True), new, actor=actor, details=details, **values)
-        return self.get(public_id)
+            return self._move(conn, self._row(conn, public_id, lock=True), new, actor=actor, details=details,
+                              **values)
 
     def after_verified(self, public_id: str, actor: str) -> RequestView:
         """A verified request that needs approval goes to the approval queue."""
@@ -413,8 +422,8 @@ class RequestService:
             if row.state not in ("verified", "awaiting_approval"):
                 raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
                                         "or one awaiting approval can be approved")
-            self._move(conn, row, "executing", actor=actor, details={"approved": True})
-        return self.execute(public_id, actor=actor) if run else self.get(public_id)
+            view = self._move(conn, row, "executing", actor=actor, details={"approved": True})
+        return self._submit(view, actor) if run else view
 
     def run(self, public_id: str, *, actor: str = "system") -> RequestView:
         """Carry out a verified request that needs no approval, or resume / re-run one."""
@@ -426,8 +435,8 @@ class RequestService:
         if view.state not in ("verified", "executing", "partially_completed"):
             raise RequestStateError(f"request {public_id} is {view.state}; it cannot be run")
         if view.state != "executing":
-            self.transition(public_id, "executing", actor=actor)
-        return self.execute(public_id, actor=actor)
+            view = self.transition(public_id, "executing", actor=actor)
+        return self._submit(view, actor)
 
     def execute(self, public_id: str, *, actor: str) -> RequestView:
         """Hand an ``executing`` request to ``engine.jobs`` as the task ``requests.execute``.
@@ -435,27 +444,39 @@ class RequestService:
         In-process (no broker) it is carried out before this returns, and a failure
         raises. With workers it returns at once, still ``executing``; a worker moves it on.
         """
-        view = self.get(public_id)
-        run = str(view.result.get("run", "")) if view.state == "executing" else ""
-        self.engine.jobs.submit("requests.execute", {"request_id": public_id, "actor": actor, "run": run},
-                                batch=f"request-{public_id}")
-        return self.get(public_id)
+        return self._submit(self.get(public_id), actor)
 
-    def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None) -> RequestView:
-        """Carry out an ``executing`` request here and now (the task's body)."""
+    def _submit(self, view: RequestView, actor: str) -> RequestView:
+        run = str(view.result.get("run", "")) if view.state == "executing" else ""
+        self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
+                                batch=f"request-{view.id}")
+        return self.get(view.id)
+
+    def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None,
+                  loaded: tuple[RequestView, dict[str, Any]] | None = None) -> RequestView:
+        """Carry out an ``executing`` request here and now (the task's body).
+
+        ``loaded`` is what :meth:`load` just gave for it, to spare reading the row again.
+        What the run leaves to record (its export row, its audit entry) is written in one
+        transaction with the move to ``completed`` and that move's audit entry.
+        """
         from pledge.rights.request_run import execute
 
-        payload = self.payload(public_id)
-        view = self.get(public_id)
+        view, payload = loaded or self.load(public_id)
+        finish: list[Callable[[Connection], object]] = []
         try:
             state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor,
-                                    run_token=run_token)
+                                    run_token=run_token, finish=finish)
         except Exception as exc:
             self.engine.audit.record("request.run_failed", actor=actor, target=f"request:{public_id}",
                                      details={"error": type(exc).__name__, "message": str(exc)[:300]})
             raise
-        view = self.transition(public_id, state, actor=actor, details={"summary": result.get("summary", {})},
-                               result=result)
+        with self.engine.store.begin() as conn:
+            row = self._row(conn, public_id, lock=True)  # the request first: the order _move locks in
+            for step in finish:
+                step(conn)
+            view = self._move(conn, row, state, actor=actor, details={"summary": result.get("summary", {})},
+                              result=result)
         self.notices.requester(view, payload["identities"]["email"], "completed")
         self.notices.recipients(view, payload["identities"])
         return view

@@ -1,0 +1,126 @@
+"""Fewer round trips, same guarantees: a run's export row and audit entry commit with the move
+to ``completed`` (or not at all), and pooled connections are pinged only after sitting idle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+import pledge.store as store_mod
+from pledge.devmail import DevMail
+from pledge.engine import Engine
+from pledge.rights.requests import RequestService
+from pledge.store import make_sa_engine
+from pledge.store.tables.requests import request_exports
+from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deployment(tmp_path_factory.mktemp("omni"), "omni-one", users=20)
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[DevMail]:
+    with smtp_sink() as s:
+        yield s
+
+
+@pytest.fixture
+def engine(cfg: Path, sink: DevMail, tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    yield eng
+    eng.close()
+
+
+def _exports(engine: Engine, row_id: int) -> int:
+    with engine.store.connect() as conn:
+        return len(conn.execute(select(request_exports.c.id).where(request_exports.c.request_id == row_id)).all())
+
+
+def _actions(engine: Engine) -> list[str]:
+    return [e["action"] for e in reversed(engine.audit.entries())]
+
+
+def test_failed_completion_leaves_no_export_row_nor_access_entry(engine: Engine, cfg: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    real_move = RequestService._move
+
+    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
+        if new == "completed":
+            raise RuntimeError("crash between the run and its completion")
+        return real_move(self, conn, row, new, **kw)
+
+    monkeypatch.setattr(RequestService, "_move", failing_move)
+    with pytest.raises(RuntimeError):
+        svc.run(rid, actor="officer:1")
+    view = svc.get(rid)
+    assert view.state == "executing"
+    assert _exports(engine, view.row_id) == 0  # the export row rolled back with the failed completion
+    assert "rights.access" not in _actions(engine)
+    assert engine.audit.verify() == []
+
+    monkeypatch.setattr(RequestService, "_move", real_move)
+    done = svc.run(rid, actor="officer:1")  # a re-run finishes it, once
+    assert done.state == "completed" and done.result["export"]
+    assert _exports(engine, done.row_id) == 1
+    actions = _actions(engine)
+    assert actions.count("rights.access") == 1
+    assert actions[-2:] == ["rights.access", "request.completed"]
+    assert engine.audit.verify() == []
+    name, data = svc.delivery.open_signed(rid, svc.delivery.sign(rid, done.result["export"]))
+    assert name == f"access-{rid}.zip" and data[:2] == b"PK"
+
+
+def test_transition_returns_what_was_written(engine: Engine, cfg: Path) -> None:
+    user = some_users(cfg, 2)[1]
+    svc = engine.requests
+    rid = svc.create("access", {"email": user["email"]}, notify=False).id
+    moved = svc.transition(rid, "denied", actor="admin:1", denial_ground="manifestly_unfounded", denial_note="n")
+    read = svc.get(rid)
+    assert moved.as_dict() == read.as_dict()
+    assert read.state == "denied" and read.closed_at is not None and read.denial_ground == "manifestly_unfounded"
+
+
+def _backend_id(conn: Any, postgres: bool) -> int:
+    return int(conn.execute(text("SELECT pg_backend_pid()" if postgres else "SELECT CONNECTION_ID()")).scalar())
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_pool_pings_a_connection_only_after_it_sat_idle(backend: str, request: pytest.FixtureRequest,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    url = request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url")
+    postgres = backend == "postgresql"
+    eng = make_sa_engine(url)
+    killer = make_sa_engine(url)
+    try:
+        def kill(pid: int) -> None:
+            sql = f"SELECT pg_terminate_backend({pid})" if postgres else f"KILL {pid}"
+            with killer.connect() as k:
+                k.execute(text(sql))
+
+        with eng.connect() as conn:
+            first = _backend_id(conn, postgres)
+        kill(first)
+        # used a moment ago: not pinged, so the dead connection shows (one failed use, then it is replaced)
+        with pytest.raises(Exception), eng.connect() as conn:  # noqa: B017, PT011
+            _backend_id(conn, postgres)
+        with eng.connect() as conn:
+            second = _backend_id(conn, postgres)
+        assert second != first
+        # idle long enough: the checkout pings, finds it dead and hands out a fresh one
+        monkeypatch.setattr(store_mod, "PING_AFTER_IDLE_S", 0.0)
+        kill(second)
+        with eng.connect() as conn:
+            third = _backend_id(conn, postgres)
+        assert third not in (first, second)
+    finally:
+        eng.dispose()
+        killer.dispose()
