@@ -154,12 +154,15 @@ class ConsentLedger:
             value = conn.execute(q).scalar()
         return None if value is None else bool(value)
 
-    def history(self, email: str) -> list[dict[str, Any]]:
-        """Every record for one person, oldest first, without the subject key."""
+    def history(self, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Every record for one person, oldest first, without the subject key (read on ``conn`` if given)."""
         q = (select(consent_records).where(consent_records.c.subject_key == self.subject_key(email))
              .order_by(consent_records.c.id))
-        with self.engine.store.connect() as conn:
+        if conn is not None:
             rows = [dict(r._mapping) for r in conn.execute(q)]
+        else:
+            with self.engine.store.connect() as own:
+                rows = [dict(r._mapping) for r in own.execute(q)]
         out = []
         for r in rows:
             out.append({
@@ -174,6 +177,6 @@ def _iso(at: datetime) -> str:
     return at.isoformat() if at.tzinfo else at.isoformat() + "Z"
 
 
-def consent_history(engine: Engine, email: str) -> list[dict[str, Any]]:
+def consent_history(engine: Engine, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """A person's consent history for their access package (oldest first)."""
-    return engine.consent.history(email)
+    return engine.consent.history(email, conn=conn)

@@ -80,11 +80,12 @@ def pledge_records(engine: Engine, identities: Mapping[str, Any]) -> dict[str, l
     if not email:
         return {}
     key = subject_key_for(engine, str(email))
-    return {
-        "consent_history": consent_history(engine, str(email)),
-        "restrictions": active_restrictions(engine, key),
-        "objections": active_objections(engine, key),
-    }
+    with engine.store.connect() as conn:  # one connection for the three reads
+        return {
+            "consent_history": consent_history(engine, str(email), conn=conn),
+            "restrictions": active_restrictions(engine, key, conn=conn),
+            "objections": active_objections(engine, key, conn=conn),
+        }
 
 
 def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:

@@ -56,16 +56,20 @@ def _active_objections(conn: Connection, key: str) -> list[dict[str, Any]]:
     return [_row(r) for r in conn.execute(q)]
 
 
-def active_restrictions(engine: Engine, subject_key: str) -> list[dict[str, Any]]:
-    """Restrictions in force for a person; ``purpose`` None means every purpose."""
-    with engine.store.connect() as conn:
+def active_restrictions(engine: Engine, subject_key: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+    """Restrictions in force for a person; ``purpose`` None means every purpose (read on ``conn`` if given)."""
+    if conn is not None:
         return _active_restrictions(conn, subject_key)
+    with engine.store.connect() as own:
+        return _active_restrictions(own, subject_key)
 
 
-def active_objections(engine: Engine, subject_key: str) -> list[dict[str, Any]]:
-    """Objections in force for a person, one per purpose."""
-    with engine.store.connect() as conn:
+def active_objections(engine: Engine, subject_key: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+    """Objections in force for a person, one per purpose (read on ``conn`` if given)."""
+    if conn is not None:
         return _active_objections(conn, subject_key)
+    with engine.store.connect() as own:
+        return _active_objections(own, subject_key)
 
 
 def is_restricted(engine: Engine, subject_key: str, purpose: str) -> bool:
