@@ -70,6 +70,7 @@ def test_failed_completion_leaves_no_export_row_nor_access_entry(engine: Engine,
     monkeypatch.setattr(RequestService, "_move", real_move)
     done = svc.run(rid, actor="officer:1")  # a re-run finishes it, once
     assert done.state == "completed" and done.result["export"]
+    assert done.as_dict() == svc.get(rid).as_dict()  # the view handed back is the row as stored
     assert _exports(engine, done.row_id) == 1
     actions = _actions(engine)
     assert actions.count("rights.access") == 1
