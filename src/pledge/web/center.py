@@ -229,6 +229,18 @@ def _not_found(request: Request, engine: Engine, t: Translator) -> HTMLResponse:
                  message=t("This link does not lead to a request. Check that you copied the whole link."))
 
 
+async def _posted_for_request(request: Request, engine: Engine, t: Translator,
+                              public_id: str) -> tuple[Any, RequestView] | HTMLResponse:
+    """The form of a POST about one request, once its CSRF token holds and the request exists."""
+    form = await request.form()
+    if not _csrf_ok(engine, request, form):
+        return _forbidden(request, engine, t)
+    view = _get(engine, public_id)
+    if view is None:
+        return _not_found(request, engine, t)
+    return form, view
+
+
 def _verify_page(request: Request, engine: Engine, t: Translator, view: RequestView, *,
                  error: str | None = None, resent: bool = False, status_code: int = 200) -> HTMLResponse:
     return _page(request, engine, t, "center/verify.html", status_code=status_code, req=view,
@@ -245,12 +257,10 @@ def verify_form(public_id: str, request: Request, engine: EngineDep, t: Translat
 
 @router.post("/privacy/requests/{public_id}/verify", response_class=HTMLResponse)
 async def verify(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
-    form = await request.form()
-    if not _csrf_ok(engine, request, form):
-        return _forbidden(request, engine, t)
-    view = _get(engine, public_id)
-    if view is None:
-        return _not_found(request, engine, t)
+    posted = await _posted_for_request(request, engine, t, public_id)
+    if isinstance(posted, Response):
+        return posted
+    form, view = posted
     code = "".join(str(form.get("code") or "").split())
     if not code:
         return _verify_page(request, engine, t, view, error=t("Enter the code from the email."), status_code=422)
@@ -267,12 +277,10 @@ async def verify(public_id: str, request: Request, engine: EngineDep, t: Transla
 
 @router.post("/privacy/requests/{public_id}/resend", response_class=HTMLResponse)
 async def resend(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
-    form = await request.form()
-    if not _csrf_ok(engine, request, form):
-        return _forbidden(request, engine, t)
-    view = _get(engine, public_id)
-    if view is None:
-        return _not_found(request, engine, t)
+    posted = await _posted_for_request(request, engine, t, public_id)
+    if isinstance(posted, Response):
+        return posted
+    form, view = posted
     try:
         engine.requests.resend_code(public_id)
     except RequestError:
@@ -352,12 +360,10 @@ def org_confirm_form(public_id: str, request: Request, engine: EngineDep, t: Tra
 
 @router.post("/privacy/org-confirm/{public_id}", response_class=HTMLResponse)
 async def org_confirm(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(engine, request, form):
-        return _forbidden(request, engine, t)
-    view = _get(engine, public_id)
-    if view is None:
-        return _not_found(request, engine, t)
+    posted = await _posted_for_request(request, engine, t, public_id)
+    if isinstance(posted, Response):
+        return posted
+    form, view = posted
     try:
         view = engine.requests.confirm_org_admin(public_id, str(form.get("token") or ""))
     except RequestError:
