@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pledge.keys import generate_keyring
 from tests.services import database_url
+
+# Every test session gets its own random keys (nothing in the source is ever a key); worker
+# processes and CLI runs started by tests inherit them through the environment.
+for _purpose, _var in (("signing", "PLEDGE_SECRET_KEY"), ("subject", "PLEDGE_SUBJECT_KEY"),
+                       ("audit", "PLEDGE_AUDIT_KEY"), ("encryption", "PLEDGE_ENCRYPTION_KEYS")):
+    os.environ.setdefault(_var, generate_keyring()[_purpose])
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

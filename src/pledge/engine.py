@@ -21,6 +21,7 @@ from pledge.connectors.base import Connectors
 from pledge.connectors.sql import SqlConnector
 from pledge.datamap.load import load_dataset
 from pledge.datamap.model import Dataset
+from pledge.keys import Keyring, load_keyring
 from pledge.policy.load import load_policy
 from pledge.policy.model import Policy
 from pledge.retention.ledger import ErasureLedger
@@ -46,7 +47,6 @@ class Engine:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.settings = settings or Settings()
-        self.settings.check_secrets()
         self._clock = clock or utcnow
         self._platform_engines: dict[str, SAEngine] = {}
         #: the demo's local SMTP sink (pledge.devmail), shown at /dev/mail; None otherwise
@@ -65,6 +65,17 @@ class Engine:
 
     def set_clock(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
+
+    # -- keys (pledge.keys): from the environment or the deployment's key file ------------
+    @cached_property
+    def keys(self) -> Keyring:
+        """Raises :class:`pledge.keys.KeysMissing` (with how to make them) when there are none."""
+        return load_keyring(self.settings, self.state_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        """The deployment's own folder for Pledge state: ``<config dir>/.pledge``."""
+        return self.config.base_dir / ".pledge"
 
     # -- the promises and the map ---------------------------------------------------------
     @cached_property

@@ -12,11 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEV_SECRET = "pledge-development-secret-change-me"
-
 
 class Settings(BaseSettings):
     """Process-wide settings, read from ``PLEDGE_*`` environment variables."""
@@ -24,9 +21,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLEDGE_", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
-    secret_key: str = DEV_SECRET
-    #: Fernet keys for exports and encrypted identities, newest first (comma separated).
-    encryption_keys: str = ""
+    #: Keys, one purpose each, comma separated and newest first (see pledge.keys). When a
+    #: variable is unset, the deployment's key file (``.pledge/keys.json``) gives that purpose.
+    secret_key: SecretStr | None = None  # signing: links, tokens, sessions, certificates
+    subject_key: SecretStr | None = None  # keyed HMACs that stand for people in the store
+    audit_key: SecretStr | None = None  # the keyed audit chain and its signed checkpoints
+    encryption_keys: SecretStr | None = None  # Fernet keys for data at rest
+    keys_file: Path | None = None
     database_url: str | None = None
     platform_url: str | None = None
     broker_url: str | None = None
@@ -37,13 +38,6 @@ class Settings(BaseSettings):
     smtp_tls: bool = False
     mail_from: str = "privacy@pledge.localhost"
     base_url: str = "http://127.0.0.1:8000"
-
-    def check_secrets(self) -> None:
-        """Refuse the development secret outside development and tests."""
-        if self.environment == "production" and self.secret_key == DEV_SECRET:
-            raise RuntimeError(
-                "PLEDGE_SECRET_KEY is the development default; set a real secret in production"
-            )
 
 
 class ConfigError(ValueError):
