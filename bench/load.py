@@ -55,10 +55,13 @@ import jwt
 import psycopg
 from sqlalchemy import func, select, text
 
+from pledge.keys import keyring_env
+
 ROOT = Path(__file__).resolve().parents[1]
 PLEDGE = str(ROOT / ".venv" / "bin" / "pledge")
 EXAMPLE = ROOT / "examples" / "omni-one"
-SECRET = "load-test-secret-not-for-production-0123456789"
+for _var, _value in keyring_env().items():  # fresh random keys for this run; serve and workers inherit them
+    os.environ.setdefault(_var, _value)
 SCOPES = ["requests:write", "requests:read", "requests:approve", "exports:read"]
 #: the mix: kind -> weight
 MIX = {"access": 30, "portability": 5, "erasure": 25, "rectification": 15, "restriction": 10, "objection": 5,
@@ -113,7 +116,7 @@ class Cluster:
         self.work = work
         self.config = config
         self.env = {**os.environ, "PLEDGE_BROKER_URL": broker, "PLEDGE_JOBS_QUEUE": f"pledge-load-{uuid.uuid4().hex[:8]}",
-                    "PLEDGE_SECRET_KEY": SECRET, "PLEDGE_ENVIRONMENT": "development", "PLEDGE_SMTP_PORT": "9",
+                    "PLEDGE_ENVIRONMENT": "development", "PLEDGE_SMTP_PORT": "9",
                     "PLEDGE_JOBS_LEASE": str(lease), "PLEDGE_JOBS_VISIBILITY": str(visibility),
                     "PLEDGE_RETENTION_SWEEP": "off"}
         for var in ("PLEDGE_DATABASE_URL", "PLEDGE_PLATFORM_URL"):
@@ -380,7 +383,7 @@ def run_load(server: str, broker: str, *, requests: int, kill_batch: int, users:
         cfg = work / "pledge.yaml"
         cfg.write_text(f"name: load\nplatform: omni-one\npolicy: {EXAMPLE / 'policy.yaml'}\n"
                        f"dataset: {EXAMPLE / 'dataset.yaml'}\nplatform_url: {platform_url}\nstore_url: {store_url}\n")
-        settings = Settings(secret_key=SECRET, environment="development", smtp_port=9)
+        settings = Settings(environment="development", smtp_port=9)
         engine = Engine(load_config(cfg, settings), settings)
         key = engine.admins.create_api_key("load", SCOPES, actor="load")
         emails = active_emails(engine, requests + kill_batch)

@@ -85,7 +85,7 @@ def make_deployment(tmp_path: Path, policy: dict[str, Any] | None = None,
 
 def make_engine(tmp_path: Path, store_url: str | None = None, **kw: Any) -> Engine:
     cfg = make_deployment(tmp_path, **kw)
-    settings = Settings(secret_key="test-secret-for-consent", environment="test", database_url=store_url)
+    settings = Settings(environment="test", database_url=store_url)
     return Engine.from_config_file(cfg, settings, clock=lambda: NOW)
 
 

@@ -54,7 +54,7 @@ def twins(tmp: Path, users: int = 60) -> Iterator[Twins]:
         store = stack.enter_context(fresh_database("postgresql"))
         for url in (a, b):
             create_platform("omni-one", url, users=users, seed=5, progress=False)
-        settings = Settings(environment="test", secret_key="jobs-test-secret")
+        settings = Settings(environment="test")
         inline = Engine.from_config_file(write_config(tmp, "inline", a, f"sqlite:///{tmp / 'inline-store.db'}"),
                                          settings, clock=lambda: REFERENCE)
         cfg = write_config(tmp, "dist", b, store)
@@ -88,7 +88,7 @@ class Worker:
 
 def worker_env(broker: str, queue: str, store_url: str) -> dict[str, str]:
     return {**os.environ, "PLEDGE_BROKER_URL": broker, "PLEDGE_JOBS_QUEUE": queue, "PLEDGE_DATABASE_URL": store_url,
-            "PLEDGE_SECRET_KEY": "jobs-test-secret", "PLEDGE_ENVIRONMENT": "test", "PLEDGE_JOBS_LEASE": "3",
+            "PLEDGE_ENVIRONMENT": "test", "PLEDGE_JOBS_LEASE": "3",
             "PLEDGE_JOBS_VISIBILITY": "5", "PLEDGE_JOBS_TIMEOUT": "60"}
 
 

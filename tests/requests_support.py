@@ -79,7 +79,7 @@ def code_from(sink: DevMail, address: str) -> str:
     for msg in reversed(mails_to(sink, address)):
         body = msg.get_payload(decode=True)
         assert isinstance(body, bytes)
-        m = re.search(r"^\s{4}(\d{6})\s*$", body.decode(), re.M)
+        m = re.search(r"^\s{4}([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", body.decode(), re.M)
         if m:
             return m.group(1)
     raise AssertionError(f"no code mailed to {address}")

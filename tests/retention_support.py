@@ -28,8 +28,11 @@ def write_config(tmp: Path, platform: str, url: str) -> Path:
 
 
 def deployment(tmp: Path, platform: str, url: str, users: int = 120, now: datetime | None = None,
-               seed: int = 3) -> Engine:
-    create_platform(platform, url, users=users, seed=seed, progress=False)
+               seed: int = 3, boundary: bool = False) -> Engine:
+    """A generated platform and an engine whose clock stands at ``now``; ``boundary`` adds the
+    platform's rows just inside and just outside every retention cutoff at ``now``."""
+    create_platform(platform, url, users=users, seed=seed, progress=False,
+                    boundary=(now or REFERENCE) if boundary else None)
     moment = now or REFERENCE
     return Engine.from_config_file(write_config(tmp, platform, url), Settings(), clock=lambda: moment)
 
@@ -39,7 +42,8 @@ def naive(value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    moment: datetime = value
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def rows(eng: SAEngine, sql: str) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "pledge"
 CORE = ["policy", "datamap", "connectors", "rights", "retention", "consent", "reports", "breach", "audit.py", "admins.py",
-        "store", "platforms"]
+        "store", "platforms", "prove"]
 INTERFACES = ("pledge.web", "pledge.cli", "pledge.jobs")
 MAX_LINES = 650
 

@@ -120,7 +120,7 @@ def test_messages_breach_finds_exactly_the_people_in_the_window(omni: tuple[Engi
     assert breach.fields == ["main.messages.content"]
     assert "user.content.private" in breach.categories
     keys = engine.breaches.people_keys(breach.id)
-    secret = engine.settings.secret_key
+    secret = engine.keys.subject_secret
     assert {k["email"] for k in keys.values()} == {subject_key(secret, "email", e) for e in emails}
     # only keyed HMACs are stored: no address appears anywhere in the register's row
     assert not any(e in str(breach.as_dict()) + str(keys) for e in emails)
@@ -394,7 +394,7 @@ def test_people_in_images_are_reached_through_the_uploader(tmp_path: Path) -> No
                                 window).scalar_one()
         eng.dispose()
         assert uploaders and b.people_count == len(uploaders) and b.records_count == tags
-        secret = engine.settings.secret_key
+        secret = engine.keys.subject_secret
         assert {k["email"] for k in engine.breaches.people_keys(b.id).values()} == \
             {subject_key(secret, "email", e) for e in uploaders}
     finally:

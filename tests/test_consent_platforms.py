@@ -41,7 +41,7 @@ def platform_engine(name: str, tmp_path: Path) -> Engine:
     (tmp_path / "pledge.yaml").write_text(yaml.safe_dump({
         "name": name, "policy": "policy.yaml", "dataset": "dataset.yaml",
         "platform_url": "sqlite:///platform.db", "store_url": "sqlite:///store.db"}), encoding="utf-8")
-    engine = Engine.from_config_file(tmp_path / "pledge.yaml", Settings(secret_key="t", environment="test"),
+    engine = Engine.from_config_file(tmp_path / "pledge.yaml", Settings(environment="test"),
                                      clock=lambda: NOW)
     with engine.platform_engine("main").begin() as conn:
         conn.execute(text(PERSON_TABLES[name]))

@@ -36,11 +36,12 @@ def test_check_passes_on_a_correct_dataset(tmp_path: Path) -> None:
     config = _deployment(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", shop_dataset())
     result = runner.invoke(app, ["datamap", "check", "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert "unreachable-collection" in result.output and "0 error(s), 1 warning(s)" in result.output
+    assert "unreachable-collection" in result.output and "0 error(s), 2 warning(s)" in result.output
+    assert "CREATE INDEX customers_email_lower ON customers (lower(email))" in result.output
     result = runner.invoke(app, ["datamap", "check", "-c", str(config), "--format", "json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["ok"] is True
-    assert [f["code"] for f in report["findings"]] == ["unreachable-collection"]
+    assert sorted(f["code"] for f in report["findings"]) == ["case-insensitive-index", "unreachable-collection"]
 
 
 def test_check_reports_errors_with_exit_1(tmp_path: Path, mariadb_url: str) -> None:

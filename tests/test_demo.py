@@ -89,6 +89,5 @@ def test_admin_totp_prints_the_current_code_in_development_only(example: Path,
     unknown = runner.invoke(app, ["admin", "totp", "-c", str(example), "--email", "nobody@pledge.localhost"])
     assert unknown.exit_code == 2 and "no admin user" in unknown.output
     monkeypatch.setenv("PLEDGE_ENVIRONMENT", "production")
-    monkeypatch.setenv("PLEDGE_SECRET_KEY", "a production secret for this test only")
     refused = runner.invoke(app, ["admin", "totp", "-c", str(example), "--email", DEMO_ADMIN_EMAIL])
     assert refused.exit_code == 2 and "refused" in refused.output and code not in refused.stdout

@@ -35,7 +35,7 @@ from tests.web_support import PASSWORD, make_platform, people
 
 pytestmark = pytest.mark.browser
 
-CODE_LINE = re.compile(r"^\s*(\d{6})\s*$", re.M)
+CODE_LINE = re.compile(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", re.M)
 
 TEXT = {
     "en": {"centre": "Privacy centre", "access": "Get a copy of my data", "email": "Email address",

@@ -32,7 +32,7 @@ from pledge.engine import Engine
 from pledge.rights.erasure import erase
 from pledge.settings import Config, Settings
 from pledge.store.tables.core import checkpoints, erasure_ledger
-from tests.erasure_support import fk_enforced, links_to, listed, rows_holding, rows_with_id, snapshot
+from tests.erasure_support import exempt_rows, fk_enforced, links_to, listed, rows_holding, rows_with_id, snapshot
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -117,8 +117,8 @@ DATASET = {
         {"name": "users", "erasure": "delete", "fields": [
             {"name": "id", "primary_key": True, "identity": "user_id", "categories": ["user.unique_id"]},
             {"name": "email", "identity": "email", "categories": ["user.contact.email"], "erasure": "hmac"},
-            {"name": "name", "categories": ["user.name"]},
-            {"name": "phone", "identity": "phone", "categories": ["user.contact.phone_number"]}]},
+            {"name": "name", "categories": ["user.name"], "rectifiable": True},
+            {"name": "phone", "identity": "phone", "categories": ["user.contact.phone_number"], "rectifiable": True}]},
         {"name": "workspaces", "erasure": "delete", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "owner_id", "references": [{"field": "main.users.id"}]},
@@ -129,7 +129,7 @@ DATASET = {
         {"name": "conversations", "erasure": "delete", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "user_id", "references": [{"field": "main.users.id"}]},
-            {"name": "title", "categories": ["user.content"]}]},
+            {"name": "title", "categories": ["user.content"], "rectifiable": True}]},
         {"name": "messages", "erasure": "delete", "shared": "anonymise", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "conversation_id", "references": [{"field": "main.conversations.id"}]},
@@ -138,9 +138,9 @@ DATASET = {
         {"name": "invoices", "erasure": "delete", "exemption": "tax_records", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "user_id", "references": [{"field": "main.users.id"}]},
-            {"name": "issued_at"},
+            {"name": "issued_at", "rectifiable": True},
             {"name": "billing_name", "categories": ["user.name"]},
-            {"name": "billing_email", "categories": ["user.contact.email"], "erasure": "null"}]},
+            {"name": "billing_email", "categories": ["user.contact.email"], "erasure": "null", "rectifiable": True}]},
         {"name": "media", "erasure": "delete", "fields": [
             {"name": "id", "primary_key": True},
             {"name": "user_id", "references": [{"field": "main.users.id"}]},
@@ -170,7 +170,7 @@ def make_engine(tmp_path: Path, url: str, *, fill: bool = True) -> Engine:
     (base / "dataset.yaml").write_text(yaml.safe_dump(DATASET, sort_keys=False))
     cfg = Config(name="mini", policy=base / "policy.yaml", dataset=base / "dataset.yaml",
                  platform_url=url, store_url=f"sqlite:///{base / 'store.db'}", base_dir=base)
-    engine = Engine(cfg, Settings(secret_key="erasure-test-secret", environment="test"), clock=lambda: NOW)
+    engine = Engine(cfg, Settings(environment="test"), clock=lambda: NOW)
     if fill:
         eng = engine.platform_engine("main")
         md.create_all(eng)
@@ -181,8 +181,8 @@ def make_engine(tmp_path: Path, url: str, *, fill: bool = True) -> Engine:
 def _check_erased(engine: Engine, before: dict[str, Any], after: dict[str, Any], user: dict[str, Any],
                   report: dict[str, Any]) -> None:
     eng = engine.platform_engine("main")
-    kept = listed(report, "retained")
-    # no row holds the person's direct identifiers, except listed retained rows
+    kept = exempt_rows(report)
+    # no row holds the person's direct identifiers, except rows the report keeps with a reason
     for ident in (user["email"], user["phone"], user["name"]):
         holding = rows_holding(after, ident)
         before_others = {r for r in rows_holding(before, ident) if r not in listed(
@@ -190,7 +190,7 @@ def _check_erased(engine: Engine, before: dict[str, Any], after: dict[str, Any],
         assert holding - kept - before_others == set(), ident
     # nor their user id, except retained rows the report lists
     holding_id = rows_with_id(after, links_to(eng, "users"), "users", user["id"])
-    assert holding_id <= kept
+    assert holding_id <= listed(report, "masked", "retained")
     # every other row is untouched
     touched = listed(report, "deleted", "masked", "retained")
     for table, rows in before.items():
@@ -219,15 +219,19 @@ def test_erase_a_user_everywhere(any_db_url: str, tmp_path: Path) -> None:
         assert listed(dry, outcome) == listed(report, outcome), outcome
     _check_erased(engine, before, after, user, report)
     # the recent invoice is kept for tax law, with its reason; the old one is gone
-    retained = {e["collection"]: e for e in report["retained"]}
-    inv = retained["main.invoices"]
+    masked = {e["collection"]: e for e in report["masked"]}
+    inv = masked["main.invoices"]  # kept, and its billing_email (not covered by the exemption) nulled
     assert inv["exemption"] == "tax_records" and "Tax Ordinance" in inv["law"]
+    assert inv["fields"] == {"billing_email": "null"} and inv["until"] == "2031-07-24"
     kept_invoices = [r for r in after["invoices"].values() if r["user_id"] == 1]
     assert len(kept_invoices) == 1
     assert kept_invoices[0]["billing_name"] == user["name"]  # the law needs it
     assert kept_invoices[0]["billing_email"] is None  # the dataset says null
     assert after["users"][1]["email"] != user["email"]  # the users row is anonymised, kept
-    assert retained["main.users"]["ids"] == [1] and "invoices" in retained["main.users"]["reason"]
+    users = masked["main.users"]  # anonymised instead of deleted; the report says exactly how
+    assert users["ids"] == [1] and "instead of deleted" in users["reason"]
+    assert users["fields"] == {"email": "hash", "name": "[redacted]", "phone": "null"}
+    assert after["users"][1]["name"] == "[redacted]" and after["users"][1]["email"].startswith("pz_")
     # messages the person wrote in others' conversations stay, without the author
     mine_elsewhere = [k for k, m in before["messages"].items()
                       if m["author_id"] == 1 and before["conversations"][m["conversation_id"]]["user_id"] != 1]

@@ -96,7 +96,7 @@ def test_fides_dataset_erases(tmp_path: Path) -> None:
         {"version": "1", "controller": {"name": "Shop", "country": "PL"}}))
     cfg = Config(name="shop", policy=tmp_path / "policy.yaml", dataset=tmp_path / "dataset.yml",
                  platform_url=url, store_url=f"sqlite:///{tmp_path / 'store.db'}", base_dir=tmp_path)
-    engine = Engine(cfg, Settings(secret_key="fides-secret", environment="test"),
+    engine = Engine(cfg, Settings(environment="test"),
                     clock=lambda: datetime(2026, 11, 1, tzinfo=UTC))
     eng = engine.platform_engine("shop")
     before = snapshot(eng)

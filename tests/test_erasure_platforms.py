@@ -29,7 +29,7 @@ PLATFORMS = ["omni-one", "onetagger", "onestepai"]
 
 def platform_engine(tmp_path: Path, name: str, url: str, users: int = 25) -> Engine:
     create_platform(name, url, users=users, seed=7, progress=False)
-    settings = Settings(secret_key="platform-erasure-secret", environment="test", platform_url=url,
+    settings = Settings(environment="test", platform_url=url,
                         database_url=f"sqlite:///{tmp_path / 'store.db'}")
     cfg = load_config(EXAMPLES / name / "pledge.yaml", settings)
     return Engine(cfg, settings, clock=lambda: NOW)

@@ -92,6 +92,25 @@ def test_onestepai_lint_reports_exactly_its_seed_faults() -> None:
     assert all(f.path.startswith("recipients[") for f in shield)
 
 
+def test_onestepai_lint_flags_the_misnamed_ccpa_and_the_article_21_complaint() -> None:
+    """The seed says "the California Consumer Protection Act (CCPA)" (the law is the California
+    Consumer Privacy Act) and sends complaints to the authority under "(Article 21 GDPR)" (the
+    right to object; a complaint is Art. 77): both show as warnings on the rights that quote them."""
+    loaded = load_policy_located(EXAMPLES / "onestepai" / "policy.yaml")
+    report = lint_policy(loaded.model, loaded.source)
+    rights = loaded.model.rights.offered
+    found = {(f.code, rights[int(f.path.split("[")[1].split("]")[0])].kind) for f in report.warnings
+             if f.code in ("PL090", "PL091")}
+    assert found == {("PL090", "ccpa_know"), ("PL091", "complaint")}
+    ccpa = next(f for f in report.warnings if f.code == "PL090")
+    assert "California Consumer Privacy Act" in (ccpa.hint or "") and ccpa.line is not None
+    complaint = next(f for f in report.warnings if f.code == "PL091")
+    assert "Art. 21" in complaint.message and "Art. 77" in (complaint.hint or "")
+    for name in ("omni-one", "onetagger"):  # they name their laws and articles rightly
+        other = load_policy_located(EXAMPLES / name / "policy.yaml")
+        assert not {"PL090", "PL091"} & lint_policy(other.model, other.source).codes()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_source_quotes_the_seed(name: str) -> None:
     seed = SEEDS / SEED_FILES[name]

@@ -80,7 +80,8 @@ def rows_of(data: dict[str, list[tuple[Any, ...]]], meta: MetaData, table: str) 
 # -- every engine ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_creates_on_every_engine_with_foreign_keys_and_logins(name: str, any_db_url: str) -> None:
-    counts = create_platform(name, any_db_url, 30, progress=False)
+    # with the boundary rows of a sweep 200 days on: they load on every engine too
+    counts = create_platform(name, any_db_url, 30, progress=False, boundary=REFERENCE + timedelta(days=200))
     platform = get_platform(name)
     meta = platform.metadata
     assert set(counts) == set(meta.tables)
@@ -148,6 +149,25 @@ def test_same_seed_same_data_other_seed_other_data(name: str, tmp_path: Path) ->
     a, b, c = (dump(u, meta) for u in urls)
     assert a == b
     assert a["users" if "users" in a else "accounts"] != c["users" if "users" in c else "accounts"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_boundary_rows_come_after_the_same_bulk_rows(name: str, tmp_path: Path) -> None:
+    """Boundary rows are an extra set: the bulk rows stay exactly as they are without them,
+    and the extra rows sit around the cutoffs of a sweep at the moment given."""
+    meta = schema(name)
+    now = REFERENCE + timedelta(days=200)
+    plain, edged = (f"sqlite:///{tmp_path / f'{i}.db'}" for i in (0, 1))
+    create_platform(name, plain, 30, seed=5, progress=False)
+    create_platform(name, edged, 30, seed=5, progress=False, boundary=now)
+    a, b = dump(plain, meta), dump(edged, meta)
+    assert all(b[t][:len(a[t])] == a[t] for t in a), "the bulk rows do not change"
+    extra = {t: b[t][len(a[t]):] for t in a if len(b[t]) > len(a[t])}
+    people = get_platform(name).users_table
+    assert people in extra and len(extra[people]) >= 8
+    # placed around the moment given, not the generator's reference date: some come after it
+    stamps = [v for rows in extra.values() for row in rows for v in row if isinstance(v, datetime)]
+    assert any(v > REF for v in stamps) and max(stamps) <= naive(now) + timedelta(days=1)
 
 
 # -- realistic shapes ------------------------------------------------------------------------

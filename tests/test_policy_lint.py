@@ -75,6 +75,12 @@ CASES: list[tuple[str, Mutation]] = [
     ("PL070", _set("recipients.1.purposes", ["newsleter"])),
     ("PL070", _set("age", {"minimum": 16, "consent_purpose": "parental"})),
     ("PL071", _set("purposes.1.key", "service")),
+    # onestepai: "you may have additional rights granted to you under the California Consumer Protection Act"
+    ("PL090", _set("purposes.0.description", "Rights under the California Consumer Protection Act (CCPA).")),
+    # onestepai: "A list of Supervisory Authorities is available here: … (Article 21 GDPR)."
+    ("PL091", _set("rights.offered", [{"kind": "complaint", "source": "You may complain to the authority "
+                                                                      "(Article 21 GDPR)."}])),
+    ("PL091", _set("rights.offered", [{"kind": "access", "note": "a copy of your data (art. 17 RODO)"}])),
 ]
 
 
@@ -93,6 +99,18 @@ def test_rule_fires_on_minimal_bad_policy(code: str, mutate: Mutation) -> None:
 def test_every_rule_has_a_case() -> None:
     covered = {code for code, _ in CASES} | {"PL080", "PL081", "PL082", "PL083"}
     assert covered == set(RULES)
+
+
+@pytest.mark.parametrize("text", [
+    "Access your personal data (Article 15 GDPR); … Update your personal data (Article 16 GDPR);",
+    "a complaint to the supervisory authority (Art. 77 GDPR)", "no article at all",
+])
+def test_a_right_cited_with_its_own_article_is_quiet(text: str) -> None:
+    data = good_policy()
+    kind = "complaint" if "77" in text else "access"
+    data["rights"]["offered"] = [{"kind": kind, "source": text}]
+    data["purposes"][0]["description"] = "the California Consumer Privacy Act (CCPA)"
+    assert _codes(data) == []
 
 
 def test_privacy_shield_cites_schrems_ii_and_the_dpf() -> None:

@@ -123,6 +123,10 @@ def test_card_details_live_only_at_stripe() -> None:
 
 def test_notice_names_contact_authority_complaints_and_no_dpo() -> None:
     p = policy()
+    # "operated by Midaz Group Sp. z o.o., a company registered in Poland."; "We comply with the General
+    # Data Protection Regulation (GDPR) and Polish data protection laws."; "California Privacy Rights (CCPA)"
+    assert (p.controller.name, p.controller.country) == ("Midaz Group Sp. z o.o.", "PL")
+    assert set(p.regimes) == {"gdpr", "ccpa"}
     assert p.controller.dpo is None
     assert (p.authority.url, p.authority.address) == ("https://uodo.gov.pl", "ul. Stawki 2, 00-193 Warszawa, Poland")
     assert p.age is not None and (p.age.minimum, p.age.on_child_found) == (18, "delete")
@@ -132,6 +136,7 @@ def test_notice_names_contact_authority_complaints_and_no_dpo() -> None:
     assert all(any(ch.address == "hello@omni1.ai" for ch in r.channels)
                for r in p.rights.offered if r.kind != "complaint")
     md = render(p, "en", "md")
+    assert "Midaz Group Sp. z o.o." in md
     assert "hello@omni1.ai" in md and "ul. Stawki 2, 00-193 Warszawa" in md
     complaint = md.split("## Complaints to the supervisory authority")[1].split("## ")[0]
     assert "lodge a complaint" in complaint and "(UODO), ul. Stawki 2" in complaint
@@ -261,3 +266,53 @@ def test_material_change_and_business_transfer_are_emailed_ahead(tmp_path: Path)
         news = sink.messages()[before:]
         assert all("Example Holdings" in m.raw.decode("utf-8", "replace") for m in news)
         engine.close()
+
+
+def test_ccpa_right_to_know_covers_the_past_12_months(tmp_path: Path) -> None:
+    """"18.1 Right to Know: Request information about personal data collected, used, shared, or
+    sold in the past 12 months." A CCPA request for specific pieces returns every row of the
+    12 months before the request (Pledge cuts nothing off, so older rows come too), and the
+    purposes and recipients it was used for and shared with."""
+    import json
+
+    from pledge.rights.verify import make_platform_token
+    from tests.requests_support import code_from
+
+    cfg = deployment(tmp_path, "omni-one", users=12)
+    uid, email = rows(cfg, "SELECT u.id, u.email FROM users u WHERE u.status <> 'closed' AND (SELECT count(*) "
+                           "FROM messages m WHERE m.author_id = u.id) >= 3 ORDER BY u.id")[0]
+    year_ago = START.replace(year=START.year - 1)
+    # one message on the first day of the 12 months, one from three years ago
+    first, old = [r[0] for r in rows(cfg, "SELECT id FROM messages WHERE author_id = :u ORDER BY id", u=uid)[:2]]
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.begin() as conn:
+        for mid, when in ((first, year_ago + timedelta(hours=1)), (old, START.replace(year=START.year - 3))):
+            conn.execute(text("UPDATE messages SET created_at = :w WHERE id = :i"),
+                         {"w": when.replace(tzinfo=None).isoformat(sep=" "), "i": mid})
+    eng.dispose()
+    window = {r[0] for r in rows(cfg, "SELECT id FROM messages WHERE author_id = :u AND created_at >= :y",
+                                 u=uid, y=year_ago.replace(tzinfo=None).isoformat(sep=" "))}
+    assert first in window and old not in window
+    with smtp_sink() as sink:
+        engine = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            svc = engine.requests
+            r = svc.create("ccpa_know", {"email": email}, params={"specific": True})
+            assert r.regime == "ccpa"
+            svc.start_verification(r.id)
+            svc.verify_code(r.id, code_from(sink, email))
+            svc.verify_token(r.id, make_platform_token(svc.verifier.platform_secret(), email, now=START))
+            done = svc.run(r.id)
+            assert done.state == "completed"
+            _, data = svc.delivery.open_signed(r.id, svc.delivery.sign(r.id, done.result["export"]))
+        finally:
+            engine.close()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        doc = json.loads(z.read("data.json"))
+        names = set(z.namelist())
+    got = {m["id"] for m in doc["collections"]["main.messages"]["rows"]}
+    assert window <= got, "every message of the past 12 months"
+    assert old in got, "and the older ones: nothing is cut off"
+    shared = json.dumps(doc, ensure_ascii=False)
+    # "used, shared": the purposes and the recipients (OpenRouter, Stripe) are in the package
+    assert "OpenRouter" in shared and "Stripe" in shared and "Process AI requests" in shared, sorted(names)

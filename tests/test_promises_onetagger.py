@@ -98,7 +98,16 @@ def test_processors_act_on_instruction_and_transfers_have_clauses() -> None:
 
 
 def test_polish_notice_names_contact_authority_safeguards_and_changes() -> None:
-    md = render(policy(), "pl", "md")
+    p = policy()
+    # section 3: "Wniesienia sprzeciwu", "Dostęp do informacji", "żądania ich sprostowania", "Ograniczenie
+    # przetwarzania informacji", "Usuń swoje dane osobowe", "Przekazania danych osobowych innej organizacji",
+    # "może wycofać swoją zgodę", "ma prawo złożyć skargę"
+    assert {r.kind for r in p.rights.offered} == {"objection", "access", "rectification", "restriction", "erasure",
+                                                  "portability", "withdraw_consent", "complaint"}
+    assert all(any(ch.address == "privacy@onetagger.com" for ch in r.channels)
+               for r in p.rights.offered if r.kind not in ("complaint",))
+    assert (p.controller.name, p.controller.country) == ("Connexeon BV", "BE")
+    md = render(p, "pl", "md")
     assert "Connexeon BV, Aalmoezenierstraat 20A, 2000 Antwerpen, Belgia" in md and "KBO 0867496536" in md
     assert "privacy@onetagger.com" in md.split("## Twoje prawa")[1]
     complaint = md.split("## Skarga do organu nadzorczego")[1].split("## ")[0]
@@ -186,3 +195,89 @@ def test_a_refused_objection_is_explained_to_the_person_in_polish(tmp_path: Path
         assert str(make_header(decode_header(last["Subject"]))) and last["Content-Language"] == "pl"
         assert any(e["target"] == f"request:{r.id}" for e in engine.audit.entries(action="request.denied"))
         engine.close()
+
+
+def _moment(value: Any) -> Any:
+    from datetime import datetime
+
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=None)
+
+
+def test_analytics_live_only_while_the_account_is_active(tmp_path: Path) -> None:
+    """"Przechowujemy tego typu informacje, dopóki są one istotne dla naszych analiz i badań lub
+    dopóki Twoje konto jest aktywne, w zależności od tego, co nastąpi szybciej. Dane analityczne
+    zostaną usunięte w ciągu 24 miesięcy od ostatniej wizyty w witrynie." An account is no longer
+    active once it is closed, or once it "stanie się nieaktywny" — 12 months after its last session
+    (section 1.1; never signed in: the sign-up was the session). The survivors of a sweep are
+    worked out here with those words, from the rows themselves."""
+    from pledge.retention.sweep import run
+
+    cfg = deployment(tmp_path, "onetagger", users=40)
+    now = START.replace(tzinfo=None)
+    found = rows(cfg, "SELECT a.id FROM accounts a WHERE a.closed_at IS NULL AND (SELECT count(*) FROM "
+                      "analytics_events e WHERE e.account_id = a.id) >= 2 ORDER BY a.id")
+    assert len(found) >= 3
+    active, idle, closing = (r[0] for r in found[:3])
+    stamp = "%Y-%m-%d %H:%M:%S"
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.begin() as conn:  # one account of each kind, with events well inside the 24 months
+        for aid, login in ((active, now - timedelta(days=30)), (idle, now - timedelta(days=400)),
+                           (closing, now - timedelta(days=30))):
+            conn.execute(text("UPDATE accounts SET last_login_at = :l WHERE id = :a"),
+                         {"l": login.strftime(stamp), "a": aid})
+            conn.execute(text("UPDATE analytics_events SET created_at = :c WHERE account_id = :a"),
+                         {"c": (now - timedelta(days=60)).strftime(stamp), "a": aid})
+        conn.execute(text("UPDATE accounts SET status = 'closed', closed_at = :c WHERE id = :a"),
+                     {"c": (now - timedelta(days=1)).strftime(stamp), "a": closing})
+    eng.dispose()
+    accounts = {r[0]: r[1:] for r in rows(cfg, "SELECT id, closed_at, last_login_at, created_at FROM accounts")}
+    year, two_years = now.replace(year=now.year - 1), now.replace(year=now.year - 2)
+
+    def active_account(aid: int | None) -> bool:
+        if aid is None:
+            return True  # a visitor without an account: only the 24 months apply
+        closed_at, last_login, created = accounts[aid]
+        session = _moment(last_login) or _moment(created)
+        return closed_at is None and session >= year
+
+    events = rows(cfg, "SELECT id, account_id, created_at FROM analytics_events")
+    keep = {e[0] for e in events if _moment(e[2]) >= two_years and active_account(e[1])}
+    by_account = {aid: {e[0] for e in events if e[1] == aid} for aid in (active, idle, closing)}
+    assert by_account[active] <= keep and not (by_account[idle] | by_account[closing]) & keep
+    assert {e[0] for e in events} - keep, "some events are past their time"
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        run(engine, START)
+    finally:
+        engine.close()
+    assert {r[0] for r in rows(cfg, "SELECT id FROM analytics_events")} == keep
+
+
+def test_an_erasure_a_claim_needs_is_refused_with_its_ground_in_polish(tmp_path: Path) -> None:
+    """"… a Twoje dane nie są potrzebne w ramach aktywnej umowy lub roszczenia, usuniemy Twoje
+    informacje na Twoją prośbę." OneTagger's data hold no contract or claim record, so the
+    officer applies the exception: the request is refused with the Art. 17(3)(e) ground, the
+    person is told why in Polish, and nothing is deleted."""
+    cfg = deployment(tmp_path, "onetagger", users=10)
+    aid, email = rows(cfg, "SELECT id, email FROM accounts WHERE status <> 'closed' ORDER BY id LIMIT 1")[0]
+    tables = ("accounts", "payments", "support_tickets", "comments", "analytics_events")
+    before = {t: rows(cfg, f"SELECT * FROM {t} WHERE {'id' if t == 'accounts' else 'account_id'} = :a", a=aid)
+              for t in tables}
+    with smtp_sink() as sink:
+        engine = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            r = engine.requests.create("erasure", {"email": email}, lang="pl")
+            note = "Spór o fakturę 2025/117 jest w toku."
+            denied = engine.requests.deny(r.id, "legal_claims", note=note, actor="dpo")
+            assert (denied.state, denied.denial_ground) == ("denied", "legal_claims")
+            body = mails_to(sink, email)[-1].get_payload(decode=True)
+            assert isinstance(body, bytes)
+            assert "obrony roszczeń (art. 17 ust. 3 lit. e RODO)" in body.decode() and note in body.decode()
+        finally:
+            engine.close()
+    after = {t: rows(cfg, f"SELECT * FROM {t} WHERE {'id' if t == 'accounts' else 'account_id'} = :a", a=aid)
+             for t in tables}
+    assert after == before

@@ -48,7 +48,8 @@ def test_rectify_updates_named_fields_and_reports(any_db_url: str, tmp_path: Pat
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("email", "not-an-email", "not an email address"),
+    ("email", "ann@example.org", "not declared rectifiable"),
+    ("billing_email", "not-an-email", "not an email address"),
     ("phone", "call me", "not a phone number"),
     ("nickname", "x", "not a field declared"),
     ("users.id", "7", "keys and references"),

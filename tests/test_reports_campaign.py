@@ -71,7 +71,7 @@ def _platform(path: Path) -> dict[str, set[str]]:
 
 def _engine(tmp_path: Path, policy: dict[str, Any], port: int) -> Engine:
     cfg = write_config(tmp_path, policy, platform_url=f"sqlite:///{tmp_path / 'platform.db'}")
-    settings = Settings(environment="test", secret_key="campaign-test-secret", smtp_host="127.0.0.1",
+    settings = Settings(environment="test", smtp_host="127.0.0.1",
                         smtp_port=port, mail_from="privacy@sample.test", base_url="https://sample.test")
     return Engine.from_config_file(cfg, settings, clock=lambda: NOW)
 

@@ -25,7 +25,7 @@ def test_open_an_emailed_request_sends_the_code_and_initiate_records_the_ground(
         assert opened.exit_code == 0, opened.output
         # one calendar month from 31 January ends on 28 February, before the policy's 30 days
         assert "due 2026-02-28" in opened.output
-        assert code_from(sink, person["email"]).isdigit()
+        assert len(code_from(sink, person["email"]).replace("-", "")) == 8
 
         initiated = runner.invoke(app, ["requests", "initiate", "-c", str(cfg), "--kind", "erasure",
                                         "--email", child["email"], "--ground", "child_under_minimum_age"],

@@ -103,7 +103,7 @@ def test_transition_table_refuses_other_moves(engine: Engine, cfg: Path) -> None
 
 def test_identities_are_encrypted_at_rest(engine: Engine, cfg: Path, tmp_path: Path) -> None:
     user = some_users(cfg, 3)[2]
-    r = engine.requests.create("rectification", {"email": user["email"], "user_id": str(user["id"])},
+    r = engine.requests.create("rectification", {"email": user["email"]},
                                params={"changes": {"name": "Zofia Secretname"}}, notify=False)
     with engine.store.connect() as conn:
         row = conn.execute(select(requests_table).where(requests_table.c.public_id == r.id)).one()

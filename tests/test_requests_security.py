@@ -67,7 +67,7 @@ def test_guessing_codes_hits_the_attempt_limit_and_denies(engine: Engine, sink: 
     rid = started(engine, email)
     right = code_from(sink, email)
     limit = engine.policy.verification.max_attempts
-    wrong = [f"{(int(right) + i) % 1_000_000:06d}" for i in range(1, limit + 1)]
+    wrong = [g for g in (f"{i:04d}-{i:04d}" for i in range(1, limit + 2)) if g != right][:limit]
     for guess in wrong[:-1]:
         with pytest.raises(VerificationError) as err:
             engine.requests.verify_code(rid, guess)
@@ -150,9 +150,11 @@ def test_status_tokens_and_downloads_over_http(engine: Engine, sink: DevMail, cf
     for email in (ann, bob):
         res = client.post("/v1/requests", json={"kind": "access", "email": email})
         assert res.status_code == 201
-        created[email] = res.json()
+        assert res.json()["status_token"] is None  # no status link before the email is proven
         rid = res.json()["request"]["id"]
-        assert client.post(f"/v1/requests/{rid}/verify", json={"code": code_from(sink, email)}).status_code == 200
+        verified = client.post(f"/v1/requests/{rid}/verify", json={"code": code_from(sink, email)})
+        assert verified.status_code == 200 and verified.json()["status_token"]
+        created[email] = {"request": res.json()["request"], "status_token": verified.json()["status_token"]}
         engine.requests.approve(rid, actor="dpo")
     a, b = created[ann]["request"]["id"], created[bob]["request"]["id"]
     assert client.get(f"/v1/requests/{a}", params={"token": created[bob]["status_token"]}).status_code == 403
@@ -161,6 +163,9 @@ def test_status_tokens_and_downloads_over_http(engine: Engine, sink: DevMail, cf
     assert own.status_code == 200 and own.json()["download_url"]
     link_a = own.json()["download_url"]
     assert client.get(link_a).status_code == 200
+    assert client.get(link_a).status_code == 410  # a download link works once
+    fresh = client.get(f"/v1/requests/{a}", params={"token": created[ann]["status_token"]}).json()["download_url"]
+    assert fresh != link_a and client.get(fresh).status_code == 200
     assert client.get(link_a.replace(a, b, 1)).status_code == 403  # the link on another path
     assert client.get(f"/v1/requests/{a}/download", params={"sig": "x.y.z"}).status_code == 403
     for guess in ("000000", "123456"):

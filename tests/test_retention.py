@@ -1,9 +1,11 @@
 """Time travel: six years of each example platform, the clock moved on, one sweep.
 
-Afterwards no row is older than its rule allows (checked with plain SQL, not with the
-sweep's own selection), nothing under a hold or an exemption was removed, anonymised
-rows keep no direct identifiers, and a second sweep changes nothing. The checks are in
-tests/retention_checks.py (the Celery tests run them too).
+Each platform is generated with rows a day and an hour either side of every retention
+cutoff at the sweep's moment. Afterwards no row is older than its rule allows and no row
+inside its period is gone or changed (checked with SQL written from the seed's words, not
+with the sweep's own selection), nothing under a hold or an exemption was removed,
+anonymised rows keep no direct identifiers, and a second sweep changes nothing. The
+checks are in tests/retention_checks.py (the Celery tests run them too).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tests.retention_support import deployment
 
 
 def time_travel(tmp_path: Path, platform: str, url: str) -> None:
-    engine = deployment(tmp_path, platform, url, now=NOW)
+    engine = deployment(tmp_path, platform, url, now=NOW, boundary=True)
     try:
         check_time_travel(engine, platform)
     finally:

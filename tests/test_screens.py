@@ -34,7 +34,7 @@ from tests.web_support import PASSWORD, make_platform, people
 
 pytestmark = pytest.mark.browser
 
-CODE = re.compile(r"\b(\d{6})\b")
+CODE = re.compile(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", re.M)
 LABELS = {"en": {"access": "Get a copy of my data", "email": "Email address", "send": "Send request",
                  "code": "Code from the email", "confirm": "Confirm", "password": "Password",
                  "totp": "Code from your authenticator app", "sign_in": "Sign in"},

@@ -42,7 +42,7 @@ def test_default_sqlite_store_is_made_on_first_use(tmp_path: Path) -> None:
 
 def test_audit_chain_detects_edit(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    log = AuditLog(store, lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    log = AuditLog(store, lambda: datetime(2026, 1, 1, tzinfo=UTC), keys=["k" * 32])
     for i in range(3):
         log.record("test.event", target=f"t{i}", details={"i": i})
     assert log.verify() == []

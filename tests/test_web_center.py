@@ -163,6 +163,9 @@ def test_unknown_request_ids_look_the_same(s: Site) -> None:
 def test_the_emailed_status_link_opens_only_its_request(s: Site) -> None:
     ann, bob = people(s.cfg, 2)
     rid_a, rid_b = s.submit(s.client, ann), s.submit(s.new_client(), bob)
+    # before the code is entered, no email carries a status link
+    assert not any("/privacy/status/" in m.body for m in s.sink.messages())
+    assert s.verify(s.new_client(), rid_a, ann).status_code == 303
     bodies = [m.body for m in s.sink.messages() if ann in m.recipients]
     found = next(re.search(r"/privacy/status/(req_[\w-]+)\?token=(\S+)", b) for b in bodies
                  if "/privacy/status/" in b)

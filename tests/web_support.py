@@ -77,13 +77,13 @@ def mail_sink() -> Iterator[DevMail]:
 
 
 def code_for(sink: DevMail, address: str) -> str:
-    """The newest 6-digit code mailed to ``address``."""
+    """The newest verification code (``ABCD-EFGH``) mailed to ``address``."""
     for m in reversed(sink.messages()):
         if address.lower() in (r.lower() for r in m.recipients):
             msg = message_from_bytes(m.raw)
             body = msg.get_payload(decode=True)
             text_body = body.decode() if isinstance(body, bytes) else m.body
-            found = re.search(r"\b(\d{6})\b", text_body)
+            found = re.search(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", text_body, re.M)
             if found:
                 return found.group(1)
     raise AssertionError(f"no code was mailed to {address}")

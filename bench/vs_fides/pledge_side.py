@@ -24,9 +24,13 @@ import httpx
 import jwt
 from servers import spare_port
 
+from pledge.keys import keyring_env
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SECRET = "bench-secret-not-for-production-0123456789"
+# fresh random keys for this run (nothing in the source is a key); `pledge serve` inherits them
+for _var, _value in keyring_env().items():
+    os.environ.setdefault(_var, _value)
 
 
 class Pledge:
@@ -37,7 +41,7 @@ class Pledge:
         self.config.write_text(
             f"name: bench-shop\npolicy: {HERE / 'policy.yaml'}\ndataset: {HERE / 'dataset.yml'}\n"
             f"platform_url: {platform_dsn}\nstore_url: {store_dsn}\n")
-        self.env = {**os.environ, "PLEDGE_SECRET_KEY": SECRET, "PLEDGE_ENVIRONMENT": "development",
+        self.env = {**os.environ, "PLEDGE_ENVIRONMENT": "development",
                     "PLEDGE_SMTP_PORT": "9"}
         for var in ("PLEDGE_DATABASE_URL", "PLEDGE_PLATFORM_URL", "PLEDGE_BROKER_URL"):
             self.env.pop(var, None)
@@ -51,7 +55,7 @@ class Pledge:
         from pledge.engine import Engine
         from pledge.settings import Settings
 
-        return Engine.from_config_file(self.config, Settings(secret_key=SECRET, environment="development"))
+        return Engine.from_config_file(self.config, Settings(environment="development"))
 
     def start(self, timeout: float = 60) -> float:
         engine = self._engine()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
 import statistics
@@ -37,10 +38,12 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 
 from pledge.engine import Engine  # noqa: E402
+from pledge.keys import keyring_env  # noqa: E402
 from pledge.settings import Settings, load_config  # noqa: E402
 from pledge.web.app import create_app  # noqa: E402
 
-SECRET = "bench-secret-not-for-production-0123456789"
+for _var, _value in keyring_env().items():  # fresh random keys for this run
+    os.environ.setdefault(_var, _value)
 
 
 def fresh(server: str, name: str) -> str:
@@ -118,7 +121,7 @@ def main() -> int:
     cfg.write_text(f"name: profile\npolicy: {HERE / 'policy.yaml'}\ndataset: {HERE / 'dataset.yml'}\n"
                    f"platform_url: {shop.replace('postgresql://', 'postgresql+psycopg://')}\n"
                    f"store_url: {store.replace('postgresql://', 'postgresql+psycopg://')}\n")
-    settings = Settings(secret_key=SECRET, environment="development", smtp_port=9)
+    settings = Settings(environment="development", smtp_port=9)
     engine = Engine(load_config(cfg, settings), settings)
     key = engine.admins.create_api_key("profile", ["requests:write", "requests:read", "requests:approve",
                                                    "exports:read"], actor="profile")

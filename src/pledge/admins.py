@@ -5,6 +5,8 @@ Python API (``engine.admins`` is an :class:`AdminService`)::
     user, uri = engine.admins.create_user("dpo@example.org", "owner", password="…")
     # uri: otpauth://totp/… for the authenticator app (the TOTP secret is stored encrypted)
     user = engine.admins.authenticate("dpo@example.org", "…", "123456")  # AdminUser or None
+    user = engine.admins.sign_in("dpo@example.org", "…", "123456", address="203.0.113.9")  # throttled:
+    # a signin_throttle.Refusal (nothing checked) while the account or the address must wait
     engine.admins.allowed(user.role, "approve")      # roles → actions, see PERMISSIONS
     key = engine.admins.create_api_key("crm", ["requests:write"])   # shown once: "plk_<prefix>_<secret>"
     api = engine.admins.check_api_key(key, "requests:write")        # ApiKey or None
@@ -30,6 +32,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pledge.rights.vault import Vault
+from pledge.signin_throttle import Refusal, SigninThrottle
 from pledge.store.tables.admin import admin_users, api_keys
 
 if TYPE_CHECKING:
@@ -91,7 +95,7 @@ class ApiKey:
 class AdminService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.vault = Vault(engine.settings)
+        self.vault = Vault(engine.keys)
         self.hasher = PasswordHasher()
         self.key_cache_seconds = KEY_CACHE_SECONDS
         self._keys: dict[str, tuple[ApiKey, float]] = {}  # sha256 of a valid key -> (record, expiry)
@@ -189,6 +193,28 @@ class AdminService:
             return None
         return user
 
+    # -- sign-in with throttling (pledge.signin_throttle) --------------------------------------
+    @cached_property
+    def throttle(self) -> SigninThrottle:
+        return SigninThrottle(self.engine.store, self.engine.audit)
+
+    def sign_in(self, email: str, password: str, code: str, *, address: str) -> AdminUser | Refusal | None:
+        """:meth:`authenticate` behind the throttle: a :class:`Refusal` (nothing checked) while the
+        account or the address must wait, the user when both factors are right, else None."""
+        attempt = self.throttle.start(email, address, self.engine.now())
+        if isinstance(attempt, Refusal):
+            return attempt
+        user = self.authenticate(email, password, code)
+        if user is None:
+            self.throttle.failed(attempt)
+            return None
+        self.throttle.succeeded(attempt)
+        return user
+
+    def unlock(self, *, email: str | None = None, address: str | None = None, actor: str = "cli") -> int:
+        """Lift the sign-in wait or lockout of an account and/or an address; how many were lifted."""
+        return self.throttle.unlock(email=email, address=address, actor=actor)
+
     # -- API keys ---------------------------------------------------------------------------
     @staticmethod
     def _hash(key: str) -> str:
@@ -231,6 +257,14 @@ class AdminService:
         if scope is not None and not found.allows(scope):
             return None
         return found
+
+    def remembered_api_key(self, key: str) -> ApiKey | None:
+        """The key's record when this process checked it within ``key_cache_seconds``; None
+        otherwise. Never reads the store (an event loop may call it)."""
+        if not key.startswith(KEY_PREFIX):
+            return None
+        hit = self._keys.get(self._hash(key))
+        return hit[0] if hit is not None and hit[1] > monotonic() else None
 
     def forget_api_keys(self) -> None:
         """Drop the in-process memory of checked keys (the next check reads the store)."""

@@ -5,6 +5,10 @@ secret. Its email and password are kept in ``<example>/.pledge/demo-admin.json``
 ``.pledge`` folder is git-ignored; the file is readable by its owner only), so a second
 start signs in with the same account. The TOTP secret stays in the store, encrypted, and
 is read back from there.
+
+The demo needs no key setup: on first start, when neither the environment nor the key
+file gives keys, it writes fresh random ones to ``<example>/.pledge/keys.json`` (mode
+0600) and uses them from then on. Nothing in the source is ever a key.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import inspect
 
 from pledge.admins import AdminError
 from pledge.engine import Engine
+from pledge.keys import Keyring, KeysMissing, keys_file_for, write_keys_file
 
 DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
 DEMO_ADMIN_FILE = "demo-admin.json"
@@ -75,6 +80,8 @@ def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Dem
     from pledge.platforms import create_platform
 
     engine = Engine.from_config_file(config)
+    engine.auto_upgrade = True  # the demo owns its store: it upgrades it in any environment
+    demo_keys(engine)
     if not platform_exists(engine):
         name = engine.config.platform or engine.config.name
         create_platform(name, engine.config.platform_url, users=users)
@@ -83,6 +90,41 @@ def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Dem
     if mail:
         start_mail_sink(engine)
     return Demo(engine, admin)
+
+
+def demo_keys(engine: Engine) -> Keyring:
+    """The demo's keys: from the environment or its key file, made on first start.
+
+    A key file that exists but cannot be used (readable by others, damaged) is never
+    replaced: :class:`KeysMissing` says what is wrong with it."""
+    try:
+        return engine.keys
+    except KeysMissing:
+        path = keys_file_for(engine.state_dir, engine.settings)
+        if path.exists():
+            raise
+    write_keys_file(path)
+    _set_aside_old_store(engine)
+    engine.__dict__.pop("keys", None)
+    return engine.keys
+
+
+def _set_aside_old_store(engine: Engine) -> None:
+    """A demo store made before this demo had its keys holds data no key opens (an older
+    Pledge encrypted with a built-in key): move it aside, so the demo starts afresh."""
+    url = engine.config.store_url
+    if not url.startswith("sqlite:///"):
+        return
+    store = Path(url.removeprefix("sqlite:///"))
+    if not store.exists():
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = store.with_name(store.name + suffix)
+        if part.exists():
+            part.replace(part.with_name(part.name + ".before-keys"))
+    import sys
+
+    print(f"pledge demo: made new keys; the old store was moved to {store.name}.before-keys", file=sys.stderr)
 
 
 def admin_file(engine: Engine) -> Path:

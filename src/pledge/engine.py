@@ -26,7 +26,7 @@ from pledge.policy.load import load_policy
 from pledge.policy.model import Policy
 from pledge.retention.ledger import ErasureLedger
 from pledge.settings import Config, Settings, absolute_sqlite_url, load_config
-from pledge.store import Store, make_sa_engine
+from pledge.store import SchemaOutOfDate, Store, make_sa_engine
 
 if TYPE_CHECKING:
     from pledge.admins import AdminService
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from pledge.consent.decisions import Decision, DecisionService
     from pledge.consent.ledger import ConsentLedger
     from pledge.devmail import DevMail
+    from pledge.outbox import Outbox
+    from pledge.ratelimit import RateLimits
     from pledge.rights.requests import RequestService
     from pledge.tasks import JobRunner
 
@@ -51,6 +53,10 @@ class Engine:
         self._platform_engines: dict[str, SAEngine] = {}
         #: the demo's local SMTP sink (pledge.devmail), shown at /dev/mail; None otherwise
         self.devmail: DevMail | None = None
+        #: Upgrade the store on first use (under the migration lock), or only check it? Outside
+        #: production Pledge upgrades its own store; in production `pledge db upgrade` does,
+        #: and an engine on an old schema raises SchemaOutOfDate (the demo sets this True).
+        self.auto_upgrade = self.settings.environment != "production"
 
     @classmethod
     def from_config_file(cls, path: str | Path, settings: Settings | None = None,
@@ -89,15 +95,24 @@ class Engine:
     # -- Pledge's own state -------------------------------------------------------------
     @cached_property
     def store(self) -> Store:
-        return Store(self.config.store_url)
+        """Pledge's store, current: upgraded now when ``auto_upgrade``, else checked
+        (:class:`pledge.store.SchemaOutOfDate` says what to run when it is behind)."""
+        store = Store(self.config.store_url, auto_upgrade=self.auto_upgrade)
+        if not self.auto_upgrade:
+            try:
+                store.check_current()
+            except SchemaOutOfDate:
+                store.dispose()
+                raise
+        return store
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.store, self.now)
+        return AuditLog(self.store, self.now, keys=self.keys.audit)
 
     @cached_property
     def ledger(self) -> ErasureLedger:
-        return ErasureLedger(self.store, self.settings.secret_key, self.now)
+        return ErasureLedger(self.store, self.keys.subject_secret, self.now, previous=self.keys.subject[1:])
 
     # -- consent ------------------------------------------------------------------------
     @cached_property
@@ -115,6 +130,13 @@ class Engine:
     def may(self, person: str, purpose: str, gpc: bool | None = None) -> Decision:
         """May ``purpose`` be carried out for this person (by email) now? With the reason."""
         return self.decisions.may(person, purpose, gpc)
+
+    # -- rate limits on what strangers can do (pledge.ratelimit): Redis or the store -------
+    @cached_property
+    def limits(self) -> RateLimits:
+        from pledge.ratelimit import RateLimits
+
+        return RateLimits.for_engine(self)
 
     # -- data-subject requests and the people who handle them --------------------------------
     @cached_property
@@ -135,6 +157,13 @@ class Engine:
         from pledge.breach.register import BreachRegister
 
         return BreachRegister(self)
+
+    # -- mail: queued in the store's outbox, sent by a background sender (pledge.outbox) --------
+    @cached_property
+    def outbox(self) -> Outbox:
+        from pledge.outbox import Outbox
+
+        return Outbox(self)
 
     # -- work split into tasks (pledge.tasks): in-process unless an interface sets a runner --
     @cached_property
@@ -170,6 +199,8 @@ class Engine:
         return Connectors(lambda name: SqlConnector(self.platform_engine(name), name))
 
     def close(self) -> None:
+        if "outbox" in self.__dict__:
+            self.outbox.close()  # its sender thread, if one runs
         for eng in self._platform_engines.values():
             eng.dispose()
         self._platform_engines.clear()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pledge.settings import Settings
 
 __all__ = ["PURPOSES", "KeysMissing", "Keyring", "generate_keyring", "keys_file_for", "load_keyring",
-           "write_keys_file"]
+           "keyring_env", "new_key", "read_keys_file", "rotate_keys_file", "write_keys_file"]
 
 #: purpose → the settings field (and ``PLEDGE_`` variable) that may give it
 PURPOSES: dict[str, str] = {
@@ -61,7 +61,14 @@ class Keyring:
         return self.signing[0]
 
     @property
+    def signers(self) -> list[str]:
+        """The signing keys as itsdangerous wants them: oldest first, so that it signs with
+        the newest (last) and verifies with any."""
+        return list(reversed(self.signing))
+
+    @property
     def subject_secret(self) -> str:
+        """The newest subject key (what new keyed HMACs of people use)."""
         return self.subject[0]
 
     @property
@@ -73,14 +80,23 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in value.split(",") if k.strip())
 
 
+def new_key(purpose: str) -> str:
+    """One fresh random key for ``purpose``."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown key purpose {purpose!r}; one of {', '.join(PURPOSES)}")
+    return Fernet.generate_key().decode() if purpose == "encryption" else secrets.token_urlsafe(48)
+
+
 def generate_keyring() -> dict[str, str]:
     """Fresh random keys for every purpose, as the key file stores them."""
-    return {
-        "signing": secrets.token_urlsafe(48),
-        "subject": secrets.token_urlsafe(48),
-        "audit": secrets.token_urlsafe(48),
-        "encryption": Fernet.generate_key().decode(),
-    }
+    return {purpose: new_key(purpose) for purpose in PURPOSES}
+
+
+def keyring_env(keys: dict[str, str] | None = None) -> dict[str, str]:
+    """``PLEDGE_*`` environment variables that give every purpose (fresh keys by default):
+    for processes that get their keys from the environment (tests, benchmarks)."""
+    keys = keys or generate_keyring()
+    return {f"PLEDGE_{field.upper()}": keys[purpose] for purpose, field in PURPOSES.items()}
 
 
 def keys_file_for(state_dir: Path, settings: Settings | None = None) -> Path:
@@ -99,6 +115,40 @@ def write_keys_file(path: Path, keys: dict[str, str] | None = None) -> Path:
     return path
 
 
+def read_keys_file(path: Path) -> dict[str, str]:
+    """A key file's purposes → keys (comma separated, newest first); refuses a file that
+    other users can read."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeysMissing(f"{path} can be read by other users (mode {oct(mode & 0o777)}); "
+                          f"run `chmod 600 {path}`")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KeysMissing(f"{path}: not a readable key file ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise KeysMissing(f"{path}: expected a JSON object of purpose → keys")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def rotate_keys_file(path: Path, purpose: str) -> int:
+    """Put a fresh key for ``purpose`` in front of the file's keys (the older ones stay, to
+    verify and decrypt what they made); returns how many keys the purpose now has. The
+    file is replaced atomically and stays 0600."""
+    keys = read_keys_file(path)
+    fresh = new_key(purpose)
+    keys[purpose] = ",".join([fresh, *_split(keys.get(purpose, ""))])
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(keys, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(_split(keys[purpose]))
+
+
 def _how(path: Path) -> str:
     return (f"make them with `pledge keys init -c <pledge.yaml>` (writes {path}, mode 0600), or set "
             "PLEDGE_SECRET_KEY, PLEDGE_SUBJECT_KEY and PLEDGE_AUDIT_KEY (each at least "
@@ -112,17 +162,7 @@ def load_keyring(settings: Settings, state_dir: Path) -> Keyring:
     path = keys_file_for(state_dir, settings)
     from_file: dict[str, str] = {}
     if path.exists():
-        mode = path.stat().st_mode & 0o077
-        if mode:
-            raise KeysMissing(f"{path} can be read by other users (mode {oct(path.stat().st_mode & 0o777)}); "
-                              f"run `chmod 600 {path}`")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise KeysMissing(f"{path}: not a readable key file ({exc})") from exc
-        if not isinstance(raw, dict):
-            raise KeysMissing(f"{path}: expected a JSON object of purpose → keys")
-        from_file = {str(k): str(v) for k, v in raw.items()}
+        from_file = read_keys_file(path)
     found: dict[str, tuple[str, ...]] = {}
     missing: list[str] = []
     sources: set[str] = set()

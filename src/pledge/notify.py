@@ -1,29 +1,36 @@
-"""Email: English and Polish templates, sent over SMTP, throttled, resumable, recorded.
+"""Email: English and Polish templates, queued in the outbox, throttled, resumable, recorded.
 
-A message belongs to a ``reference`` (``campaign:3``, ``request:42``). Each delivery is a
-row in ``email_deliveries`` keyed by the reference and a keyed HMAC of the address, so a
-re-run after a crash sends only what was not yet sent, and the store never holds the
-address itself. SMTP host, port, TLS and credentials come from Settings (``smtp_*``).
+A message belongs to a ``reference`` (``campaign:3``, ``request:42:code:1``). Each is one
+row of the store's ``outbox`` (:mod:`pledge.outbox`), keyed by the reference and a keyed
+HMAC of the address, so the same message is never queued twice, a re-run after a crash
+sends only what was not yet sent, and the store never holds the address in clear (the
+queued message itself is encrypted, and cleared once sent). Deliveries recorded before
+the outbox (``email_deliveries``) still count as sent.
+
+:meth:`Notifier.send` queues one message and returns at once: a background sender
+delivers it (inline mode: delivered before ``send`` returns). :meth:`Notifier.send_many`
+is for bulk runs (campaigns, breach notices, marketing) from the CLI or a job: it queues
+the messages a few at a time and delivers them itself, at the given rate. SMTP host,
+port, TLS and credentials come from Settings (``smtp_*``; timeouts and retries ``mail_*``).
 """
 
 from __future__ import annotations
 
-import smtplib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, select
 
 from pledge.i18n import translator
 from pledge.retention.ledger import subject_key
-from pledge.settings import Settings
-from pledge.store import Store
 from pledge.store.tables.notify import email_deliveries
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -55,36 +62,43 @@ class Outcome:
 
 
 class Notifier:
-    """Sends templated email; one per (reference, address), ever."""
+    """Sends templated email through the engine's outbox; one per (reference, address), ever.
 
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], datetime], *,
-                 rate_per_second: float = 20.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
+    Recipient keys are keyed HMACs under the deployment's subject keys, newest first
+    (``engine.keys.subject``): messages are recorded under the newest, and one recorded
+    under an older key still counts as sent."""
+
+    #: messages queued before ``send_many`` delivers them (over one SMTP session)
+    CHUNK = 20
+
+    def __init__(self, engine: Engine, *, rate_per_second: float = 20.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.settings = engine.settings
+        self.subject_keys = tuple(engine.keys.subject)
+        if not self.subject_keys:
+            raise ValueError("a Notifier needs the deployment's subject keys")
+        self.clock = engine.now
+        self.outbox = engine.outbox
         self.interval = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
         self.sleep = sleep
         self._last = 0.0
 
     def key(self, address: str) -> str:
-        return subject_key(self.settings.secret_key, "email", address)
+        return subject_key(self.subject_keys[0], "email", address)
+
+    def every_key(self, address: str) -> list[str]:
+        """The address's recipient key under every subject key, newest first."""
+        return [subject_key(k, "email", address) for k in self.subject_keys]
 
     def delivered(self, reference: str) -> set[str]:
-        """Recipient keys already sent for ``reference``."""
+        """Recipient keys already sent for ``reference`` (the outbox, and the older record)."""
         q = select(email_deliveries.c.recipient_key).where(
             email_deliveries.c.reference == reference, email_deliveries.c.status == "sent")
         with self.store.connect() as conn:
-            return {r[0] for r in conn.execute(q)}
-
-    # -- SMTP -------------------------------------------------------------------------------
-    def connect(self) -> smtplib.SMTP:
-        s = self.settings
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30)
-        if s.smtp_tls:
-            smtp.starttls()
-        if s.smtp_user:
-            smtp.login(s.smtp_user, s.smtp_password or "")
-        return smtp
+            legacy = {str(r[0]) for r in conn.execute(q)}
+        return legacy | self.outbox.sent_keys(reference)
 
     def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
         subject, body = template.render(lang, context)
@@ -98,6 +112,16 @@ class Notifier:
         msg["Content-Language"] = lang  # after set_content, which resets Content-* headers
         return msg
 
+    def _compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any],
+                 headers: Mapping[str, str] | None) -> EmailMessage:
+        """:meth:`compose` (a subclass may add to it), then the extra ``headers`` as given
+        (``List-Unsubscribe`` and the like): they travel in the queued message."""
+        msg = self.compose(to, template, lang, context)
+        for name, value in (headers or {}).items():
+            del msg[name]
+            msg[name] = value
+        return msg
+
     def _throttle(self) -> None:
         if self.interval:
             wait = self._last + self.interval - time.monotonic()
@@ -109,72 +133,93 @@ class Notifier:
     def send_many(self, messages: Iterable[tuple[str, Mapping[str, Any]]], template: EmailTemplate, lang: str,
                   *, reference: str, on_each: Callable[[str, str], None] | None = None,
                   limit: int | None = None,
-                  key_of: Callable[[str, Mapping[str, Any]], str] | None = None) -> Outcome:
-        """Send ``template`` to each (address, context) not yet sent for ``reference``.
+                  key_of: Callable[[str, Mapping[str, Any]], str] | None = None,
+                  headers_of: Callable[[str, Mapping[str, Any]], Mapping[str, str]] | None = None) -> Outcome:
+        """Send ``template`` to each (address, context) not yet sent for ``reference``, now.
 
-        ``on_each(address, status)`` is called after each attempt (progress, bookkeeping).
+        The messages go through the outbox a few at a time and are delivered here, at the
+        notifier's rate; one that fails stays queued and is retried by the sender (or a
+        re-run). ``on_each(address, status)`` hears ``sent``, ``failed`` (queued for a
+        retry) or ``skipped`` (sent before) for each message (progress, bookkeeping).
         ``limit`` stops after that many new messages (send in slices).
-        ``key_of(address, context)`` gives the delivery's recipient key instead of the
+        ``key_of(address, context)`` gives the message's recipient key instead of the
         address's HMAC: a stable key of the *person*, so a changed address is not a new
         recipient (breach notices, where the newest address is looked up each run).
+        ``headers_of(address, context)`` gives extra headers for that message.
         """
         done = self.delivered(reference)
         out = Outcome()
-        smtp: smtplib.SMTP | None = None
-        try:
-            for address, context in messages:
-                key = key_of(address, context) if key_of else self.key(address)
-                if key in done:
-                    out.skipped += 1
-                    continue
-                if limit is not None and out.sent >= limit:
-                    break
-                msg = self.compose(address, template, lang, context)
-                self._throttle()
-                try:
-                    if smtp is None:
-                        smtp = self.connect()
-                    smtp.send_message(msg)
-                except (smtplib.SMTPException, OSError) as exc:
+        pending: dict[int, tuple[str, str]] = {}  # outbox id -> (address, recipient key)
+
+        def drain() -> None:
+            if not pending:
+                return
+            attempted: set[int] = set()
+
+            def each(oid: int, state: str) -> None:
+                attempted.add(oid)
+                address, key = pending[oid]
+                if state == "sent":
+                    out.sent += 1
+                    done.add(key)
+                else:
                     out.failed += 1
-                    self._record(reference, key, template.name, lang, "failed", str(exc)[:500], None)
-                    if smtp is not None:
-                        self._close(smtp)
-                    smtp = None
-                    if on_each:
-                        on_each(address, "failed")
-                    continue
-                self._record(reference, key, template.name, lang, "sent", None, str(msg["Message-ID"]))
-                done.add(key)
-                out.sent += 1
                 if on_each:
-                    on_each(address, "sent")
-        finally:
-            if smtp is not None:
-                self._close(smtp)
+                    on_each(address, "sent" if state == "sent" else "failed")
+
+            try:
+                self.outbox.deliver(list(pending), force=True, each=each, pace=self._throttle)
+            finally:
+                rest = [address for oid, (address, _) in pending.items() if oid not in attempted]
+                pending.clear()
+            for address in rest:  # the relay stopped answering, or another sender holds it: queued
+                out.failed += 1
+                if on_each:
+                    on_each(address, "failed")
+
+        for address, context in messages:
+            keys = [key_of(address, context)] if key_of else self.every_key(address)
+            if any(k in done for k in keys):
+                out.skipped += 1
+                if on_each:
+                    on_each(address, "skipped")
+                continue
+            if limit is not None and out.sent + len(pending) >= limit:
+                drain()
+                if out.sent >= limit:
+                    break
+            msg = self._compose(address, template, lang, context, headers_of(address, context) if headers_of else None)
+            queued = self.outbox.put(msg, reference=reference, recipient_key=keys[0], template=template.name,
+                                     lang=lang, other_keys=keys[1:], deliver=False)
+            if queued.status == "sent":
+                done.add(keys[0])
+                out.skipped += 1
+                if on_each:
+                    on_each(address, "skipped")
+                continue
+            pending[queued.id] = (address, keys[0])
+            if len(pending) >= self.CHUNK:
+                drain()
+        drain()
         return out
 
     def send(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any], *,
-             reference: str) -> bool:
-        """One message; False when it was already sent for this reference or failed."""
-        return self.send_many([(to, context)], template, lang, reference=reference).sent == 1
+             reference: str, headers: Mapping[str, str] | None = None, conn: Connection | None = None) -> bool:
+        """Queue one message and return at once (inline mode: deliver it first).
 
-    @staticmethod
-    def _close(smtp: smtplib.SMTP) -> None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-
-    def _record(self, reference: str, key: str, template: str, lang: str, status: str, error: str | None,
-                message_id: str | None) -> None:
-        values = {"at": self.clock(), "template": template, "lang": lang, "status": status, "error": error,
-                  "message_id": message_id}
-        t = email_deliveries
-        with self.store.begin() as conn:
-            existing = conn.execute(select(t.c.id).where(t.c.reference == reference,
-                                                         t.c.recipient_key == key)).first()
-            if existing is None:
-                conn.execute(insert(t).values(reference=reference, recipient_key=key, **values))
-            else:
-                conn.execute(update(t).where(t.c.id == existing.id).values(**values))
+        True when the message is on its way: queued for the sender, or (inline) sent.
+        False when it was already queued or sent for this reference, or (inline) the send
+        failed (it stays queued for a retry). With ``conn`` the message is queued in the
+        caller's transaction and goes out once the sender next looks, after the commit."""
+        keys = self.every_key(to)
+        done = self.delivered(reference)
+        if any(k in done for k in keys):
+            return False
+        msg = self._compose(to, template, lang, context, headers)
+        queued = self.outbox.put(msg, reference=reference, recipient_key=keys[0], template=template.name, lang=lang,
+                                 other_keys=keys[1:], conn=conn)
+        if not queued.fresh:
+            return False
+        if self.outbox.inline and conn is None:
+            return self.outbox.status_of([queued.id]).get(queued.id) == "sent"
+        return True

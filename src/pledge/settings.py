@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+
 class Settings(BaseSettings):
     """Process-wide settings, read from ``PLEDGE_*`` environment variables."""
 
@@ -31,13 +32,29 @@ class Settings(BaseSettings):
     database_url: str | None = None
     platform_url: str | None = None
     broker_url: str | None = None
+    #: Redis for the rate limits (pledge.ratelimit); a redis:// broker_url serves too. Unset: the store.
+    redis_url: str | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_tls: bool = False
     mail_from: str = "privacy@pledge.localhost"
+    #: How mail leaves (pledge.outbox). Every message is queued in the store's outbox;
+    #: "outbox" sends it from a background sender (web: a thread; Celery: beat), "inline"
+    #: sends it at once on the caller's thread. Unset: inline under environment "test".
+    mail_mode: Literal["outbox", "inline"] | None = None
+    #: seconds an SMTP connection may sit silent before the attempt counts as failed
+    mail_timeout: float = 10.0
+    #: seconds before the first retry of a failed send; doubled each time, at most an hour
+    mail_retry_after: float = 60.0
+    #: attempts before a message is given up (its outbox row shows "failed")
+    mail_attempts: int = 10
+    #: seconds between the background sender's looks at the outbox (new mail wakes it at once)
+    mail_poll: float = 1.0
     base_url: str = "http://127.0.0.1:8000"
+    #: the largest request body the web app reads, in bytes (pledge.web.limits); larger gets 413
+    max_body_bytes: int = 1024 * 1024
 
 
 class ConfigError(ValueError):

@@ -82,7 +82,7 @@ class Target:
 
     def code_for(self, address: str) -> str:
         for body in reversed(self.mails_to(address)):
-            found = re.search(r"^\s*([0-9A-Z]{6,10})\s*$", body, re.M)
+            found = re.search(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4}|[0-9A-Z]{6,10})\s*$", body, re.M)
             if found:
                 return found.group(1)
         raise AssertionError(f"no code was mailed to {address}")
@@ -106,5 +106,6 @@ def served(tmp_path: Path, store: str = "sqlite", *, example: str = "omni-one", 
         engine = Engine(load_config(cfg, s), s, clock=clock)
         stack.callback(engine.close)
         engine.devmail = sink
+        _ = engine.store  # migrated before the first request, as `pledge serve` does
         url = stack.enter_context(serving(create_app(engine)))
         yield Target(url, engine, sink, cfg, store_url)

@@ -15,9 +15,11 @@ the platform contract) lies in ``[window_from, window_to]``: one statement per t
 From them the declared references of the data map are followed *backwards* (the reverse
 of the rights engine's walk): a row of ``messages`` names its ``conversation_id``; the
 ``conversations`` rows with that ``id`` name their ``user_id``; the ``users`` rows with
-that ``id`` carry the ``email`` identity. Each step is ``SELECT … WHERE field IN
-(batch)`` through the same connectors as :mod:`pledge.rights.locate`: one statement per
-table and batch, never one per row. Every path is followed to a fixed point, so a row
+that ``id`` carry the ``email`` identity. Every read goes through the data plane's
+connectors (``find_between`` for the window, ``find`` for each step: ``SELECT … WHERE field
+IN (batch)``, one statement per table and batch, never one per row), with the row keys
+(composite keys included) and identity rules (emails case-insensitive) the rights use; the
+data map is checked against the live schema first (:mod:`pledge.dataplane.schema`). Every path is followed to a fixed point, so a row
 reached along two paths (a message's author and its conversation's owner) counts for
 both people, and each person's ``records`` counts each exposed row once.
 
@@ -28,15 +30,15 @@ the register stores the keyed HMACs (``keys``, ``subject_key``) alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from pledge.connectors.base import ConnectorError
-from pledge.connectors.sql import SqlConnector
+from pledge.connectors.base import Connector, ConnectorError, Handle
 from pledge.datamap.graph import Edge, build_graph
+from pledge.dataplane.identity import folds_case, normalise
+from pledge.dataplane.schema import require_live_schema
 from pledge.engine import Engine
 from pledge.retention.ledger import subject_key
 
@@ -76,40 +78,35 @@ class Affected:
         return {p.subject_key: p for p in self.people}
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
 class _Walk:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, stack: ExitStack) -> None:
         self.engine = engine
         self.graph = build_graph(engine.dataset)
         self.edges: list[Edge] = self.graph.walkable()
         self.rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
         self.roots: dict[str, dict[tuple[Any, ...], set[Root]]] = {}
         self.queried: dict[int, set[Any]] = {}
-        #: per edge: value of the source field -> primary keys of source rows holding it
+        #: per edge: value of the source field -> row keys of source rows holding it
         self.index: dict[int, dict[Any, list[tuple[Any, ...]]]] = {}
         self.statements = 0
-        self.conns: dict[str, Connection] = {}
+        self.stack = stack
+        self.conns: dict[str, Handle] = {}
 
-    def connector(self, database: str) -> SqlConnector:
-        conn = self.engine.connectors.get(database)
-        if not isinstance(conn, SqlConnector):  # pragma: no cover - only SQL connectors exist
-            raise AffectedError(f"database {database!r}: breach search needs a SQL connector")
-        return conn
+    def connector(self, database: str) -> Connector:
+        return self.engine.connectors.get(database)
 
     def pk(self, coll: str) -> list[str]:
-        declared = self.graph.primary_keys.get(coll) or []
-        if declared:
-            return declared
         db, name = coll.split(".", 1)
-        return self.connector(db).primary_key(name)
+        return self.connector(db).row_key(name)
+
+    def kind(self, ref: Any) -> str | None:
+        try:
+            return self.engine.dataset.resolve(str(ref))[2].identity
+        except KeyError:
+            return None
 
     def needed(self, coll: str) -> list[str]:
-        """Primary key, fields the walk reads, and identity fields."""
+        """Row key, fields the walk reads, and identity fields."""
         db_name, name = coll.split(".", 1)
         cols = list(self.pk(coll))
         cols += [e.target.field for e in self.edges if e.target.collection_key == coll]
@@ -119,37 +116,25 @@ class _Walk:
         live = set(self.connector(db_name).columns(name))
         return [c for c in dict.fromkeys(cols) if c in live]
 
-    def conn(self, database: str) -> Connection:
+    def conn(self, database: str) -> Handle:
         if database not in self.conns:
-            self.conns[database] = self.connector(database).engine.connect()
+            self.conns[database] = self.stack.enter_context(self.connector(database).begin())
         return self.conns[database]
-
-    def close(self) -> None:
-        for c in self.conns.values():
-            c.close()
-        self.conns.clear()
 
     def seed(self, coll: str, time_field: str, start: datetime, end: datetime) -> int:
         db_name, name = coll.split(".", 1)
         connector = self.connector(db_name)
-        table = connector.table(name)
-        if time_field not in table.c:
+        columns = connector.columns(name)
+        if time_field not in columns:
             raise AffectedError(
                 f"{coll} has no column {time_field!r} to place rows in the window; "
-                f"pass a time field it has: {', '.join(table.c.keys())}")
-        column = table.c[time_field]
-        aware = bool(getattr(column.type, "timezone", False))
-        lo, hi = (start, end) if aware else (_naive_utc(start), _naive_utc(end))
-        cols = [table.c[c] for c in self.needed(coll)]
+                f"pass a time field it has: {', '.join(columns)}")
         pk = self.pk(coll)
         rows = self.rows.setdefault(coll, {})
         roots = self.roots.setdefault(coll, {})
         self.statements += 1
-        result = self.conn(db_name).execution_options(stream_results=True, yield_per=1000).execute(
-            select(*cols).where(column >= lo, column <= hi))
         count = 0
-        for r in result:
-            row = dict(r._mapping)
+        for row in connector.find_between(self.conn(db_name), name, time_field, start, end, self.needed(coll)):
             key = tuple(row[c] for c in pk)
             rows[key] = row
             roots.setdefault(key, set()).add((coll, key))
@@ -165,13 +150,16 @@ class _Walk:
         rows = self.rows.setdefault(src, {})
         self.roots.setdefault(src, {})
         lookup = self.index.setdefault(index, {})
+        fold = folds_case(self.kind(edge.source), self.kind(edge.target))
         coerced = connector.coerce(name, edge.source.field, list(values))
         self.statements += (len(coerced) + connector.batch_size - 1) // connector.batch_size
-        for row in connector.select_in(self.conn(db_name), name, edge.source.field, coerced, self.needed(src)):
+        for row in connector.find(self.conn(db_name), name, edge.source.field, coerced, self.needed(src),
+                                  fold_case=fold):
             key = tuple(row[c] for c in pk)
             rows.setdefault(key, row)
             self.roots[src].setdefault(key, set())
-            lookup.setdefault(row[edge.source.field], []).append(key)
+            value = row[edge.source.field]
+            lookup.setdefault(normalise("email", value) if fold else value, []).append(key)
 
     def run(self) -> None:
         changed = True
@@ -183,8 +171,10 @@ class _Walk:
                 if not found:
                     continue
                 tfield = edge.target.field
+                fold = folds_case(self.kind(edge.source), self.kind(edge.target))
                 done = self.queried.setdefault(index, set())
-                values = {row.get(tfield) for row in found.values()} - {None}
+                values = {normalise("email", row.get(tfield)) if fold else row.get(tfield)
+                          for row in found.values()} - {None}
                 new = sorted(values - done, key=repr)
                 if new:
                     done.update(new)
@@ -196,7 +186,8 @@ class _Walk:
                     mine = self.roots[target].get(key)
                     if not mine:
                         continue
-                    for src_key in lookup.get(row.get(tfield), ()):
+                    value = row.get(tfield)
+                    for src_key in lookup.get(normalise("email", value) if fold else value, ()):
                         theirs = src_roots[src_key]
                         if not mine <= theirs:
                             theirs |= mine
@@ -220,19 +211,19 @@ def find_affected(engine: Engine, collections: Iterable[str], window_from: datet
             raise AffectedError(f"{coll!r} is not a collection of the data map; known: {', '.join(known)}")
     if window_to < window_from:
         raise AffectedError("the window ends before it starts (--to is earlier than --from)")
-    walk = _Walk(engine)
     out = Affected(colls)
     try:
-        for coll in colls:
-            out.per_collection[coll] = walk.seed(coll, time_field, window_from, window_to)
-        walk.run()
+        require_live_schema(engine)  # refuses a data map that does not match, before any read
+        with ExitStack() as stack:
+            walk = _Walk(engine, stack)
+            for coll in colls:
+                out.per_collection[coll] = walk.seed(coll, time_field, window_from, window_to)
+            walk.run()
     except ConnectorError as exc:
         raise AffectedError(str(exc)) from exc
-    finally:
-        walk.close()
     out.records = sum(out.per_collection.values())
     out.statements = walk.statements
-    secret = engine.settings.secret_key
+    secret = engine.keys.subject_secret
     people: dict[str, AffectedPerson] = {}
     reached: dict[str, set[Root]] = {}
     for coll, rows in walk.rows.items():
@@ -247,7 +238,7 @@ def find_affected(engine: Engine, collections: Iterable[str], window_from: datet
                 if kind != "email" or not row.get(fname):
                     continue
                 email = str(row[fname]).strip()
-                norm = email.lower()
+                norm = normalise("email", email)
                 person = people.get(norm)
                 if person is None:
                     person = people[norm] = AffectedPerson(email, {"email": subject_key(secret, "email", email)})

@@ -138,7 +138,7 @@ def notify_people(engine: Engine, breach_id: int, *, rate_per_second: float = 10
             continue
         seen.add(skey)
         messages.append((person.email, {**common, "records": person.records, "_key": skey}))
-    sender = notifier or Notifier(engine.store, engine.settings, engine.now, rate_per_second=rate_per_second)
+    sender = notifier or Notifier(engine, rate_per_second=rate_per_second)
     address_key = {address: str(ctx["_key"]) for address, ctx in messages}
 
     def each(address: str, status: str) -> None:
@@ -146,6 +146,8 @@ def notify_people(engine: Engine, breach_id: int, *, rate_per_second: float = 10
             reg.mark_person_notified(breach_id, address_key[address])
             if on_sent:
                 on_sent(address)
+        elif status == "skipped":  # sent before, perhaps by the outbox's sender after a retry
+            reg.mark_person_notified(breach_id, address_key[address])
 
     completed = False
     try:

@@ -26,10 +26,15 @@ COMMAND_MODULES = (
     "rights_erase",
     "report",
     "breach",
+    "consent",
     "retention",
+    "prove",
     "requests",
+    "mail",
     "audit",
     "admin",
+    "keys",
+    "db",
     "worker",
 )
 
@@ -44,4 +49,18 @@ _register()
 
 
 def main() -> None:
-    app()
+    from pledge.keys import KeysMissing
+    from pledge.store import SchemaOutOfDate
+
+    try:
+        app()
+    except KeysMissing as exc:  # a command that reached for keys the deployment lacks
+        from pledge.cli.common import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None
+    except SchemaOutOfDate as exc:  # production: a command on a store behind this Pledge
+        from pledge.cli.common import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None

@@ -38,6 +38,22 @@ def create_user(
     typer.echo(uri)
 
 
+@admin_app.command("unlock")
+def unlock(
+    email: Annotated[str | None, typer.Option(help="The account (its email) whose sign-in is locked or waiting.")] = None,
+    address: Annotated[str | None, typer.Option(help="A client address whose sign-ins are locked or waiting.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Lift a console sign-in lockout or wait early (for an account, an address, or both); audited."""
+    if not email and not address:
+        fail("name what to unlock: --email and/or --address")
+    engine = load_engine(config)
+    if not engine.admins.unlock(email=email, address=address):
+        fail("nothing to unlock: no failed sign-ins are counted for " +
+             " or ".join(x for x in (email, address) if x))
+    console.print("unlocked: the next sign-in is checked as usual")
+
+
 @admin_app.command("create-api-key")
 def create_api_key(
     scope: Annotated[list[str], typer.Option("--scope", help="Repeat for each: " + ", ".join(SCOPES))],

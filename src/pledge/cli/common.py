@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from pledge.engine import Engine
+from pledge.keys import KeysMissing
 from pledge.settings import ConfigError, Settings, default_config_path
 
 console = Console()
@@ -46,8 +47,13 @@ def parse_now(now: str | None) -> datetime | None:
     return moment
 
 
-def load_engine(config: Path | None, now: str | None = None, *, distributed: bool = True) -> Engine:
+def load_engine(config: Path | None, now: str | None = None, *, distributed: bool = True,
+                keys: bool = True) -> Engine:
     """Build the engine for a command, turning config errors into a clear exit 2.
+
+    With ``keys`` (the default) the deployment's keys are loaded first, and a deployment
+    without them exits 2 with how to make them (``pledge keys init``); commands that only
+    read the policy and the data map pass ``keys=False``.
 
     With a broker set, the command's work goes to ``pledge worker`` processes, as from the
     web app; a worker itself passes ``distributed=False`` and runs what it receives."""
@@ -57,10 +63,18 @@ def load_engine(config: Path | None, now: str | None = None, *, distributed: boo
                                          clock=(lambda: moment) if moment else None)
     except ConfigError as exc:
         fail(str(exc))
+    if keys:
+        try:
+            engine.keys  # noqa: B018 - load now: a deployment without keys stops here, cleanly
+        except KeysMissing as exc:
+            fail(str(exc))
     if distributed and engine.settings.broker_url:
         from pledge.jobs import attach
 
         attach(engine)
+    from pledge.cli.mail import deliver_at_end
+
+    deliver_at_end(engine)  # the mail the command queues goes out as it ends (pledge.outbox)
     return engine
 
 

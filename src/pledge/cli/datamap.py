@@ -48,16 +48,17 @@ def _dataset_or_exit(engine: Any, output: OutputFormat) -> Dataset:
 
 
 def _print_findings(findings: list[Finding]) -> None:
+    """One finding per entry: severity, file:line of the declaration, path and code, then the
+    message (with the fix) on its own lines, so long messages never squeeze a table."""
     if not findings:
         console.print("[green]ok[/]: the dataset matches the live databases")
         return
-    table = Table(show_lines=False)
-    for col in ("severity", "code", "path", "message"):
-        table.add_column(col, overflow="fold")
     for f in findings:
         colour = "red" if f.severity == "error" else "yellow"
-        table.add_row(f"[{colour}]{f.severity}[/]", f.code, escape(f.path), escape(f.message))
-    console.print(table)
+        where = f"{escape(f.where)}: " if f.where else ""
+        code = escape(f"[{f.code}]")
+        console.print(f"[{colour}]{f.severity}[/]: {where}[bold]{escape(f.path)}[/] {code}", soft_wrap=True)
+        console.print(f"  {escape(f.message)}", soft_wrap=True, highlight=False)
     errors = sum(1 for f in findings if f.severity == "error")
     console.print(f"{errors} error(s), {len(findings) - errors} warning(s)")
 
@@ -69,7 +70,7 @@ def check_command(config: ConfigOpt = None, output: FormatOption = OutputFormat.
 
     Exit status: 0 no errors (warnings allowed), 1 errors found, 2 the input is unusable.
     """
-    engine = load_engine(config)
+    engine = load_engine(config, keys=False)
     try:
         dataset = _dataset_or_exit(engine, output)
         with err_console.status("reading the live schema") as status:
@@ -157,7 +158,7 @@ def discover_command(
     """
     compare: Dataset | None = None
     if config is not None:
-        engine = load_engine(config)
+        engine = load_engine(config, keys=False)
         compare = _dataset_or_exit(engine, output)
         url = url or engine.config.platform_url
         if database is None and len(compare.databases) == 1:

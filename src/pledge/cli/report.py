@@ -32,8 +32,8 @@ app.add_typer(certificate_app, name="certificate")
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (default: standard output).")]
 
 
-def _engine(config: Path | None, now: str | None = None) -> Engine:
-    engine = load_engine(config, now)
+def _engine(config: Path | None, now: str | None = None, *, keys: bool = True) -> Engine:
+    engine = load_engine(config, now, keys=keys)
     try:
         engine.policy  # noqa: B018 - load now so that a bad file is reported here
     except (OSError, ValidationError, ValueError) as exc:
@@ -69,7 +69,7 @@ def ropa_cmd(
 
     if fmt not in ropa.FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(ropa.FORMATS)}")
-    engine = _engine(config)
+    engine = _engine(config, keys=False)
     _write(ropa.render(ropa.build_ropa(engine.policy, engine.dataset, engine.now().date()), fmt), out)
 
 
@@ -88,7 +88,7 @@ def notice_cmd(
         fail(f"--lang {lang!r} is not one of {', '.join(LANGUAGES)}")
     if fmt not in notice.FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(notice.FORMATS)}")
-    _write(notice.render(_engine(config).policy, lang, fmt), out)
+    _write(notice.render(_engine(config, keys=False).policy, lang, fmt), out)
 
 
 @report_app.command("datamap")
@@ -99,7 +99,7 @@ def datamap_cmd(
     """The data-map picture as SVG: systems, categories, purposes, processors, countries."""
     from pledge.reports.datamap_svg import datamap_svg
 
-    engine = _engine(config)
+    engine = _engine(config, keys=False)
     _write(datamap_svg(engine.policy, engine.dataset), out)
 
 
@@ -144,7 +144,7 @@ def diff_cmd(
 
     if fmt not in ("text", "json"):
         fail(f"--format {fmt!r} is not text or json")
-    dataset = _engine(config).dataset if config else None
+    dataset = _engine(config, keys=False).dataset if config else None
     diff = diff_policies(_load_policy_file(old), _load_policy_file(new), dataset)
     if fmt == "json":
         print_json(diff.as_dict())
@@ -230,7 +230,7 @@ def campaign_send(
     from pledge.reports.campaign import CampaignError, Campaigns
 
     engine = _engine(config, now)
-    campaigns = Campaigns(engine, Notifier(engine.store, engine.settings, engine.now, rate_per_second=rate))
+    campaigns = Campaigns(engine, Notifier(engine, rate_per_second=rate))
     with Progress(TextColumn("[bold]campaign {task.fields[cid]}"), BarColumn(), TextColumn("{task.completed} sent"),
                   console=console, transient=True) as progress:
         task = progress.add_task("send", total=None, cid=campaign_id)
@@ -294,7 +294,7 @@ def certificate_issue(
     except (OSError, ValueError) as exc:
         fail(f"{report}: cannot read the report: {exc}")
     try:
-        doc = issue(data, engine.settings.secret_key, issued_at=engine.now(),
+        doc = issue(data, engine.keys.secret, issued_at=engine.now(),
                     controller=engine.policy.controller.name, policy_version=engine.policy.version)
     except CertificateError as exc:
         fail(f"{report}: {exc}")
@@ -315,7 +315,8 @@ def certificate_verify(
         doc = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         fail(f"{file}: cannot read the certificate: {exc}")
-    expected = public_key_b64(signing_key(_engine(config).settings.secret_key)) if config else None
+    # any of the deployment's signing keys: certificates issued before a rotation still check
+    expected = [public_key_b64(signing_key(k)) for k in _engine(config).keys.signing] if config else None
     try:
         body = verify(doc, expected)
     except CertificateError as exc:

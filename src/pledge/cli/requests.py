@@ -58,6 +58,15 @@ def _do(fn: Any, *args: Any, **kwargs: Any) -> RequestView:
     return view
 
 
+def _done(view: RequestView) -> None:
+    """Say how a run ended; a failed run exits 1 with its reason (``pledge requests run`` retries)."""
+    if view.state == "failed":
+        failure = view.result.get("failure") or {}
+        fail(f"{view.id}: failed ({failure.get('error', '?')}: {failure.get('message', '')}); "
+             f"fix the cause, then: pledge requests run {view.id}", code=1)
+    console.print(f"{view.id}: {view.state}")
+
+
 @requests_app.command("list")
 def list_(config: ConfigOpt = None, state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
           fmt: FormatOpt = "text", now: NowOpt = None) -> None:
@@ -102,7 +111,7 @@ def approve(request_id: IdArg, config: ConfigOpt = None, actor: ActorOpt = "cli"
     engine = load_engine(config, now)
     with console.status(f"Carrying out {request_id} …"):
         view = _do(engine.requests.approve, request_id, actor=actor)
-    console.print(f"{view.id}: {view.state}")
+    _done(view)
 
 
 @requests_app.command()
@@ -111,7 +120,7 @@ def run(request_id: IdArg, config: ConfigOpt = None, actor: ActorOpt = "cli", no
     engine = load_engine(config, now)
     with console.status(f"Carrying out {request_id} …"):
         view = _do(engine.requests.run, request_id, actor=actor)
-    console.print(f"{view.id}: {view.state}")
+    _done(view)
 
 
 @requests_app.command()
@@ -176,11 +185,22 @@ def initiate(
     email: Annotated[str, typer.Option("--email", help="The person concerned.")],
     ground: Annotated[str, typer.Option(help="Why the platform acts itself; one of: " + ", ".join(INITIATIVE_GROUNDS) + ".")],
     note: Annotated[str, typer.Option(help="Details for the record.")] = "",
+    identity: Annotated[list[str] | None, typer.Option(
+        "--identity", help="A further identity of the person, KIND=VALUE (user_id=42); needs --evidence.")] = None,
+    evidence: Annotated[str, typer.Option(
+        help="How you know the further identities are this person's (recorded in the audit log).")] = "",
     config: ConfigOpt = None,
     actor: ActorOpt = "cli",
     now: NowOpt = None,
 ) -> None:
     """Open a request on the platform's own initiative (a child under the minimum age, a legal order)."""
+    ids = {"email": email}
+    for item in identity or []:
+        kind_, sep, value = item.partition("=")
+        if not sep or not kind_.strip() or not value.strip():
+            fail(f"--identity {item!r}: write KIND=VALUE, e.g. user_id=42")
+        ids[kind_.strip()] = value.strip()
     engine = load_engine(config, now)
-    view = _do(engine.requests.open_on_initiative, kind, {"email": email}, ground=ground, note=note, actor=actor)
+    view = _do(engine.requests.open_on_initiative, kind, ids, ground=ground, note=note, actor=actor,
+               evidence=evidence)
     console.print(f"opened {view.id} ({view.kind}, ground {ground}), state {view.state}")

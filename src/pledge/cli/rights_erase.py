@@ -1,4 +1,4 @@
-"""``pledge rights erase``, ``rectify``, ``restrict`` and ``object``."""
+"""``pledge rights erase``, ``rectify``, ``restrict``, ``object`` and ``child-found``."""
 
 from __future__ import annotations
 
@@ -50,25 +50,39 @@ def _run(what: str, engine: Engine, fn: Callable[[], T]) -> T:
         engine.close()
 
 
+def _fields_text(e: dict[str, Any]) -> str:
+    parts = [f"{k} → {v}" for k, v in e.get("fields", {}).items()]
+    if e.get("detached"):
+        parts.append("link cut: " + ", ".join(e["detached"]))
+    if e.get("kept"):
+        parts.append("kept: " + ", ".join(f"{k} ({why})" for k, why in e["kept"].items()))
+    return "; ".join(parts)
+
+
 def _erasure_tables(report: dict[str, Any]) -> None:
-    titles = {"deleted": "Deleted", "masked": "Masked (anonymised)", "retained": "Retained"}
+    titles = {"deleted": "Deleted", "masked": "Masked (these fields change)",
+              "retained": "Retained as they are", "others": "Other people's rows, left as they are"}
     for outcome, title in titles.items():
-        entries = report[outcome]
+        entries = report.get(outcome) or []
         if not entries:
             continue
         table = Table("table", "rows", "fields", "reason", title=f"{title}"
-                      + (" — would be" if report["dry_run"] else ""))
+                      + (" — would be" if report["dry_run"] and outcome != "others" else ""))
         for e in entries:
-            fields = ", ".join(f"{k}: {v}" for k, v in e.get("fields", {}).items())
-            if e.get("detached"):
-                fields = ", ".join(filter(None, [fields, "unlinked: " + ", ".join(e["detached"])]))
             reason = e["reason"] + (f" [{e['law']}]" if e.get("law") else "")
-            table.add_row(e["collection"], str(e["rows"]), fields or "-", reason)
+            if e.get("until"):
+                reason += f" (until {e['until']})"
+            if e.get("shared") and outcome != "others":
+                reason = "other people's row: " + reason if not reason.startswith("other people") else reason
+            table.add_row(e["collection"], str(e["rows"]), _fields_text(e) or "-", reason)
         console.print(table)
     t = report["totals"]
     verb = "would be" if report["dry_run"] else "were"
+    shared = sum(e["rows"] for e in report.get("shared", []))
     console.print(f"{t['deleted']} rows {verb} deleted, {t['masked']} masked, {t['retained']} retained "
-                  f"(request {report['request_id']}).")
+                  + (f"({shared} of them other people's rows that only lose their link to the person) " if shared
+                     else "")
+                  + f"(request {report['request_id']}).")
     for note in report.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")
 
@@ -183,3 +197,47 @@ def object_cmd(email: RequiredEmail, purpose: Annotated[str, typer.Option(
         print_json(result)
     else:
         console.print(msg)
+
+
+@rights_app.command("child-found")
+def child_found_cmd(config: ConfigOpt = None, email: EmailOpt = None,
+                    every: Annotated[bool, typer.Option(
+                        "--all", help="Everyone the platform's birth dates show under the policy's minimum "
+                                      "age.")] = False,
+                    note: Annotated[str, typer.Option("--note", help="Details for the record.")] = "",
+                    evidence: Annotated[str, typer.Option(
+                        "--evidence", help="How you know the person is under age, when the platform holds no "
+                                           "birth date (recorded in the audit log).")] = "",
+                    fmt: FormatChoice = "text", actor: ActorOpt = "cli") -> None:
+    """A child under the policy's minimum age: carry out the policy's age.on_child_found.
+
+    ``delete`` erases the child's data at once when the platform's birth date proves the age
+    (an officer's evidence alone waits for a second person's approval); ``suspend`` and
+    ``require_parental_consent`` restrict every purpose. Someone the platform shows as old
+    enough is refused.
+    """
+    from pledge.rights.children import ChildError, child_found, find_children
+    from pledge.rights.requests import RequestError
+
+    _check_format(fmt)
+    if every == bool(email):
+        fail("name one person with --email, or use --all")
+    engine = load_engine(config)
+    results: list[dict[str, Any]] = []
+    try:
+        with console.status("[bold]Acting on the policy's age promise…", spinner="dots"):
+            for who in find_children(engine) if every else [str(email)]:
+                results.append(child_found(engine, who, actor=actor, note=note, evidence=evidence).as_dict())
+    except (ChildError, RequestError, ErasurePlanError, ConnectorError) as exc:
+        fail(str(exc))
+    finally:
+        engine.close()
+    if fmt == "json":
+        print_json(results)
+        return
+    if not results:
+        console.print("Nobody under the minimum age was found.")
+    for r in results:
+        done = (f"erasure {r['request_id']} ({r['state']})" if r["action"] == "delete"
+                else f"restriction {r['restriction_id']} recorded")
+        console.print(f"{r['action']}: {done}")

@@ -32,9 +32,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the privacy centre, admin console and JSON API for a config."""
-    engine = load_engine(config)
-    _ = engine.store  # migrate before the first request
+    """Serve the privacy centre, admin console and JSON API for a config.
+
+    Needs the deployment's keys (from `pledge keys init` or PLEDGE_*_KEY variables);
+    without them it exits 2 and says how to make them. In production the store must be
+    current (`pledge db upgrade`), else it exits 1 and says so; elsewhere it upgrades the store itself."""
+    from pledge.cli.db import check_store
+
+    engine = load_engine(config)  # loads the keys first: no keys, no server
+    check_store(engine, config)  # production: a store behind this Pledge stops here (exit 1)
     _run(engine, host, port)
 
 
@@ -47,12 +53,16 @@ def demo(
     """Create the example platform and a console owner once (SQLite), then serve it at
     http://127.0.0.1:PORT; prints the pages and the owner's sign-in."""
     from pledge.demo import prepare_demo
+    from pledge.keys import KeysMissing
 
     config = EXAMPLES / example / "pledge.yaml"
     if not config.exists():
         known = ", ".join(sorted(p.name for p in EXAMPLES.iterdir() if (p / "pledge.yaml").exists()))
         fail(f"--example {example!r}: no such example; choose one of {known}")
-    run = prepare_demo(config, users=users)
+    try:
+        run = prepare_demo(config, users=users)  # makes the demo's own random keys on first start
+    except KeysMissing as exc:
+        fail(str(exc))
     _welcome(run, config, port)
     _run(run.engine, "127.0.0.1", port)
 
@@ -77,6 +87,9 @@ def _welcome(run: Demo, config: Path, port: int) -> None:
     for path, what in DEMO_PAGES:
         pages.add_row(f"[link={base}{path}]{base}{path}[/]", what)
     console.print(pages)
+    source = run.engine.keys.source
+    console.print(f"\n[bold]Keys[/]: {_shown_path(Path(source)) if source.endswith('.json') else source} "
+                  "(random, made for this demo; never commit or share them)", highlight=False)
     admin = run.admin
     state = "created now" if admin.created else "as before"
     command = sys.argv[0] if Path(sys.argv[0]).name == "pledge" else "pledge"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Annotated
 
 import typer
@@ -33,7 +32,7 @@ def worker(
         fail(f"--pool {pool!r} is not one of prefork, solo, threads")
     if loglevel.lower() not in ("debug", "info", "warning", "error"):
         fail(f"--loglevel {loglevel!r} is not one of debug, info, warning, error")
-    engine = load_engine(config, distributed=False)
+    engine = load_engine(config, distributed=False)  # loads the keys first: no keys, no worker
     url = engine.settings.broker_url
     if not url:
         fail("PLEDGE_BROKER_URL is not set: e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//")
@@ -42,15 +41,9 @@ def worker(
     if engine.config.store_url.startswith("sqlite"):
         console.print("[yellow]warning:[/] the store is SQLite: workers on other machines cannot share it; "
                       "use PostgreSQL (PLEDGE_DATABASE_URL)")
-    for attempt in range(5):  # workers starting together race to migrate a fresh store
-        try:
-            _ = engine.store
-            break
-        except Exception:  # noqa: BLE001 - the next attempt finds the other worker's tables
-            if attempt == 4:
-                raise
-            engine.__dict__.pop("store", None)
-            time.sleep(0.5 + attempt)
+    from pledge.cli.db import check_store
+
+    check_store(engine, config)  # production: refuse an old schema; else upgrade it once, under the lock
     engine.close()
     settings = JobSettings()
     if queue:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, event, select
 
 from pledge.consent.facts import FactsSource, PersonFacts, fetch_facts, find_source
 from pledge.consent.ledger import Choice, UnknownPurpose, normalise_email
+from pledge.retention.ledger import key_clause
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
@@ -165,18 +166,20 @@ class DecisionService:
         if cached is not None and cached.loaded_at + self.ttl > monotonic():
             return cached
         facts = fetch_facts(self.engine, self.facts_source(), email)
-        consents = self.engine.consent.current_by_key(key)
+        # after a subject key rotation, records under the older keys count too
+        keys = [key] if len(self.engine.ledger.secrets) == 1 else self.engine.consent.subject_keys(email)
+        consents = self.engine.consent.current_by_key(keys)
         with self.engine.store.connect() as conn:
             r_rows = conn.execute(select(restrictions.c.purpose).where(
-                restrictions.c.subject_key == key, restrictions.c.lifted_at.is_(None))).all()
+                key_clause(restrictions.c.subject_key, keys), restrictions.c.lifted_at.is_(None))).all()
             o_rows = conn.execute(select(objections.c.purpose).where(
-                objections.c.subject_key == key, objections.c.withdrawn_at.is_(None))).all()
+                key_clause(objections.c.subject_key, keys), objections.c.withdrawn_at.is_(None))).all()
         state = PersonState(
             key=key, facts=facts, consents=consents,
             restricted_all=any(r.purpose is None for r in r_rows),
             restricted={r.purpose for r in r_rows if r.purpose is not None},
             objected={r.purpose for r in o_rows},
-            gpc=self.engine.consent.latest_gpc(key),
+            gpc=self.engine.consent.latest_gpc(keys),
         )
         self._people[key] = state
         return state

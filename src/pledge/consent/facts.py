@@ -2,8 +2,9 @@
 
 They are read from the one collection that holds a row per person, found by its
 email identity. ``dataset.yaml`` may name it with a ``facts:`` block; without one the
-collection is found from field names and fideslang categories. One query per person,
-cached by the decision service.
+collection is found from field names and fideslang categories. One query per person
+through the data plane (:func:`pledge.dataplane.people.find_person`: the email matched
+case-insensitively, as everywhere), cached by the decision service.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import column, func, select, table
+from pledge.dataplane.people import find_person
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -91,18 +92,15 @@ def find_source(engine: Engine) -> FactsSource | None:
 
 
 def fetch_facts(engine: Engine, source: FactsSource | None, email: str) -> PersonFacts:
-    """One query for one person's row (emails compared case-insensitively)."""
+    """One query for one person's row (the email matched case-insensitively)."""
     if source is None:
         return NO_SOURCE
     wanted = [c for c in (source.birth_date, source.parental_consent, source.status, source.closed_at) if c]
-    tbl = table(source.collection, column(source.email), *[column(c) for c in wanted])
-    q = select(*[tbl.c[c] for c in [source.email, *wanted]]).where(
-        func.lower(tbl.c[source.email]) == email.strip().lower()).limit(1)
-    with engine.platform_engine(source.database).connect() as conn:
-        row = conn.execute(q).first()
-    if row is None:
+    rows = find_person(engine, source.database, source.collection, source.email, "email", [email],
+                       [source.email, *wanted])
+    if not rows:
         return PersonFacts(found=False)
-    data = dict(row._mapping)
+    data = rows[0]
     status = data.get(source.status) if source.status else None
     closed = (status is not None and str(status).lower() in source.closed_statuses) or bool(
         source.closed_at and data.get(source.closed_at) is not None)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
+from pledge.retention.ledger import key_clause
 from pledge.store.tables.consent import consent_current, consent_records
 
 if TYPE_CHECKING:
@@ -57,13 +59,19 @@ class ConsentLedger:
 
     # -- keys and proof -------------------------------------------------------------
     def subject_key(self, email: str) -> str:
+        """The person's key under the newest subject key (what new records are written with)."""
         return self.engine.ledger.keys_for({"email": normalise_email(email)})["email"]
+
+    def subject_keys(self, email: str) -> list[str]:
+        """The person's key under every subject key, newest first: reads find records
+        written before a subject key rotation too."""
+        return self.engine.ledger.every_key("email", normalise_email(email))
 
     def proof(self, ip: str | None, user_agent: str | None) -> str | None:
         if not ip and not user_agent:
             return None
         msg = f"consent-proof:{ip or ''}|{user_agent or ''}".encode()
-        return hmac.new(self.engine.settings.secret_key.encode(), msg, hashlib.sha256).hexdigest()
+        return hmac.new(self.engine.keys.subject_secret.encode(), msg, hashlib.sha256).hexdigest()
 
     def check_purpose(self, purpose: str) -> None:
         """A policy purpose key, or ``cookies.<category>`` for a cookie category."""
@@ -137,17 +145,20 @@ class ConsentLedger:
     # -- reading ----------------------------------------------------------------------
     def current(self, email: str) -> dict[str, Choice]:
         """The newest choice per purpose for one person."""
-        return self.current_by_key(self.subject_key(email))
+        return self.current_by_key(self.subject_keys(email))
 
-    def current_by_key(self, key: str) -> dict[str, Choice]:
-        q = select(consent_current).where(consent_current.c.subject_key == key)
+    def current_by_key(self, key: str | Sequence[str]) -> dict[str, Choice]:
+        """The newest choice per purpose under ``key`` (or any of several keys of one person)."""
+        q = select(consent_current).where(key_clause(consent_current.c.subject_key, key))
+        if not isinstance(key, str) and len(key) > 1:  # the newest row per purpose wins
+            q = q.order_by(consent_current.c.at, consent_current.c.record_id)
         with self.engine.store.connect() as conn:
             return {r.purpose: Choice(r.purpose, r.state, r.notice_version, r.at, r.gpc)
                     for r in conn.execute(q)}
 
-    def latest_gpc(self, key: str) -> bool | None:
+    def latest_gpc(self, key: str | Sequence[str]) -> bool | None:
         """The GPC signal on the person's newest record that carried one."""
-        q = (select(consent_records.c.gpc).where(consent_records.c.subject_key == key,
+        q = (select(consent_records.c.gpc).where(key_clause(consent_records.c.subject_key, key),
                                                  consent_records.c.gpc.is_not(None))
              .order_by(consent_records.c.id.desc()).limit(1))
         with self.engine.store.connect() as conn:
@@ -156,7 +167,7 @@ class ConsentLedger:
 
     def history(self, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
         """Every record for one person, oldest first, without the subject key (read on ``conn`` if given)."""
-        q = (select(consent_records).where(consent_records.c.subject_key == self.subject_key(email))
+        q = (select(consent_records).where(key_clause(consent_records.c.subject_key, self.subject_keys(email)))
              .order_by(consent_records.c.id))
         if conn is not None:
             rows = [dict(r._mapping) for r in conn.execute(q)]

@@ -36,7 +36,7 @@ class LinkError(ValueError):
 
 
 def _serializer(engine: Engine, salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(engine.settings.secret_key, salt=salt)
+    return URLSafeTimedSerializer(engine.keys.signers, salt=salt)
 
 
 def _loads(engine: Engine, salt: str, token: str, max_age: int) -> dict[str, Any]:

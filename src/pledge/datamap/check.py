@@ -25,18 +25,41 @@ code                              severity  meaning
 ``undeclared-foreign-key-source`` warning   an undeclared table has a foreign key into a
                                             declared collection: erasure there may be
                                             blocked by it
+``primary-key-mismatch``          error     ``primary_key: true`` fields differ from the
+                                            live primary key
+``no-row-key``                    error     no primary key and no declared (or live) UNIQUE
+                                            key of NOT NULL columns: rows cannot be told
+                                            apart (:mod:`pledge.dataplane.rowkey`)
+``implicit-row-key``              warning   no primary key; a live unique key names rows:
+                                            declare it
+``unknown-facts``                 error     the ``facts:`` block names a collection or
+                                            column that does not exist
+``reference-type-mismatch``       warning   a reference joins columns of unrelated types
+``case-insensitive-index``        warning   an email identity is matched case-insensitively
+                                            but no index serves the lookup (the finding
+                                            gives the statement that adds one)
 ================================  ========  ==============================================
+
+Live checks (:func:`compare_live`) are the ones every rights, retention, breach and prove
+run repeats before it starts (:func:`pledge.dataplane.schema.require_live_schema`); their
+errors refuse the run. Each finding carries ``where``: the ``file:line`` of the declaration.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine, Inspector
+
+from pledge.connectors.base import Connector, ConnectorError
 from pledge.datamap.discover import EngineLike, LiveSchema, merge_schema, read_schema
 from pledge.datamap.model import Dataset
 from pledge.datamap.types import compatible, declared_family
+from pledge.dataplane import rowkey
 
 Severity = Literal["error", "warning"]
 
@@ -47,12 +70,16 @@ class Finding:
     severity: Severity
     path: str  # db, db.collection or db.collection.field
     message: str
+    #: ``file:line`` of the declaration in the dataset file, when known
+    where: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "path": self.path, "message": self.message}
+        return {"code": self.code, "severity": self.severity, "path": self.path, "message": self.message,
+                "where": self.where}
 
     def __str__(self) -> str:
-        return f"{self.severity}: {self.path}: {self.message} [{self.code}]"
+        at = f"{self.where}: " if self.where else ""
+        return f"{at}{self.severity}: {self.path}: {self.message} [{self.code}]"
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -71,13 +98,15 @@ def check_static(dataset: Dataset, live: Mapping[str, LiveSchema] | None = None)
         if not dataset.has(ref.field):
             hint = _nearest_hint(dataset, ref.field)
             out.append(Finding("unknown-reference", "error", src,
-                               f"references {ref.field}, which the dataset does not declare{hint}"))
+                               f"references {ref.field}, which the dataset does not declare{hint}",
+                               _where(dataset, src)))
     for db in dataset.databases:
         for coll in db.collections:
             for target in dataset.after_targets(db, coll):
                 if not dataset.has(target):
                     out.append(Finding("unknown-after", "error", f"{db.name}.{coll.name}",
-                                       f"after: {target} is not a collection of the dataset"))
+                                       f"after: {target} is not a collection of the dataset",
+                                       dataset.where(db.name, coll.name)))
     if not any(True for _ in dataset.identities()):
         out.append(Finding("no-identity", "error", dataset.name,
                            "no field is an identity (e.g. identity: email): no request can start anywhere"))
@@ -85,6 +114,11 @@ def check_static(dataset: Dataset, live: Mapping[str, LiveSchema] | None = None)
         out.extend(_reachability(dataset))
     out.extend(_cycles(dataset, live or {}))
     return out
+
+
+def _where(dataset: Dataset, dotted: str) -> str | None:
+    parts = dotted.split(".")
+    return dataset.where(*parts[:3]) if len(parts) == 3 else dataset.where(parts[0], *parts[1:2])
 
 
 def _nearest_hint(dataset: Dataset, dotted: str) -> str:
@@ -144,7 +178,8 @@ def _reachability(dataset: Dataset) -> list[Finding]:
             out.append(Finding(
                 "unreachable-collection", "error" if personal else "warning", key,
                 f"no chain of references leads here from any identity field, so requests never read or "
-                f"erase it{' although it declares personal data' if personal else ''}.{why}"))
+                f"erase it{' although it declares personal data' if personal else ''}.{why}",
+                dataset.where(db.name, coll.name)))
     return out
 
 
@@ -186,12 +221,12 @@ def _cycles(dataset: Dataset, live: Mapping[str, LiveSchema]) -> list[Finding]:
         if breakable:
             out.append(Finding("reference-cycle", "warning", members[0],
                                f"references form a cycle ({loop}); erasure breaks it by clearing a "
-                               "nullable reference first"))
+                               "nullable reference first", _where(dataset, members[0])))
         else:
             out.append(Finding("reference-cycle", "error", members[0],
                                f"references form a cycle ({loop}) of required columns: no erasure order "
                                "can satisfy the foreign keys. Make one of the columns nullable, or drop "
-                               "one reference."))
+                               "one reference.", _where(dataset, members[0])))
     return out
 
 
@@ -251,36 +286,10 @@ def _strongly_connected(graph: Mapping[str, set[str]]) -> list[set[str]]:
 
 # -- live checks -----------------------------------------------------------------------
 def check_live(dataset: Dataset, database: str, schema: LiveSchema) -> list[Finding]:
-    """Compare one database of the dataset with its live schema."""
+    """Foreign keys of tables the dataset leaves out that point into it (needs the whole schema;
+    tables, columns, keys and types are :func:`compare_live`'s)."""
     out: list[Finding] = []
     db = dataset.database(database)
-    live_tables = ", ".join(sorted(schema.tables)) or "none"
-    for coll in db.collections:
-        path = f"{db.name}.{coll.name}"
-        cols = schema.tables.get(coll.name)
-        if cols is None:
-            out.append(Finding("unknown-table", "error", path,
-                               f"no table {coll.name!r} in the live database (tables: {live_tables})"))
-            continue
-        for f in coll.fields:
-            fpath = f"{path}.{f.name}"
-            live = cols.get(f.name)
-            if live is None:
-                out.append(Finding("unknown-column", "error", fpath,
-                                   f"table {coll.name!r} has no column {f.name!r} (columns: "
-                                   f"{', '.join(cols)})"))
-                continue
-            if f.data_type is None:
-                continue
-            family = declared_family(f.data_type)
-            if family is None:
-                out.append(Finding("unknown-data-type", "warning", fpath,
-                                   f"data_type {f.data_type!r} is not a known type; use one of string, "
-                                   "integer, float, boolean, date, datetime, time, json, bytes, uuid"))
-            elif not compatible(family, live.family):
-                out.append(Finding("type-mismatch", "error", fpath,
-                                   f"declared data_type {f.data_type!r} ({family}) but the live column is "
-                                   f"{live.sql_type} ({live.family})"))
     declared = {c.name for c in db.collections}
     for fk in schema.foreign_keys:
         if fk.table not in declared and fk.target_table in declared:
@@ -288,25 +297,192 @@ def check_live(dataset: Dataset, database: str, schema: LiveSchema) -> list[Find
                 "undeclared-foreign-key-source", "warning", f"{db.name}.{fk.table}",
                 f"table {fk.table!r} is not in the dataset but its foreign key "
                 f"({', '.join(fk.columns)}) references {db.name}.{fk.target_table}: erasing rows there may "
-                f"fail or leave rows in {fk.table!r} about the person"))
+                f"fail or leave rows in {fk.table!r} about the person",
+                dataset.where(db.name, fk.target_table)))
     return out
+
+
+def _close(name: str, options: Iterable[str]) -> str:
+    near = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def compare_live(dataset: Dataset, database: str, connector: Connector, *, advice: bool = False,
+                 row_keys: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
+    """Compare one database of the dataset with the live store: every declared collection,
+    field, ``data_type``, primary key (the row-key rule of :mod:`pledge.dataplane.rowkey`),
+    reference and ``facts:`` column. ``row_keys`` (when given) receives each collection's
+    row key. ``advice`` adds the index advice for case-insensitive email lookups."""
+    out: list[Finding] = []
+    db = dataset.database(database)
+    live_names: list[str] | None = None
+    for coll in db.collections:
+        path = f"{db.name}.{coll.name}"
+        live = connector.describe(coll.name)
+        if live is None:
+            live_names = live_names if live_names is not None else connector.tables()
+            out.append(Finding("unknown-table", "error", path,
+                               f"no table {coll.name!r} in the live database (tables: "
+                               f"{', '.join(live_names) or 'none'}){_close(coll.name, live_names)}",
+                               dataset.where(db.name, coll.name)))
+            continue
+        columns = ", ".join(live.fields)
+        for f in coll.fields:
+            fpath = f"{path}.{f.name}"
+            where = dataset.where(db.name, coll.name, f.name)
+            col = live.fields.get(f.name)
+            if col is None:
+                out.append(Finding("unknown-column", "error", fpath,
+                                   f"table {coll.name!r} has no column {f.name!r} (live columns: {columns})"
+                                   f"{_close(f.name, live.fields)}", where))
+                continue
+            if f.data_type is None:
+                continue
+            family = declared_family(f.data_type)
+            if family is None:
+                out.append(Finding("unknown-data-type", "warning", fpath,
+                                   f"data_type {f.data_type!r} is not a known type; use one of string, "
+                                   "integer, float, boolean, date, datetime, time, json, bytes, uuid", where))
+            elif not compatible(family, col.family):
+                out.append(Finding("type-mismatch", "error", fpath,
+                                   f"declared data_type {f.data_type!r} ({family}) but the live column is "
+                                   f"{col.sql_type} ({col.family})", where))
+        decision = rowkey.decide(coll.name, coll.primary_key, live)
+        if decision.code is not None:
+            pk_field = next((f.name for f in coll.fields if f.primary_key), None)
+            out.append(Finding(decision.code, "error" if decision.severity == "error" else "warning",
+                               path, decision.message, dataset.where(db.name, coll.name, pk_field)))
+        if row_keys is not None and decision.columns:
+            row_keys[coll.name] = decision.columns
+        if advice:
+            out.extend(_case_advice(dataset, db.name, coll.name, connector))
+    out.extend(_reference_types(dataset, db.name, connector))
+    out.extend(_facts_columns(dataset, db.name, connector))
+    return out
+
+
+def _reference_types(dataset: Dataset, database: str, connector: Connector) -> list[Finding]:
+    out: list[Finding] = []
+    for src, ref in dataset.references(discovered=False):
+        sdb, scoll, sfield = src.split(".")
+        tdb, tcoll, tfield = ref.target
+        if sdb != database or tdb != database or not dataset.has(ref.field):
+            continue
+        a, b = connector.describe(scoll), connector.describe(tcoll)
+        if a is None or b is None or sfield not in a.fields or tfield not in b.fields:
+            continue
+        fa, fb = a.fields[sfield].family, b.fields[tfield].family
+        if fa != fb and not compatible(fa, fb) and {fa, fb} != {"integer", "string"}:
+            out.append(Finding("reference-type-mismatch", "warning", src,
+                               f"references {ref.field}, but the live columns are {a.fields[sfield].sql_type} "
+                               f"and {b.fields[tfield].sql_type}: values will not match",
+                               dataset.where(sdb, scoll, sfield)))
+    return out
+
+
+def _facts_columns(dataset: Dataset, database: str, connector: Connector) -> list[Finding]:
+    facts = dataset.facts
+    if facts is None:
+        return []
+    db_name, _, coll_name = facts.collection.partition(".")
+    if db_name != database:
+        return []
+    if not dataset.has(facts.collection) or facts.collection.count(".") != 1:
+        return [Finding("unknown-facts", "error", "facts.collection",
+                        f"facts names {facts.collection!r}, which is not a collection of the dataset (db.collection)",
+                        dataset.where("", facts="collection"))]
+    live = connector.describe(coll_name)
+    if live is None:
+        return []  # unknown-table already
+    out: list[Finding] = []
+    named = {k: getattr(facts, k) for k in ("email", "birth_date", "parental_consent", "status", "closed_at",
+                                             "last_active")}
+    if facts.org_admin is not None:
+        named["org_admin.member_field"] = facts.org_admin.member_field
+    for key, column in named.items():
+        if column and column not in live.fields:
+            out.append(Finding("unknown-facts", "error", f"facts.{key}",
+                               f"facts names column {column!r} of {facts.collection}, which has no such column "
+                               f"(live columns: {', '.join(live.fields)}){_close(column, live.fields)}",
+                               dataset.where("", facts=key.split(".")[0])))
+    if facts.org_admin is not None and not dataset.has(facts.org_admin.admin):
+        out.append(Finding("unknown-facts", "error", "facts.org_admin.admin",
+                           f"facts.org_admin.admin names {facts.org_admin.admin!r}, which the dataset does not "
+                           "declare (db.collection.field)", dataset.where("", facts="org_admin")))
+    return out
+
+
+def _case_advice(dataset: Dataset, database: str, collection: str, connector: Connector) -> list[Finding]:
+    """Email identities are matched case-insensitively: is there an index for that lookup?"""
+    out: list[Finding] = []
+    coll = dataset.database(database).collection(collection)
+    dialect = str(getattr(connector, "dialect", ""))
+    for f in coll.fields:
+        if f.identity != "email":
+            continue
+        try:
+            how = connector.case_match(collection, f.name)
+        except (ConnectorError, Exception):  # advice only: never fail the check over it
+            continue
+        if how.indexed:
+            continue
+        name = f"{collection}_{f.name}_lower"
+        if dialect in ("mysql", "mariadb"):
+            fix = (f"CREATE INDEX {collection}_{f.name} ON {collection} ({f.name})" if how.native else
+                   f"its collation ({how.detail}) is case-sensitive, so lookups use lower({f.name}), which "
+                   f"MariaDB cannot index: give the column a *_ci collation (ALTER TABLE {collection} MODIFY "
+                   f"{f.name} … COLLATE utf8mb4_unicode_ci) and index it")
+        else:
+            fix = f"CREATE INDEX {name} ON {collection} (lower({f.name}))"
+        out.append(Finding("case-insensitive-index", "warning", f"{database}.{collection}.{f.name}",
+                           f"email addresses are matched case-insensitively ({'the column' if how.native else f'lower({f.name})'}"
+                           f" IN …) and no index serves that lookup, so every request scans {collection!r}. "
+                           f"Add one: {fix}", dataset.where(database, collection, f.name)))
+    return out
+
+
+def _engine_of(source: EngineLike) -> tuple[Engine, bool]:
+    """(an engine for a connector, whether we made it and must dispose of it)."""
+    if isinstance(source, str):
+        return create_engine(source), True
+    if isinstance(source, Engine):
+        return source, False
+    if isinstance(source, Connection):
+        return source.engine, False
+    if isinstance(source, Inspector) and isinstance(source.bind, Engine | Connection):
+        bind = source.bind
+        return (bind if isinstance(bind, Engine) else bind.engine), False
+    raise TypeError(f"cannot check against {type(source).__name__}")
 
 
 def check_dataset(dataset: Dataset, connect: Callable[[str], EngineLike],
                   progress: Callable[[str], None] | None = None) -> list[Finding]:
-    """Every check, live and static. ``connect(name)`` gives each database's engine or URL."""
+    """Every check, live and static. ``connect(name)`` gives each database's engine or URL.
+
+    The live part is :func:`compare_live`, the same comparison every rights, retention,
+    breach and prove run makes before it starts, plus advice on indexes."""
+    from pledge.connectors.sql import SqlConnector
+
     findings: list[Finding] = []
     schemas: dict[str, LiveSchema] = {}
     for db in dataset.databases:
         if progress:
             progress(db.name)
+        made: Engine | None = None
         try:
-            schemas[db.name] = read_schema(connect(db.name))
+            source = connect(db.name)
+            eng, owned = _engine_of(source)
+            made = eng if owned else None
+            schemas[db.name] = read_schema(eng)
+            findings.extend(compare_live(dataset, db.name, SqlConnector(eng, db.name), advice=True))
         except Exception as exc:  # any driver error: report it, keep checking the rest
             findings.append(Finding("database-unreachable", "error", db.name,
                                     f"cannot read the database schema: {type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}"))
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}", dataset.where(db.name)))
             continue
+        finally:
+            if made is not None:
+                made.dispose()
         findings.extend(check_live(dataset, db.name, schemas[db.name]))
     # live foreign keys bind erasure order too: judge cycles with them merged in
     merged = dataset

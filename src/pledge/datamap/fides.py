@@ -285,9 +285,10 @@ def from_fides(document: Document, fallback_name: str = "dataset") -> Dataset:
         conv.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise LoadError(document.source.file, conv.problems)
     try:
-        return validate(Document(data, conv.out), Dataset)
+        dataset = validate(Document(data, conv.out), Dataset)
     except LoadError as exc:
         raise LoadError(exc.file, [_fides_path(p, conv.paths) for p in exc.problems]) from None
+    return dataset.loaded_from(conv.out)  # Dataset.where names the Fides file's lines
 
 
 def _fides_path(problem: Problem, paths: dict[FieldPath, FieldPath]) -> Problem:

@@ -1,6 +1,8 @@
 """Load ``dataset.yaml`` into the model: Pledge's own format or Fides', detected.
 
-Errors are :class:`pledge.yamlio.LoadError` and name the file, line and column.
+Errors are :class:`pledge.yamlio.LoadError` and name the file, line and column. The
+loaded dataset keeps the file's lines too (``Dataset.where``), so later checks against the
+live schema name them.
 ``$env:VAR`` database URLs are kept as written; the engine resolves them when it
 connects, so a dataset can be checked without its secrets.
 """
@@ -23,8 +25,8 @@ def load_dataset(path: str | Path) -> Dataset:
     """Read and validate a dataset file (native or Fides format); raises ``LoadError``."""
     document = load_document(path, None, strict=False)
     if is_fides(document.data):
-        return from_fides(document, Path(path).stem)
-    return validate(document, Dataset)
+        return from_fides(document, Path(path).stem)  # keeps the Fides file's lines (Dataset.where)
+    return validate(document, Dataset).loaded_from(document.source)  # Dataset.where: file:line
 
 
 def dataset_to_yaml(dataset: Dataset, *, declare_discovered: bool = False) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 #: Identity kinds a request can start from. ``person_tag`` names people who are not
 #: users (onestepai face tags); ``external_id`` is any id another system gave them.
@@ -85,6 +85,15 @@ class DataField(Strict):
     references: list[Reference] = Field(default_factory=list)
     erasure: Strategy | None = Field(default=None, description="Overrides the collection's strategy.")
     nullable: bool | None = None
+    rectifiable: bool = Field(default=False, description=(
+        "A person may ask to correct it (GDPR Art. 16). Never a key, a reference or a system column "
+        "such as a status or a last sign-in."))
+
+    @model_validator(mode="after")
+    def _rectifiable_ok(self) -> DataField:
+        if self.rectifiable and (self.primary_key or self.references):
+            raise ValueError(f"field {self.name!r}: keys and references cannot be rectifiable")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -113,6 +122,19 @@ class Collection(Strict):
         description="Extra ordering: erase after these collections (db.collection, or a bare name in "
         "the same database).",
     )
+    owner: list[str] = Field(
+        default_factory=list,
+        description="Fields through which a row belongs to a person: identity fields, or references (to a "
+        "table of people, or to a container whose owner owns the row). Erasing a person erases a row only "
+        "when these identify them; every other person field is just a link, cut on erasure. Default: the "
+        "identity fields and the references to tables of people.",
+    )
+    exemption_via: str | None = Field(
+        default=None,
+        description="A field of this collection with a declared reference: the exemption's trigger is read "
+        "from the referenced row (invoice lines dated by their invoice). Default: the one reference that "
+        "leads to the trigger, if there is exactly one.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -133,6 +155,21 @@ class Collection(Strict):
         dups = _duplicates([f.name for f in self.fields])
         if dups:
             raise ValueError(f"collection {self.name!r} declares field(s) twice: {', '.join(dups)}")
+        names = [f.name for f in self.fields]
+        for name in self.owner:
+            if name not in names:
+                raise ValueError(f"collection {self.name!r}: owner names {name!r}, which is not one of its "
+                                 f"fields ({', '.join(names) or 'none'})")
+            f = self.field(name)
+            if f.identity is None and not f.references:
+                raise ValueError(f"collection {self.name!r}: owner field {name!r} must be an identity field or "
+                                 "have a reference (it says whose the row is)")
+        if self.exemption_via is not None:
+            if self.exemption is None:
+                raise ValueError(f"collection {self.name!r}: exemption_via needs an exemption")
+            if self.exemption_via not in names or not self.field(self.exemption_via).references:
+                raise ValueError(f"collection {self.name!r}: exemption_via {self.exemption_via!r} must be one of "
+                                 "its fields with a reference (to the collection holding the trigger)")
         return self
 
     def has_field(self, name: str) -> bool:
@@ -182,6 +219,39 @@ class Database(Strict):
         raise KeyError(f"database {self.name!r} has no collection {name!r}")
 
 
+class SourceRef:
+    """Where a model was loaded from (a :class:`pledge.yamlio.SourceMap`); never part of
+    equality, so a dataset read from a file equals the same dataset built in code."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, SourceRef)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class OrgAdminLink(Strict):
+    """How the administrator of a member's organisation is found (``verification.managed_accounts:
+    org_admin``): the member's row names its organisation; the organisation's row names the
+    administrator's row in the facts collection."""
+
+    member_field: str = Field(description="Field of the facts collection naming the member's organisation, "
+                                          "e.g. organisation_id (it holds the organisation's key).")
+    admin: str = Field(description="db.collection.field of the organisation naming its administrator by "
+                                   "the facts collection's key, e.g. main.organisations.admin_user_id.")
+
+    @field_validator("admin")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if value.count(".") != 2 or not all(p.strip() for p in value.split(".")):
+            raise ValueError(f"admin {value!r} must name db.collection.field, e.g. main.organisations.admin_user_id")
+        return value
+
+
 class PersonFacts(Strict):
     """Where consent decisions read a person's facts (optional; found by field names if absent)."""
 
@@ -192,6 +262,11 @@ class PersonFacts(Strict):
     status: str | None = None
     closed_at: str | None = None
     closed_statuses: list[str] = Field(default_factory=list, description="Default: closed, deleted, ...")
+    last_active: str | None = Field(default=None, description=(
+        "The column POST /v1/activity moves forward. Default: the last_* trigger of a retention rule "
+        "on this collection, else last_login_at."))
+    org_admin: OrgAdminLink | None = Field(default=None, description="How a member's organisation "
+                                           "administrator is found (organisation accounts).")
 
 
 class Dataset(Strict):
@@ -201,6 +276,8 @@ class Dataset(Strict):
     description: str | None = None
     databases: list[Database] = Field(default_factory=list)
     facts: PersonFacts | None = Field(default=None, description="Person facts for consent decisions.")
+    #: the loaded file's pledge.yamlio.SourceMap (paths of this model -> file lines), if any
+    _source: SourceRef | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_databases(self) -> Dataset:
@@ -208,6 +285,39 @@ class Dataset(Strict):
         if dups:
             raise ValueError(f"dataset declares database(s) twice: {', '.join(dups)}")
         return self
+
+    def loaded_from(self, source: Any) -> Dataset:
+        """Remember the file's :class:`pledge.yamlio.SourceMap` (for :meth:`where`); returns self."""
+        self._source = SourceRef(source)
+        return self
+
+    def where(self, database: str, collection: str | None = None, field: str | None = None,
+              *, facts: str | None = None) -> str | None:
+        """``file:line`` where a database, collection or field (or a key of the ``facts:``
+        block) is declared; None when the dataset was not loaded from a file."""
+        if self._source is None:
+            return None
+        src = self._source.source
+        parts: tuple[str | int, ...]
+        if facts is not None:
+            parts = ("facts", facts) if facts else ("facts",)
+        else:
+            parts = ()
+            for i, db in enumerate(self.databases):
+                if db.name != database:
+                    continue
+                parts = ("databases", i)
+                for j, coll in enumerate(db.collections):
+                    if collection is not None and coll.name == collection:
+                        parts = (*parts, "collections", j)
+                        for k, f in enumerate(coll.fields):
+                            if field is not None and f.name == field:
+                                parts = (*parts, "fields", k)
+                                break
+                        break
+                break
+        line = src.line_of(parts)
+        return f"{src.file}:{line}" if line is not None else str(src.file)
 
     def has(self, dotted: str) -> bool:
         """Whether ``db.collection.field`` (or ``db.collection``) is declared."""

@@ -4,7 +4,7 @@
   ``reject_on_worker_lost`` (a killed worker's message is delivered again),
   prefetch 1, JSON only, a Redis visibility timeout short enough to recover in minutes
   (unacked messages looked for every few seconds, not kombu's ~100 s), and beat's
-  daily retention sweep.
+  daily retention sweep (followed by a signed audit checkpoint).
 * The one task, ``pledge.run``, builds the worker's engine once and calls
   :func:`pledge.tasks.execute` (the claim row makes a second delivery harmless). A claim
   held by a live lease elsewhere is retried after a pause.
@@ -16,7 +16,9 @@
 Settings (environment): ``PLEDGE_BROKER_URL``; ``PLEDGE_JOBS_QUEUE`` (default
 ``pledge``); ``PLEDGE_JOBS_LEASE`` seconds (60); ``PLEDGE_JOBS_TIMEOUT`` seconds a
 submitter waits (600); ``PLEDGE_JOBS_VISIBILITY`` seconds for Redis redelivery (120);
-``PLEDGE_SWEEP_HOUR`` UTC hour of the daily sweep (3); ``PLEDGE_SWEEP_PARTS`` (4).
+``PLEDGE_SWEEP_HOUR`` UTC hour of the daily sweep (3); ``PLEDGE_SWEEP_PARTS`` (4);
+``PLEDGE_MAIL_EVERY`` seconds between beat's ``pledge.mail`` runs, which deliver due mail
+from the outbox (15; each worker also runs its own sender thread for mail it queues).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class JobSettings(BaseSettings):
     jobs_visibility: int = 120
     sweep_hour: int = 3
     sweep_parts: int = 4
+    #: seconds between beat's ``pledge.mail`` deliveries of due mail (pledge.outbox)
+    mail_every: float = 15.0
 
 
 def make_app(broker_url: str, config_path: str | None = None, settings: JobSettings | None = None) -> Celery:
@@ -66,7 +70,9 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
         worker_hijack_root_logger=False, worker_enable_remote_control=False, enable_utc=True, timezone="UTC",
         beat_schedule={"daily-retention-sweep": {
             "task": "pledge.sweep", "schedule": crontab(minute=0, hour=js.sweep_hour),
-            "kwargs": {"parts": js.sweep_parts}}},
+            "kwargs": {"parts": js.sweep_parts}},
+            # mail retries (pledge.outbox); each worker's own sender sends new mail at once
+            "mail-outbox": {"task": "pledge.mail", "schedule": js.mail_every}},
     )
     engines: dict[str, Engine] = {}
 
@@ -81,6 +87,7 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             # a task's own sub-work (a request's fetches and erasure steps) runs here, inline:
             # waiting on other workers from inside a task could leave every worker waiting
             built.jobs = InlineJobs(built)
+            built.outbox.autostart = True  # mail queued here goes out from this worker's sender thread
             engines[config_path] = built
         return engines[config_path]
 
@@ -91,9 +98,15 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
         except ClaimRefused as exc:
             raise self.retry(exc=exc, countdown=min(js.jobs_lease, 5.0)) from exc
 
+    @app.task(name="pledge.mail", ignore_result=True)  # type: ignore[untyped-decorator]
+    def send_mail() -> dict[str, Any]:
+        """Deliver the outbox's due mail (retries, and mail no sender has woken for)."""
+        return engine().outbox.deliver_due().as_dict()
+
     @app.task(name="pledge.sweep")  # type: ignore[untyped-decorator]
     def daily_sweep(parts: int = 4) -> dict[str, Any]:
         from pledge.retention.fanout import sweep_fanout
+        from pledge.retention.scheduler import checkpoint
         from pledge.tasks import InlineJobs
 
         eng = engine()
@@ -102,6 +115,7 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             return sweep_fanout(eng, parts=parts)
         finally:
             eng.jobs = InlineJobs(eng)
+            checkpoint(eng)  # publish the audit head once a day (pledge.audit_anchor)
 
     return app
 

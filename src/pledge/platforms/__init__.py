@@ -2,7 +2,10 @@
 
 ``create_platform(name, url, users)`` builds one on SQLite, PostgreSQL or MariaDB from
 nothing: it creates the schema in an empty database and fills it with deterministic,
-seeded fake data whose timestamps spread over the six years before ``reference``.
+seeded fake data whose timestamps spread over the six years before ``reference``. With
+``boundary=now`` it adds a small deterministic set of rows just inside and just outside
+every retention clock of the example's seed, for a sweep at ``now``
+(``<platform>.boundary_rows``; retention tests sweep at that moment).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class Platform:
         fn: Callable[[Loader, int, int, Run], None] = self.module.generate
         return fn
 
+    @property
+    def boundary_rows(self) -> Callable[[Loader, datetime], None]:
+        fn: Callable[[Loader, datetime], None] = self.module.boundary_rows
+        return fn
+
     def record_login(self, conn: Connection, user_id: int, at: datetime, **kw: Any) -> None:
         """Sign a user in: move ``last_login_at`` and write a session or log row."""
         self.module.record_login(conn, user_id, at, **kw)
@@ -77,10 +85,12 @@ def record_login(name: str, conn: Connection, user_id: int, at: datetime, **kw: 
 
 
 def create_platform(name: str, url: str, users: int, *, seed: int = 0, reference: datetime = REFERENCE,
-                    progress: bool = True) -> dict[str, int]:
+                    progress: bool = True, boundary: datetime | None = None) -> dict[str, int]:
     """Create ``name``'s schema in the empty database at ``url`` and fill it.
 
-    Returns the number of rows written to each table. Raises :class:`PlatformError` for
+    ``boundary``: also add the platform's boundary rows for a retention sweep at that
+    moment (rows a day and an hour either side of every cutoff; the bulk rows are the
+    same with or without them). Returns the number of rows written to each table. Raises :class:`PlatformError` for
     an unknown platform, a bad user count, or a database that already has tables.
     """
     platform = get_platform(name)
@@ -94,6 +104,8 @@ def create_platform(name: str, url: str, users: int, *, seed: int = 0, reference
         loader.ensure_empty()
         with Run(users, progress) as run, loader.session():
             platform.generate(loader, users, seed, run)
+            if boundary is not None:
+                platform.boundary_rows(loader, boundary if boundary.tzinfo else boundary.replace(tzinfo=UTC))
         run.report(platform.name, loader.counts)
         return dict(loader.counts)
     finally:

@@ -36,9 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine as SAEngine
 
+from pledge.policy.duration import Duration
 from pledge.store import make_sa_engine
 
 DAY = 86_400
+HOUR = 3_600
 #: Every timestamp falls within this many seconds before the reference date.
 SPAN = 6 * 365 * DAY
 #: Users generated (and flushed) together.
@@ -176,6 +178,14 @@ class Loader:
 
     def day(self, ago: float) -> Any:
         d: date = self._ref_date - timedelta(days=int(ago // DAY))
+        return d.isoformat() if self.dialect == "sqlite" else d
+
+    def at(self, moment: datetime) -> Any:
+        """An absolute (aware) moment, stored as :meth:`ts` stores its times."""
+        return self.ts((self._ref_aware - moment.astimezone(UTC)).total_seconds())
+
+    def on(self, d: date) -> Any:
+        """A calendar date, stored as :meth:`day` stores its dates."""
         return d.isoformat() if self.dialect == "sqlite" else d
 
     # -- writing -------------------------------------------------------------------------
@@ -330,6 +340,68 @@ class Run:
                 f"{name}: {self.users:,} users, {rows:,} rows in {secs:,.1f} s "
                 f"({rows / secs:,.0f} rows/s, {self.users / secs:,.0f} users/s)"
             )
+
+
+#: Where boundary rows sit around a cutoff, in seconds from it: a day and an hour before it
+#: (expired at the sweep's ``now``) and an hour and a day after it (still inside its period).
+EDGES = (-DAY, -HOUR, HOUR, DAY)
+
+
+class Boundary:
+    """Rows placed around the retention cutoffs of a sweep at ``now``, added after the bulk rows.
+
+    The bulk data spreads over six years before the reference date, so no row of it sits
+    near a cutoff. A platform's ``boundary_rows(loader, now)`` uses this to add a small,
+    deterministic set that does: for every clock, rows at each of :data:`EDGES` from its
+    cutoff. Keys continue after the bulk rows (theirs are dense from 1).
+    """
+
+    def __init__(self, loader: Loader, now: datetime) -> None:
+        self.w = loader
+        self.now = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
+        loader.flush()
+        self.ids = dict(loader.counts)
+
+    def next(self, table: str) -> int:
+        self.ids[table] += 1
+        return self.ids[table]
+
+    def add(self, table: str, **values: Any) -> int:
+        """A row given by column name (absent columns are NULL); a new key unless ``id`` is given."""
+        cols = self.w.metadata.tables[table].columns
+        if "id" not in values:
+            values["id"] = self.next(table)
+        unknown = set(values) - {c.name for c in cols}
+        if unknown:
+            raise ValueError(f"{table} has no column {sorted(unknown)}")
+        self.w.add(table, tuple(values.get(c.name) for c in cols))
+        return int(values["id"])
+
+    def at(self, moment: datetime) -> Any:
+        return self.w.at(moment)
+
+    def ago(self, seconds: float) -> datetime:
+        return self.now - timedelta(seconds=seconds)
+
+    def cutoff(self, period: str) -> datetime:
+        """The cutoff of a clock of ``period`` (ISO 8601) at ``now``."""
+        return Duration.parse(period).before(self.now)
+
+    def around(self, cutoff: datetime) -> list[tuple[int, datetime]]:
+        """(offset in seconds, moment) at each of :data:`EDGES` from ``cutoff``."""
+        return [(edge, cutoff + timedelta(seconds=edge)) for edge in EDGES]
+
+    def legal_edges(self, years: int) -> list[datetime]:
+        """Issue moments around the end of a legal period of ``years`` counted from the end of
+        the calendar year of issue: the last hour of the newest year already out, the first
+        hour of the year after it (kept), and a day more than ``years`` before ``now``
+        (kept only because the period runs from the year's end)."""
+        out_year = self.now.year - years - 1
+        return [datetime(out_year, 12, 31, 23, tzinfo=UTC), datetime(out_year + 1, 1, 1, 1, tzinfo=UTC),
+                Duration(years=years).before(self.now) - timedelta(days=1)]
+
+    def money(self, value: Any) -> Any:
+        return str(value) if self.w.dialect == "sqlite" else value
 
 
 def chunks(users: int, size: int = CHUNK) -> Iterator[tuple[int, int]]:

@@ -5,11 +5,12 @@ shared with several recent sign-ups, whose conversations hold messages from othe
 members. Paying users (a Stripe customer id) get monthly invoices. A share of
 conversations, projects and accounts are deleted or closed, at times spread so that the
 30/30/90-day clocks and the 5-year tax period each have rows on both sides.
+:func:`boundary_rows` adds rows a day and an hour either side of each clock's cutoff.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +32,7 @@ from pledge.platforms.bulk import (
     DAY,
     SPAN,
     USER_AGENTS,
+    Boundary,
     Gen,
     Loader,
     Pools,
@@ -325,6 +327,83 @@ def generate(loader: Loader, users: int, seed: int, run: Run) -> None:
         loader.flush()
         loader.commit()
         run.advance(last, loader.total)
+
+
+def boundary_rows(loader: Loader, now: datetime) -> None:
+    """Rows just inside and just outside each clock of the seed, for a sweep at ``now``.
+
+    At a day and an hour either side of each cutoff (:data:`pledge.platforms.bulk.EDGES`):
+
+    * deleted conversations and projects (30 days): per moment an active user with a
+      conversation deleted then, and a project deleted then that still holds live
+      conversations (with messages and usage), a conversation deleted only last week, and
+      a file: the deleted container with live children;
+    * closed accounts (90 days): per moment an account closed then, with a workspace, a
+      conversation, analytics events, a session, a device, marketing preferences and
+      invoices around the end of the 5-year tax period, which runs from the end of the
+      year of issue (:meth:`Boundary.legal_edges`), plus a recent one.
+    """
+    b = Boundary(loader, now)
+    day = timedelta(days=1)
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P30D"))):
+        uid = _edge_user(b, f"deleter{n}", created=b.ago(400 * DAY), last_login=b.ago(DAY))
+        ws = _edge_workspace(b, uid, b.ago(400 * DAY))
+        _edge_conversation(b, uid, ws, None, moment - 20 * day, moment)
+        pid = b.add("projects", created_at=b.at(moment - 60 * day), workspace_id=ws, owner_id=uid,
+                    name=f"Boundary project {n}", deleted_at=b.at(moment))
+        for _ in range(2):
+            _edge_conversation(b, uid, ws, pid, moment - 10 * day, None)
+        _edge_conversation(b, uid, ws, pid, moment - 10 * day, b.now - 7 * day)
+        b.add("files", created_at=b.at(moment - 10 * day), project_id=pid, owner_id=uid,
+              filename=f"brief{n}.pdf", size=120_000)
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P90D"))):
+        created = datetime(b.now.year - 7, 3, 1, tzinfo=moment.tzinfo)
+        uid = _edge_user(b, f"closed{n}", created=created, last_login=moment - day, closed=moment)
+        ws = _edge_workspace(b, uid, created)
+        _edge_conversation(b, uid, ws, None, moment - 30 * day, None)
+        for k in range(2):
+            b.add("analytics_events", created_at=b.at(moment - (k + 2) * day), user_id=uid,
+                  session_id=f"edge{uid:08d}s{k}", ip_address=f"192.0.2.{n * 2 + k + 1}", event="page_view",
+                  page="/chat")
+        b.add("login_sessions", created_at=b.at(moment - day), user_id=uid, ip_address=f"192.0.2.{100 + n}",
+              user_agent=USER_AGENTS[n], last_seen_at=b.at(moment - day))
+        b.add("devices", created_at=b.at(created), user_id=uid, device_id=f"edge-device-{uid}", platform="web")
+        b.add("marketing_preferences", created_at=b.at(created), user_id=uid, email_opt_in=True,
+              tracking_opt_in=False, last_contact_at=b.at(moment - 5 * day))
+        for issued in [*b.legal_edges(5), moment - 10 * day]:
+            iid = b.next("invoices")
+            b.add("invoices", id=iid, created_at=b.at(issued), user_id=uid, number=f"OO-{iid:08d}",
+                  amount=b.money(PRICES[0]), currency="EUR", issued_at=b.at(issued),
+                  billing_name=f"Boundary Closed {n}", billing_address="ul. Graniczna 1, 00-001 Warszawa")
+
+
+def _edge_user(b: Boundary, label: str, *, created: datetime, last_login: datetime,
+               closed: datetime | None = None) -> int:
+    uid = b.next("users")
+    b.add("users", id=uid, created_at=b.at(created), email=f"edge.{label}@example.org",
+          name=f"Boundary {label.title()}", birth_date=b.w.on(date(1990, 5, 17)),
+          status="closed" if closed else "active", last_login_at=b.at(last_login),
+          closed_at=None if closed is None else b.at(closed), stripe_customer_id=f"cus_edge{uid:010d}")
+    return uid
+
+
+def _edge_workspace(b: Boundary, uid: int, created: datetime) -> int:
+    ws = b.add("workspaces", created_at=b.at(created), owner_id=uid, name="Boundary workspace", kind="personal")
+    b.add("memberships", created_at=b.at(created), workspace_id=ws, user_id=uid, role="owner")
+    return ws
+
+
+def _edge_conversation(b: Boundary, uid: int, ws: int, project: int | None, created: datetime,
+                       deleted: datetime | None) -> int:
+    cid = b.next("conversations")
+    b.add("conversations", id=cid, created_at=b.at(created), user_id=uid, workspace_id=ws, project_id=project,
+          title=f"Boundary conversation {cid}", deleted_at=None if deleted is None else b.at(deleted))
+    b.add("messages", created_at=b.at(created), conversation_id=cid, author_id=uid, role="user",
+          content="Where does this conversation sit?")
+    b.add("messages", created_at=b.at(created), conversation_id=cid, role="assistant",
+          content="Right next to a retention cutoff.")
+    b.add("token_usage", created_at=b.at(created), user_id=uid, conversation_id=cid, model=MODELS[0], tokens=321)
+    return cid
 
 
 def record_login(conn: Connection, user_id: int, at: datetime, *, ip_address: str = "127.0.0.1",

@@ -5,12 +5,13 @@ annotate it and get predictions; face tags name the people shown, who are *not* 
 each person is drawn from a pool shared by neighbouring uploaders, so one person
 appears in several images of several users. Some users are 13-17 (with and without
 parental consent) and a few are under 13, the case the policy says to delete at once.
+:func:`boundary_rows` adds rows a day and an hour either side of each clock's cutoff.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,9 @@ from sqlalchemy import Numeric as Money
 
 from pledge.platforms.bulk import (
     DAY,
+    EDGES,
     SPAN,
+    Boundary,
     Gen,
     Loader,
     Pools,
@@ -243,6 +246,76 @@ def generate(loader: Loader, users: int, seed: int, run: Run) -> None:
         gen.set_admins()
         loader.commit()
         run.advance(last, loader.total)
+
+
+def boundary_rows(loader: Loader, now: datetime) -> None:
+    """Rows just inside and just outside each clock of the policy, for a sweep at ``now``.
+
+    The seed only says "a reasonable period"; the example configures 6 months after
+    closing, 24 months after the last marketing contact and 13 months for the API log.
+    At a day and an hour either side of each cutoff (:data:`pledge.platforms.bulk.EDGES`):
+
+    * per moment an individual account closed then, with an upload (prediction,
+      annotation, face tag), an API key and its log, a social login, a marketing contact
+      and invoices around the end of the 5-year tax period, which runs from the end of the
+      year of issue (:meth:`Boundary.legal_edges`), plus a recent one;
+    * per moment a member of one organisation closed then, with an upload and a log line;
+    * API log lines of the organisation's active admin, marketing leads last contacted,
+      and two leads never contacted, signed up a day either side of the cutoff.
+    """
+    b = Boundary(loader, now)
+    day = timedelta(days=1)
+    org = b.add("organisations", created_at=b.at(b.ago(4 * 365 * DAY)), name="Boundary Vision Sp. z o.o.")
+    admin = _edge_user(b, "admin", org=org, role="admin", created=b.ago(4 * 365 * DAY), last_login=b.ago(DAY))
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P6M"))):
+        created = datetime(b.now.year - 7, 3, 1, tzinfo=moment.tzinfo)
+        uid = _edge_user(b, f"closed{n}", created=created, last_login=moment - day, closed=moment)
+        _edge_medium(b, uid, moment - 40 * day)
+        key = b.add("api_keys", created_at=b.at(created), user_id=uid, key_hash=f"{uid:064x}",
+                    last_used_at=b.at(moment - 2 * day))
+        b.add("api_access_log", created_at=b.at(moment - 2 * day), api_key_id=key, user_id=uid,
+              ip_address=f"192.0.2.{n + 1}", endpoint=ENDPOINTS[0])
+        b.add("social_logins", created_at=b.at(created), user_id=uid, provider="github",
+              provider_user_id=f"edge{uid}")
+        b.add("marketing_contacts", created_at=b.at(created), user_id=uid, email=f"edge.closed{n}@example.org",
+              consent=True, last_contact_at=b.at(moment - 10 * day))
+        for issued in [*b.legal_edges(5), moment - 10 * day]:
+            iid = b.next("invoices")
+            b.add("invoices", id=iid, created_at=b.at(issued), user_id=uid, number=f"OS-{iid:08d}",
+                  amount=b.money(PRICES[0]), currency="USD", issued_at=b.at(issued), billing_name=f"Boundary {n}")
+        member = _edge_user(b, f"member{n}", org=org, created=created, last_login=moment - day, closed=moment)
+        _edge_medium(b, member, moment - 40 * day)
+        b.add("api_access_log", created_at=b.at(moment - 2 * day), user_id=member,
+              ip_address=f"192.0.2.{n + 11}", endpoint="/login")
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P13M"))):
+        b.add("api_access_log", created_at=b.at(moment), user_id=admin, ip_address=f"192.0.2.{n + 21}",
+              endpoint=ENDPOINTS[n % len(ENDPOINTS)])
+    marketing = b.cutoff("P24M")
+    for n, (_edge, moment) in enumerate(b.around(marketing)):
+        b.add("marketing_contacts", created_at=b.at(moment - 30 * day), email=f"edge.lead{n}@example.org",
+              consent=True, last_contact_at=b.at(moment))
+    for n, edge in enumerate((EDGES[0], EDGES[-1])):
+        b.add("marketing_contacts", created_at=b.at(marketing + timedelta(seconds=edge)),
+              email=f"edge.quiet{n}@example.org", consent=False)
+    b.w.flush()  # the organisation names its admin once the admin's row exists
+    b.w.execute_many("UPDATE organisations SET admin_user_id = ? WHERE id = ?", [(admin, org)])
+
+
+def _edge_user(b: Boundary, label: str, *, created: datetime, last_login: datetime, org: int | None = None,
+               role: str = "member", closed: datetime | None = None) -> int:
+    return b.add("users", created_at=b.at(created), organisation_id=org, email=f"edge.{label}@example.org",
+                 name=f"Boundary {label.title()}", phone=f"+1555{b.ids['users'] + 1:07d}", role=role,
+                 birth_date=b.w.on(date(1985, 3, 3)), status="closed" if closed else "active",
+                 last_login_at=b.at(last_login), closed_at=None if closed is None else b.at(closed))
+
+
+def _edge_medium(b: Boundary, uid: int, at: datetime) -> None:
+    mid = b.add("media", created_at=b.at(at), user_id=uid, filename=f"IMG_{uid}.jpg", uploaded_at=b.at(at))
+    b.add("predictions", created_at=b.at(at), media_id=mid, model=MODELS[0],
+          result=json.dumps({"label": "face", "score": 0.9}))
+    ann = b.add("annotations", created_at=b.at(at), media_id=mid, user_id=uid, label="face")
+    b.add("face_tags", created_at=b.at(at), media_id=mid, annotation_id=ann, person_name="Jan Kowalski",
+          person_tag=f"pt-edge{uid}")
 
 
 def record_login(conn: Connection, user_id: int, at: datetime, *, ip_address: str = "127.0.0.1",

@@ -5,12 +5,13 @@ support tickets, chat live, answer surveys. Visitors who never made an account l
 web logs, analytics hits, chat transcripts and newsletter sign-ups under an email
 only. Demo accounts expire after two weeks. Many accounts have not signed in for more
 than twelve months, so the inactivity rule and its accounting exemption both have work.
+:func:`boundary_rows` adds rows a day and an hour either side of each clock's cutoff.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +19,10 @@ from sqlalchemy import Column, Connection, Numeric, String, Table, Text, insert,
 
 from pledge.platforms.bulk import (
     DAY,
+    EDGES,
     SPAN,
     USER_AGENTS,
+    Boundary,
     Gen,
     Loader,
     Pools,
@@ -235,6 +238,79 @@ def generate(loader: Loader, users: int, seed: int, run: Run) -> None:
         loader.flush()
         loader.commit()
         run.advance(last, loader.total)
+
+
+def boundary_rows(loader: Loader, now: datetime) -> None:
+    """Rows just inside and just outside each clock of the seed, for a sweep at ``now``.
+
+    At a day and an hour either side of each cutoff (:data:`pledge.platforms.bulk.EDGES`):
+
+    * inactivity (12 months from the last session): per moment an account last signed in
+      then, and one that never signed in, created then; each with a billing profile, a
+      container, a comment, a survey answer, a ticket, a chat and a log line. The signed-in
+      ones paid: payments around the end of the 10-year accounting period, which runs from
+      the end of the year of issue (:meth:`Boundary.legal_edges`), plus a recent one;
+    * closed accounts (analytics go at closing): accounts closed a day and an hour ago, and
+      accounts that close in an hour and in a day (still active), each with recent events;
+    * log lines (12 months), visitors' analytics events (24 months) and newsletter sign-ups
+      last contacted (12 months) at each moment, and two never contacted, signed up a day
+      either side of the cutoff.
+    """
+    b = Boundary(loader, now)
+    day = timedelta(days=1)
+    inactive = b.cutoff("P12M")
+    for n, (_edge, moment) in enumerate(b.around(inactive)):
+        _edge_account(b, f"sesja{n}", created=b.ago(3 * 365 * DAY), last_login=moment, payments=True)
+        _edge_account(b, f"bez-logowania{n}", created=moment, last_login=None)
+    for n, (edge, moment) in enumerate(b.around(b.now)):
+        a = _edge_account(b, f"zamkniete{n}", created=b.ago(2 * 365 * DAY), last_login=b.ago(3 * DAY),
+                          closed=moment, status="closed" if edge < 0 else "active")
+        for k in range(2):
+            b.add("analytics_events", created_at=b.at(b.now - (k + 5) * day), account_id=a,
+                  client_id=f"edge{a:08d}c{k}", ip_address=f"198.51.100.{n * 2 + k + 1}", page="/cennik")
+    for n, (_edge, moment) in enumerate(b.around(inactive)):
+        b.add("web_logs", created_at=b.at(moment), ip_address=f"203.0.113.{n + 1}", user_agent=USER_AGENTS[n],
+              path="/")
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P24M"))):
+        b.add("analytics_events", created_at=b.at(moment), client_id=f"edge-visitor-{n}",
+              ip_address=f"203.0.113.{20 + n}", page="/")
+    for n, (_edge, moment) in enumerate(b.around(b.cutoff("P12M"))):
+        b.add("newsletter_subscriptions", created_at=b.at(moment - 90 * day), email=f"edge.biuletyn{n}@example.org",
+              status="subscribed", last_contact_at=b.at(moment))
+    for n, edge in enumerate((EDGES[0], EDGES[-1])):
+        moment = b.cutoff("P12M") + timedelta(seconds=edge)
+        b.add("newsletter_subscriptions", created_at=b.at(moment), email=f"edge.bez-kontaktu{n}@example.org",
+              status="unsubscribed")
+
+
+def _edge_account(b: Boundary, label: str, *, created: datetime, last_login: datetime | None,
+                  closed: datetime | None = None, status: str = "active", payments: bool = False) -> int:
+    a = b.next("accounts")
+    seen = last_login or created
+    email = f"edge.{label}@example.org"
+    b.add("accounts", id=a, created_at=b.at(created), email=email, name=f"Graniczny {label}",
+          phone=f"+48600{a:06d}", company=f"Granica {a} Sp. z o.o.", status=status,
+          last_login_at=None if last_login is None else b.at(last_login),
+          closed_at=None if closed is None else b.at(closed))
+    b.add("billing_profiles", created_at=b.at(created), account_id=a, company_name=f"Granica {a} Sp. z o.o.",
+          tax_id=f"PL{5_000_000_000 + a}", address="ul. Graniczna 2, 00-002 Warszawa")
+    b.add("containers", created_at=b.at(created), account_id=a, domain=f"sst.granica{a}.pl", region=REGIONS[0])
+    b.add("comments", created_at=b.at(seen), account_id=a, body="Czy ten komentarz jest na granicy?")
+    b.add("survey_answers", created_at=b.at(seen), account_id=a,
+          answers=json.dumps({"nps": 7, "rola": "developer"}, ensure_ascii=False))
+    b.add("support_tickets", created_at=b.at(seen), account_id=a, subject=SUBJECTS[0], body="Kontener na granicy.")
+    b.add("chat_transcripts", created_at=b.at(seen), account_id=a, visitor_email=email,
+          transcript="gość: dzień dobry\nkonsultant: dzień dobry")
+    b.add("web_logs", created_at=b.at(seen), account_id=a, ip_address="192.0.2.77", user_agent=USER_AGENTS[0],
+          path="/logowanie" if last_login else "/rejestracja")
+    b.add("analytics_events", created_at=b.at(seen), account_id=a, client_id=f"edge{a:08d}", page="/panel")
+    if payments:
+        for issued in [*b.legal_edges(10), seen - timedelta(days=30)]:
+            pid = b.next("payments")
+            b.add("payments", id=pid, created_at=b.at(issued), account_id=a, amount=b.money(PRICES[0]),
+                  currency="PLN", issued_at=b.at(issued), invoice_number=f"FV/{pid:07d}",
+                  payer_name=f"Granica {a} Sp. z o.o.")
+    return a
 
 
 def record_login(conn: Connection, user_id: int, at: datetime, *, ip_address: str = "127.0.0.1",

@@ -31,7 +31,12 @@ PL080  error     (dataset) a retention rule or exemption names a collection the 
 PL081  error     (dataset) a retention rule or exemption names a category no dataset field has
 PL082  warning   (dataset) a retention trigger or field that the collection does not list
 PL083  warning   (dataset) a purpose uses a category no dataset field holds (it may live elsewhere)
+PL090  warning   the policy's wording misnames a law ("California Consumer Protection Act")
+PL091  warning   a right's wording cites another right's GDPR article (a complaint as "Article 21")
 =====  ========  ==========================================================================
+
+PL090 and PL091 read the policy's own words: every ``source`` quote, ``note``, ``name``
+and ``description``, as the published notice says them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 
 from pledge.datamap.model import Dataset
 from pledge.emails import EMAIL_RE
@@ -94,7 +100,33 @@ RULES: dict[str, tuple[Severity, str]] = {
     "PL081": ("error", "data category not in the dataset"),
     "PL082": ("warning", "field not listed in the dataset collection"),
     "PL083": ("warning", "purpose data category not in the dataset"),
+    "PL090": ("warning", "law misnamed"),
+    "PL091": ("warning", "right cited with another right's article"),
 }
+
+#: Names of laws that policies get wrong: (pattern, the law's real name and citation).
+MISNAMED_LAWS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"California\s+Consumer\s+Protection\s+Act", re.IGNORECASE),
+     "the California Consumer Privacy Act of 2018 (CCPA, Cal. Civ. Code § 1798.100 et seq., as amended by the "
+     "California Privacy Rights Act)"),
+]
+#: The GDPR articles that grant each right (Art. 77-79: complaint and judicial remedies).
+RIGHT_ARTICLES: dict[str, frozenset[int]] = {
+    "withdraw_consent": frozenset({7}), "access": frozenset({15}), "rectification": frozenset({16}),
+    "erasure": frozenset({17}), "restriction": frozenset({18}), "portability": frozenset({20}),
+    "objection": frozenset({21}), "automated_decision": frozenset({22}), "complaint": frozenset({77, 78, 79}),
+}
+ARTICLE_TITLES: dict[int, str] = {
+    7: "the conditions for consent", 12: "transparent information", 13: "the information given at collection",
+    14: "the information where data come from elsewhere", 15: "the right of access", 16: "the right to rectification",
+    17: "the right to erasure", 18: "the right to restriction", 19: "the notification of recipients",
+    20: "the right to data portability", 21: "the right to object", 22: "automated decisions",
+    77: "the right to lodge a complaint with a supervisory authority",
+}
+_GDPR_ARTICLE = re.compile(r"\b(?:article|art\.?)\s*(\d{1,2})\b[^.;:()]{0,30}?\b(?:GDPR|RODO)\b"
+                           r"|\b(?:GDPR|RODO)\s+(?:article|art\.?)\s*(\d{1,2})\b", re.IGNORECASE)
+#: The model fields whose text the published notice shows.
+_WORDING = ("source", "note", "name", "description", "statement", "law", "legitimate_interest", "withdrawal")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -169,7 +201,7 @@ class _Linter:
 
     def run(self) -> list[Finding]:
         for check in (self.transfers, self.purposes, self.retention, self.contact, self.age,
-                      self.deadlines, self.taxonomy, self.references, self.against_dataset):
+                      self.deadlines, self.taxonomy, self.references, self.wording, self.against_dataset):
             check()
         order = {"error": 0, "warning": 1}
         self.findings.sort(key=lambda f: (order[f.severity], f.line or 0, f.code))
@@ -390,6 +422,30 @@ class _Linter:
                      f"purpose {pol.age.consent_purpose!r} is not defined in the policy",
                      _known_hint(pol.age.consent_purpose, purposes))
 
+    # ------------------------------------------------------------------ wording
+    def wording(self) -> None:
+        for path, text in _texts(self.policy, ()):
+            for pattern, law in MISNAMED_LAWS:
+                found = pattern.search(text)
+                if found:
+                    self.add("PL090", path, f"the policy names {found.group(0)!r}, a law that does not exist",
+                             f"the law is {law}; correct the name in the published policy")
+        for i, right in enumerate(self.policy.rights.offered):
+            allowed = RIGHT_ARTICLES.get(right.kind)
+            if not allowed:
+                continue
+            for field_name in ("source", "note"):
+                text = getattr(right, field_name) or ""
+                cited = {int(a or b) for a, b in _GDPR_ARTICLE.findall(text)}
+                if cited and not cited & allowed:
+                    wrong = ", ".join(f"Art. {n} ({ARTICLE_TITLES.get(n, 'another provision')})"
+                                      for n in sorted(cited))
+                    right_art = ", ".join(f"Art. {n}" for n in sorted(allowed))
+                    self.add("PL091", ("rights", "offered", i, field_name),
+                             f"the {right.kind.replace('_', ' ')} right is cited as {wrong}",
+                             f"{right.kind.replace('_', ' ')} is {right_art} GDPR "
+                             f"({ARTICLE_TITLES.get(min(allowed), '')}); correct the reference")
+
     # ------------------------------------------------------------------ dataset
     def against_dataset(self) -> None:
         ds = self.dataset
@@ -453,6 +509,21 @@ class _Linter:
             # A purpose may use data the platform does not store (a browser's language, a
             # cookie), so this is only a warning; a retention rule on absent data is an error.
             check_categories(("purposes", i, "categories"), p.categories, f"purpose {p.key!r}", "PL083")
+
+
+def _texts(node: Any, path: FieldPath) -> Iterable[tuple[FieldPath, str]]:
+    """(path, text) of every worded field of the policy (see ``_WORDING``)."""
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if isinstance(value, str):
+                if name in _WORDING:
+                    yield (*path, name), value
+            else:
+                yield from _texts(value, (*path, name))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _texts(item, (*path, i))
 
 
 def _consent_based(p: Purpose) -> bool:

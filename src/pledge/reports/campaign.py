@@ -97,8 +97,8 @@ def _aware(moment: datetime, like: datetime) -> datetime:
 class Campaigns:
     def __init__(self, engine: Engine, notifier: Notifier | None = None) -> None:
         self.engine = engine
-        self.notifier = notifier or Notifier(engine.store, engine.settings, engine.now)
-        self._signer = URLSafeSerializer(engine.settings.secret_key, salt="pledge.notice.accept")
+        self.notifier = notifier or Notifier(engine)
+        self._signer = URLSafeSerializer(engine.keys.signers, salt="pledge.notice.accept")
 
     # -- starting ---------------------------------------------------------------------------
     def earliest_effective(self, start: datetime | None = None) -> datetime:
@@ -243,8 +243,8 @@ class Campaigns:
                 yield address, self.context(campaign, self.notifier.key(address))
 
         def on_each(address: str, status: str) -> None:
-            if status == "sent":
-                self._mark_sent(campaign.id, self.notifier.key(address))
+            if status in ("sent", "skipped"):  # skipped: sent before, perhaps by the outbox's sender
+                self._mark_sent(campaign.id, self.notifier.key(address), again=status == "sent")
             if progress:
                 progress(status)
 
@@ -257,13 +257,14 @@ class Campaigns:
         self.engine.audit.record("notice.campaign.sent", target=reference, details=outcome.as_dict())
         return outcome
 
-    def _mark_sent(self, campaign_id: int, key: str) -> None:
+    def _mark_sent(self, campaign_id: int, key: str, *, again: bool = True) -> None:
         t = campaign_recipients
         with self.engine.store.begin() as conn:
-            row = conn.execute(select(t.c.id).where(t.c.campaign_id == campaign_id, t.c.subject_key == key)).first()
+            row = conn.execute(select(t.c.id, t.c.sent_at).where(t.c.campaign_id == campaign_id,
+                                                                 t.c.subject_key == key)).first()
             if row is None:
                 conn.execute(insert(t).values(campaign_id=campaign_id, subject_key=key, sent_at=self.engine.now()))
-            else:
+            elif again or row.sent_at is None:
                 conn.execute(update(t).where(t.c.id == row.id).values(sent_at=self.engine.now()))
 
     # -- acceptance -------------------------------------------------------------------------

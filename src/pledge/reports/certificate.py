@@ -2,9 +2,10 @@
 
 The certificate holds no personal data beyond the request id: table names, row counts,
 field names with their masking strategy, and for retained rows the reason and the law.
-It is signed with Ed25519; the key is derived from the deployment secret (HKDF-SHA256),
-and the public key travels inside the certificate so anyone can check it. Checking
-against the deployment's own public key (``expected_key``) also proves who issued it.
+It is signed with Ed25519; the key is derived from the deployment's newest signing key
+(HKDF-SHA256), and the public key travels inside the certificate so anyone can check it.
+Checking against the deployment's own public keys (``expected_key``: one, or one per
+signing key after a rotation) also proves who issued it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +95,7 @@ def issue(report: dict[str, Any], secret: str, *, issued_at: datetime, controlle
             "signature": {"algorithm": "Ed25519", "public_key": public_key_b64(key), "value": signature}}
 
 
-def verify(document: dict[str, Any], expected_key: str | None = None) -> dict[str, Any]:
+def verify(document: dict[str, Any], expected_key: str | Collection[str] | None = None) -> dict[str, Any]:
     """Check a certificate's signature; returns its body, or raises :class:`CertificateError`."""
     try:
         body = document["certificate"]
@@ -107,7 +109,8 @@ def verify(document: dict[str, Any], expected_key: str | None = None) -> dict[st
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CertificateError(f"not an erasure certificate: {exc}") from exc
-    if expected_key is not None and sig["public_key"] != expected_key:
+    expected = {expected_key} if isinstance(expected_key, str) else expected_key
+    if expected is not None and sig["public_key"] not in expected:
         raise CertificateError("signed with a different key than this deployment's")
     try:
         public.verify(value, canonical(body))

@@ -18,13 +18,14 @@ Interface::
 
 from __future__ import annotations
 
-import csv
 import io
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
+
+from pledge import csvcells
 
 __all__ = ["OUTCOMES", "KindMetrics", "RequestFact", "YearMetrics", "metrics_csv", "request_metrics"]
 
@@ -141,7 +142,7 @@ def _num(value: float | None) -> str:
 def metrics_csv(report: Iterable[YearMetrics]) -> str:
     """One CSV: a row per year and kind (plus an ``all`` row), then the denial grounds."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csvcells.writer(buf, lineterminator="\n")
     writer.writerow(["section", "year", "request_type", "received", *OUTCOMES,
                      "median_days_to_complete", "mean_days_to_complete", "denial_ground", "count"])
     grounds: list[list[str | int]] = []

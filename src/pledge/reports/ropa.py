@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from pledge import csvcells
 from pledge.datamap.model import Dataset
 from pledge.policy.model import Policy
 from pledge.reports import dpv
@@ -174,7 +175,7 @@ def to_csv(ropa: Ropa) -> str:
     writer.writeheader()
     for s in ropa.sections:
         for row in s.rows:
-            writer.writerow({"section": s.key, "article": s.article, **row})
+            writer.writerow(csvcells.cells({"section": s.key, "article": s.article, **row}))
     return buf.getvalue()
 
 
@@ -222,6 +223,9 @@ def to_xlsx(ropa: Ropa) -> bytes:
             cell.font = Font(bold=True)
         for row in s.rows:
             ws.append([row.get(c, "") for c in s.columns])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # text, not a formula (openpyxl reads "=…" as one)
         for i, col in enumerate(s.columns, start=1):
             width = max([len(col)] + [min(len(r.get(col, "")), 60) for r in s.rows]) + 2
             ws.column_dimensions[ws.cell(row=2, column=i).column_letter].width = width

@@ -87,7 +87,7 @@ class Holds:
         with self.engine.store.begin() as conn:
             for kind, value in identities.items():
                 res = conn.execute(insert(retention_holds).values(
-                    kind="person", subject_kind=kind, subject_key=subject_key(self.engine.settings.secret_key,
+                    kind="person", subject_kind=kind, subject_key=subject_key(self.engine.keys.subject_secret,
                                                                               kind, str(value)),
                     reason=reason, actor=actor, created_at=now, expires_at=expires_at))
                 assert res.inserted_primary_key is not None
@@ -191,7 +191,7 @@ class HoldSet:
             if h.kind == "person" and h.subject_kind and h.subject_key:
                 wanted.setdefault(h.subject_kind, set()).add(h.subject_key)
         out: dict[str, set[Any]] = {}
-        secret = self.engine.settings.secret_key
+        secrets = self.engine.ledger.secrets  # every subject key: holds made before a rotation still hold
         for db in self.engine.dataset.databases if wanted else []:
             connector = self._connector(db.name)
             for coll in db.collections:
@@ -206,8 +206,9 @@ class HoldSet:
                         select(pk, *[table.c[f.name] for f in idf if f.name in table.c]))
                     for row in rows:
                         for f, value in zip(idf, row[1:], strict=False):
-                            if value is not None and subject_key(secret, str(f.identity), str(value)) \
-                                    in wanted[str(f.identity)]:
+                            if value is not None and any(
+                                    subject_key(s, str(f.identity), str(value)) in wanted[str(f.identity)]
+                                    for s in secrets):
                                 found.add(row[0])
                 if found:
                     out[f"{db.name}.{coll.name}"] = found

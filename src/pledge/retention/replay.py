@@ -1,11 +1,18 @@
 """Replaying the erasure ledger after a backup restore.
 
-A restored backup brings back people who were erased after it was taken. The ledger
-(kept in Pledge's store, not in the restored platform database) names them only by
-keyed HMACs. ``replay`` hashes every identity value in the restored platform the same
-way, erases each person whose hash the ledger holds since ``since`` (with the rights
-planner, so exemptions and shared content are treated as in the original erasure), and
-then runs a retention sweep, which removes again whatever the rules had removed.
+A restored backup brings back people who were erased after it was taken, and undoes the
+corrections made since. The ledger (kept in Pledge's store, not in the restored platform
+database) names people only by keyed HMACs of each of their identity values, including
+the ones found while erasing them (their user id, their phone), so a person is found
+even when their email changed after the backup. ``replay`` hashes every identity value
+in the restored platform the same way, then
+
+1. re-applies every rectification recorded since ``since``, oldest first (the new values
+   are sealed in the ledger; see :func:`pledge.retention.ledger.record_rectification`);
+2. erases every person whose hash the ledger holds since ``since``, as one erasure
+   request (``source: replay``, with the rights planner, so exemptions and shared content
+   are treated as in the original erasure; the ledger records what it finds, too);
+3. runs a retention sweep, which removes again whatever the rules had removed.
 
 The policy's backup window (``backups.retention``) bounds how old a restored backup can
 be: a ``since`` before it is refused unless forced.
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from pledge.retention import sweep
-from pledge.retention.ledger import subject_key, subject_keys_since
+from pledge.retention.ledger import rectifications_since, subject_key, subject_keys_since
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -54,13 +61,12 @@ def check_window(engine: Engine, since: datetime, force: bool = False) -> list[s
     return [message + " (replayed anyway: --force)"]
 
 
-def find_erased(engine: Engine, since: datetime) -> dict[str, set[Any]]:
-    """Identity kind -> values in the platform whose keyed HMAC the ledger holds since ``since``."""
-    wanted = subject_keys_since(engine.ledger, _aware(since))
-    found: dict[str, set[Any]] = defaultdict(set)
+def _identity_values(engine: Engine, wanted: dict[str, set[str]]) -> dict[str, dict[str, set[Any]]]:
+    """kind -> keyed HMAC -> the platform's values with that HMAC (one scan per identity field)."""
+    found: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     if not wanted:
         return {}
-    secret = engine.settings.secret_key
+    secrets = engine.ledger.secrets  # every subject key: entries written before a rotation count too
     for db, coll, f in engine.dataset.identities():
         kind = str(f.identity)
         if kind not in wanted:
@@ -72,30 +78,79 @@ def find_erased(engine: Engine, since: datetime) -> dict[str, set[Any]]:
         col = table.c[f.name]
         with connector.begin() as conn:
             for (value,) in conn.execution_options(yield_per=5000).execute(select(col).where(col.is_not(None))):
-                if subject_key(secret, kind, str(value)) in wanted[kind]:
-                    found[kind].add(value)
-    return dict(found)
+                for s in secrets:
+                    digest = subject_key(s, kind, str(value))
+                    if digest in wanted[kind]:
+                        found[kind][digest].add(value)
+    return {k: dict(v) for k, v in found.items()}
+
+
+def find_erased(engine: Engine, since: datetime) -> dict[str, set[Any]]:
+    """Identity kind -> values in the platform whose keyed HMAC the ledger holds since ``since``."""
+    wanted = subject_keys_since(engine.ledger, _aware(since))
+    out: dict[str, set[Any]] = {}
+    for kind, by_digest in _identity_values(engine, wanted).items():
+        out[kind] = {v for values in by_digest.values() for v in values}
+    return {k: v for k, v in out.items() if v}
+
+
+def replay_rectifications(engine: Engine, since: datetime, *, actor: str = "replay") -> dict[str, Any]:
+    """Re-apply every rectification the ledger holds since ``since``, oldest first."""
+    from pledge.rights.rectify import RectifyError, rectify
+    from pledge.rights.vault import DecryptionError, Vault
+
+    entries = rectifications_since(engine.ledger, _aware(since))
+    if not entries:
+        return {"rectified": 0, "skipped": []}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for e in entries:
+        for kind, digests in e["subject_keys"].items():
+            wanted[kind].update(digests)
+    values = _identity_values(engine, dict(wanted))
+    vault = Vault(engine.keys)
+    done = 0
+    skipped: list[str] = []
+    for e in entries:
+        identities: dict[str, list[Any]] = {}
+        for kind, digests in e["subject_keys"].items():
+            vals = {v for d in digests for v in values.get(kind, {}).get(d, set())}
+            if vals:
+                identities[kind] = sorted(vals, key=str)
+        if not identities:
+            skipped.append(f"ledger entry {e['id']}: the person is not in the restored data")
+            continue
+        try:
+            changes = vault.open(str(e["scope"]["sealed"]).encode("ascii"))
+            rectify(engine, identities, changes, actor=actor, record=False)
+            done += 1
+        except (RectifyError, DecryptionError, KeyError) as exc:
+            skipped.append(f"ledger entry {e['id']}: {exc}")
+    return {"rectified": done, "skipped": skipped}
 
 
 def replay(engine: Engine, since: datetime, *, force: bool = False, actor: str = "replay") -> dict[str, Any]:
-    """Re-apply every erasure the ledger holds since ``since``; returns the report."""
+    """Re-apply every rectification and erasure the ledger holds since ``since``; returns the report."""
+    from pledge.rights.erasure import erase
+
     warnings = check_window(engine, since, force)
-    found = find_erased(engine, since)
     reference = f"replay:{uuid.uuid4().hex[:12]}"
+    found = find_erased(engine, since)
     engine.audit.record("ledger.replay.start", actor=actor, target=reference,
                         details={"since": _aware(since).isoformat(), "kinds": {k: len(v) for k, v in found.items()},
                                  "warnings": warnings})
+    rectified = replay_rectifications(engine, since, actor=actor)
     erased: dict[str, int] = {}
     if found:
         identities = {k: sorted(v, key=str) for k, v in found.items()}
-        people = [{k: str(v)} for k, vs in identities.items() for v in vs]
-        erased = sweep.erase_identities(engine, identities, people, source="replay", reference=reference,
-                                        scope={"since": _aware(since).isoformat(), "replay": True})
+        report = erase(engine, identities, request_id=f"replay-{reference.split(':', 1)[1]}", actor=actor,
+                       reference=reference, source="replay")
+        erased = {t: c["deleted"] + c["masked"] for t, c in report["tables"].items() if c["deleted"] + c["masked"]}
     swept = sweep.run(engine, engine.now(), actor=actor)
-    report = {"since": _aware(since).isoformat(), "warnings": warnings,
-              "people": sum(len(v) for v in found.values()), "erased": erased,
-              "sweep": {"total_rows": swept["total_rows"], "status": swept["status"]}}
+    report_out = {"since": _aware(since).isoformat(), "warnings": warnings,
+                  "people": sum(len(v) for v in found.values()), "erased": erased,
+                  "rectified": rectified["rectified"], "notes": rectified["skipped"],
+                  "sweep": {"total_rows": swept["total_rows"], "status": swept["status"]}}
     engine.audit.record("ledger.replay.done", actor=actor, target=reference,
-                        details={"people": report["people"], "erased": erased,
-                                 "swept": swept["total_rows"]})
-    return report
+                        details={"people": report_out["people"], "erased": erased,
+                                 "rectified": rectified["rectified"], "swept": swept["total_rows"]})
+    return report_out

@@ -1,5 +1,9 @@
 """A small in-process scheduler: ``pledge serve`` sweeps once a day.
 
+After each sweep it runs a proof on live data (``pledge.prove``: is every checkable promise
+kept now?) and appends a signed audit checkpoint to the deployment's checkpoint
+file (:func:`pledge.audit_anchor.write_checkpoint`).
+
 Started from the web application's lifespan (:func:`attach`). It is off under pytest
 unless ``PLEDGE_RETENTION_SWEEP`` asks for it; ``off`` turns it off anywhere, and a
 number sets the interval in seconds (default one day). A sweep that fails is logged
@@ -42,6 +46,29 @@ def interval(environ: dict[str, str] | None = None) -> float | None:
         return float(DAY)
 
 
+def checkpoint(engine: Engine) -> None:
+    """Publish the audit head after a sweep (pledge.audit_anchor); a failure is logged, loudly."""
+    from pledge.audit_anchor import write_checkpoint
+
+    try:
+        doc, path = write_checkpoint(engine)
+        log.info("audit checkpoint of entry %s appended to %s", doc["last_id"], path)
+    except Exception:
+        log.exception("audit checkpoint NOT written; run `pledge audit verify`")
+
+
+def prove_now(engine: Engine) -> None:
+    """The daily proof on live data after the sweep (:mod:`pledge.prove`), stored and audited;
+    a failure is logged and the next tick tries again."""
+    from pledge.prove import run as prove
+
+    try:
+        proof = prove(engine, actor="scheduler")
+        log.info("proof run %s: %s (%s)", proof.id, proof.outcome, proof.summary)
+    except Exception:
+        log.exception("proof on live data failed; it runs again at the next tick")
+
+
 class Scheduler:
     def __init__(self, engine: Engine, every: float) -> None:
         self.engine = engine
@@ -59,6 +86,8 @@ class Scheduler:
                 log.info("retention sweep: %s rows", report["total_rows"])
             except Exception:  # a bad night must not stop the server
                 log.exception("retention sweep failed; retrying at the next tick")
+            prove_now(self.engine)
+            checkpoint(self.engine)
             self.runs += 1
 
     def start(self) -> None:

@@ -274,7 +274,7 @@ def _cascade(engine: Engine, conn: Connection, target: Target, links: list[Link]
 def _apply_rows(engine: Engine, target: Target, links: list[Link], batch: _Batch) -> dict[str, int]:
     connector = _connector(engine, target.database)
     counts: dict[str, int] = {}
-    secret = engine.settings.secret_key
+    secret = engine.keys.subject_secret  # pseudonyms are keyed with the subject key
     with connector.begin() as conn:
         for (tname, col), keys in batch.detach.items():
             table = connector.table(tname)
@@ -377,7 +377,7 @@ def _run_steps(engine: Engine, steps: list[Any]) -> dict[str, int]:
                     counts[s.collection] += delete_rows(conn, table, s.keys)
                 elif s.op == "update":
                     counts[s.collection] += mask_rows(conn, table, s.keys, s.fields,
-                                                      secret=engine.settings.secret_key, detach=s.detach).rows
+                                                      secret=engine.keys.subject_secret, detach=s.detach).rows
     return dict(counts)
 
 

@@ -30,7 +30,7 @@ from pledge.i18n import translator
 from pledge.rights.art15 import categories_found, information
 from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
 from pledge.rights.locate import Located, locate
-from pledge.rights.restrict import active_objections, active_restrictions, subject_key_for
+from pledge.rights.restrict import active_objections, active_restrictions, subject_keys_for
 
 
 @dataclass
@@ -79,7 +79,7 @@ def pledge_records(engine: Engine, identities: Mapping[str, Any]) -> dict[str, l
         email = email[0] if email else None
     if not email:
         return {}
-    key = subject_key_for(engine, str(email))
+    key = subject_keys_for(engine, str(email))  # every subject key: records from before a rotation too
     with engine.store.connect() as conn:  # one connection for the three reads
         return {
             "consent_history": consent_history(engine, str(email), conn=conn),

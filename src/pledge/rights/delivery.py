@@ -10,8 +10,10 @@ Interface (``engine.requests.delivery`` is a :class:`Delivery`)::
 
 Files live in ``<config dir>/.pledge/exports/`` as Fernet tokens (the :class:`Vault` keys,
 so they rotate with identities). A link is an itsdangerous ``TimestampSigner`` signature
-over ``request id`` and export token: it opens that one export only, for ``link_days``;
-after ``keep_days`` the file is deleted and every link to it fails.
+over ``request id``, export token and the export's download count when the link was made:
+it opens that one export once (a download bumps the count, atomically, so the same link
+never opens it again; the status page makes a fresh one), for ``link_days``; after
+``keep_days`` the file is deleted and every link to it fails.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ __all__ = ["Delivery", "DeliveryError"]
 
 
 class DeliveryError(ValueError):
-    """A link that does not open an export; ``reason``: bad_signature, expired, purged, missing."""
+    """A link that does not open an export; ``reason``: bad_signature, expired, used, purged, missing."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -53,7 +55,7 @@ class Delivery:
         self.keep_days = keep_days
         self.link_days = link_days
         self.folder = engine.config.base_dir / ".pledge" / "exports"
-        self._signer = TimestampSigner(engine.settings.secret_key, salt="pledge.export.link")
+        self._signer = TimestampSigner(engine.keys.signers, salt="pledge.export.link")
 
     def store(self, view: RequestView, filename: str, content: bytes) -> str:
         """Encrypt ``content`` to a file and record it; returns the export token."""
@@ -79,7 +81,11 @@ class Delivery:
         return token, record
 
     def sign(self, public_id: str, token: str) -> str:
-        return self._signer.sign(f"{public_id}.{token}".encode()).decode()
+        """A single-use link signature: it names the download count the export has now."""
+        with self.engine.store.connect() as conn:
+            count = conn.execute(select(request_exports.c.downloads)
+                                 .where(request_exports.c.token == token)).scalar()
+        return self._signer.sign(f"{public_id}.{token}.{int(count or 0)}".encode()).decode()
 
     def link(self, public_id: str, token: str) -> str:
         return f"/v1/requests/{public_id}/download?sig={self.sign(public_id, token)}"
@@ -101,8 +107,9 @@ class Delivery:
             raise DeliveryError("expired", "this download link has expired") from exc
         except BadSignature as exc:
             raise DeliveryError("bad_signature", "this download link is not valid") from exc
-        rid, _, token = value.partition(".")
-        if rid != public_id or not token:
+        rid, _, rest = value.partition(".")
+        token, _, seen = rest.partition(".")
+        if rid != public_id or not token or not seen.isdigit():
             raise DeliveryError("bad_signature", "this download link is for another request")
         with self.engine.store.begin() as conn:
             row = conn.execute(
@@ -113,8 +120,11 @@ class Delivery:
                 raise DeliveryError("missing", "no such export")
             if row.purged_at is not None:
                 raise DeliveryError("purged", "this export was deleted after its retention period")
-            conn.execute(update(request_exports).where(request_exports.c.id == row.id)
-                         .values(downloads=row.downloads + 1))
+            used = conn.execute(update(request_exports)
+                                .where(request_exports.c.id == row.id, request_exports.c.downloads == int(seen))
+                                .values(downloads=request_exports.c.downloads + 1))
+            if used.rowcount != 1:
+                raise DeliveryError("used", "this download link was already used; open the status page for a new one")
         data = self.vault.decrypt(Path(row.path).read_bytes())
         self.engine.audit.record("request.downloaded", actor="subject", target=f"request:{public_id}",
                                  details={"export": row.id, "bytes": len(data)})

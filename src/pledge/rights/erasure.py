@@ -2,14 +2,24 @@
 
 ``erase(engine, identities)`` runs one request:
 
-1. **Locate** every row about the person (:func:`pledge.rights.locate.locate`) and
-   **plan** it (:mod:`pledge.rights.erasure_plan`): per table, rows deleted, masked or
-   retained, with the reason; UPDATEs first, then DELETEs children before parents.
+1. **Locate** every row about the person (:func:`pledge.rights.locate.locate`, whole rows)
+   and **plan** it (:mod:`pledge.rights.erasure_plan`): whose each row is, and per row
+   deleted, masked (exactly which fields become what) or kept, with the reason; UPDATEs
+   first, then DELETEs children before parents.
 2. **Persist** the work list in the store's ``checkpoints`` table under the request id,
-   write the erasure-ledger intent and an audit entry, all *before* anything changes.
+   write the erasure-ledger intent (keyed hashes of *every* identity of the person found
+   while planning: their user id, phone, other emails, not only those the request named)
+   and an audit entry, all *before* anything changes.
 3. **Run** the steps: each is one transaction on its platform database (one statement
    per table and batch), then its checkpoint is marked done.
 4. Mark the ledger entry done, audit the outcome, and return the report.
+
+The report is exact: ``deleted`` rows are gone, ``masked`` rows had the listed fields
+changed to what ``fields`` says (``null``, ``[redacted]``, ``hash``, ``fake``) and the
+``detached`` links set NULL, ``retained`` rows of the person are unchanged (with the
+reason, the law and the end of the legal period), ``shared`` lists every row of other
+people that was touched (it lost only its link to the person), and ``others`` the rows
+of other people reached but left as they are. The totals equal a before/after diff.
 
 A crash at any point is resumed by running the same request again (same request id;
 by default it is derived from the identities): the saved work list is reused, steps
@@ -24,11 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
 from pledge.rights.erasure_plan import ErasurePlanError, Planner, Step
+from pledge.rights.erasure_rows import norm
 from pledge.rights.locate import Located, locate, normalise_identities
 from pledge.rights.masking import delete_rows, mask_rows
 from pledge.store.tables.core import checkpoints
@@ -36,7 +48,7 @@ from pledge.store.tables.core import checkpoints
 if TYPE_CHECKING:
     from pledge.engine import Engine
 
-__all__ = ["ErasurePlanError", "StepHook", "erase", "plan_erasure", "request_id_for"]
+__all__ = ["ErasurePlan", "ErasurePlanError", "StepHook", "erase", "make_plan", "plan_erasure", "request_id_for"]
 
 #: Called after each step's platform transaction commits, before its checkpoint is saved
 #: (tests raise here to simulate a crash at the worst moment).
@@ -55,14 +67,43 @@ def request_id_for(engine: Engine, identities: Mapping[str, Any]) -> str:
 
 
 def _locate(engine: Engine, identities: Mapping[str, Any]) -> Located:
-    return locate(engine, identities, columns="keys")
+    return locate(engine, identities)
+
+
+@dataclass
+class ErasurePlan:
+    """The ordered steps, planning notes, and every identity of the person found."""
+
+    steps: list[Step]
+    notes: list[str]
+    identities: dict[str, list[str]] = field(default_factory=dict)
+
+
+def make_plan(engine: Engine, identities: Mapping[str, Any]) -> ErasurePlan:
+    """Plan an erasure; reads only."""
+    located = _locate(engine, identities)
+    planner = Planner(engine, located)
+    steps = planner.build()
+    found = planner.ownership.found if planner.ownership is not None else {}
+    merged = {k: sorted({norm(v, k) for v in vs}) for k, vs in normalise_identities(identities).items()}
+    for source in (found, _discovered(located)):
+        for kind, values in source.items():
+            merged[kind] = sorted(set(merged.get(kind, [])) | {norm(v, kind) for v in values})
+    return ErasurePlan(steps, planner.notes, merged)
+
+
+def _discovered(located: Located) -> dict[str, list[Any]]:
+    """Identities the locator itself reports having found (when it does)."""
+    extra = getattr(located, "discovered", None)
+    if not isinstance(extra, Mapping):
+        return {}
+    return {str(k): list(v) if isinstance(v, list | tuple | set) else [v] for k, v in extra.items()}
 
 
 def plan_erasure(engine: Engine, identities: Mapping[str, Any]) -> tuple[list[Step], list[str]]:
     """The ordered steps of an erasure and planning notes; reads only."""
-    planner = Planner(engine, _locate(engine, identities))
-    steps = planner.build()
-    return steps, planner.notes
+    plan = make_plan(engine, identities)
+    return plan.steps, plan.notes
 
 
 # -- checkpoints ----------------------------------------------------------------------------
@@ -122,13 +163,19 @@ class _Checkpoint:
 # -- the report -------------------------------------------------------------------------------
 def _entry(step: Step, with_keys: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"collection": step.table, "rows": len(step.keys), "reason": step.reason}
-    if step.outcome == "masked" or (step.outcome == "retained" and step.fields):
-        out["fields"] = dict(step.fields)
+    if step.became:
+        out["fields"] = {c: v for c, v in step.became.items() if c not in step.detach}
     if step.detach:
         out["detached"] = list(step.detach)
+    if step.kept:
+        out["kept"] = dict(step.kept)
     if step.exemption:
         out["exemption"] = step.exemption
         out["law"] = step.law
+    if step.until:
+        out["until"] = step.until
+    if step.shared:
+        out["shared"] = True
     if with_keys:
         out["ids"] = list(step.keys)
     return out
@@ -136,15 +183,28 @@ def _entry(step: Step, with_keys: bool) -> dict[str, Any]:
 
 def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_run: bool,
                  with_keys: bool = True) -> dict[str, Any]:
-    """A JSON-able account: what is (or would be) deleted, masked and retained, and why."""
+    """A JSON-able account: what is (or would be) deleted, masked and retained, and why.
+
+    ``deleted``, ``masked`` and ``retained`` list the person's rows and the rows of others
+    that changed (marked ``shared``); ``shared`` repeats the rows of other people that were
+    touched, ``others`` the rows of other people reached but left as they are. The totals
+    count rows that are gone, rows that changed and the person's rows kept unchanged.
+    """
     report: dict[str, Any] = {"request_id": request_id, "dry_run": dry_run,
                               "status": "planned" if dry_run else "done",
-                              "deleted": [], "masked": [], "retained": [], "tables": {}, "notes": notes}
+                              "deleted": [], "masked": [], "retained": [], "shared": [], "others": [],
+                              "tables": {}, "notes": notes}
     for step in steps:
-        report[step.outcome].append(_entry(step, with_keys))
+        entry = _entry(step, with_keys)
+        if step.shared and step.outcome == "retained":
+            report["others"].append(entry)
+            continue
+        report[step.outcome].append(entry)
+        if step.shared:
+            report["shared"].append(entry)
         counts = report["tables"].setdefault(step.table, {"deleted": 0, "masked": 0, "retained": 0})
         counts[step.outcome] += len(step.keys)
-    report["totals"] = {o: sum(len(s.keys) for s in steps if s.outcome == o)
+    report["totals"] = {o: sum(len(s.keys) for s in steps if s.outcome == o and not (s.shared and o == "retained"))
                         for o in ("deleted", "masked", "retained")}
     report["statements"] = sum(1 for s in steps if s.op != "none")
     return report
@@ -156,15 +216,16 @@ def _run_step(engine: Engine, step: Step) -> int:
     table = connector.table(step.collection)  # type: ignore[attr-defined]
     with connector.begin() as conn:
         if step.op == "delete":
-            return delete_rows(conn, table, step.keys)
+            return delete_rows(conn, table, step.keys, key=step.key or None)
         if step.op == "update":
-            return mask_rows(conn, table, step.keys, step.fields, secret=engine.settings.secret_key,
-                             detach=step.detach).rows
+            return mask_rows(conn, table, step.keys, step.fields, secret=engine.keys.subject_secret,
+                             detach=step.detach, key=step.key or None).rows
     return 0
 
 
 def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
-          actor: str = "system", reference: str = "", on_step: StepHook | None = None) -> dict[str, Any]:
+          actor: str = "system", reference: str = "", on_step: StepHook | None = None,
+          source: str = "request") -> dict[str, Any]:
     """Erase everything about the person named by ``identities`` (see the module docstring).
 
     Returns the report. ``plan=True`` only plans. ``request_id`` names the request for
@@ -176,7 +237,7 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
         return build_report(rid, steps, notes, dry_run=True)
     checkpoint = _Checkpoint(engine, rid)
     meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
-                                                  reference=reference)
+                                                  reference=reference, source=source)
     for index, step in enumerate(steps):
         if step.done:
             continue
@@ -195,7 +256,7 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
 
 def start_or_resume(engine: Engine, checkpoint: _Checkpoint, identities: Mapping[str, Any], rid: str, *,
                     actor: str, reference: str, audit_extra: Mapping[str, Any] | None = None,
-                    ) -> tuple[dict[str, Any], list[Step], list[str], bool]:
+                    source: str = "request") -> tuple[dict[str, Any], list[Step], list[str], bool]:
     """The saved work list of ``rid``, or a new one: planned, its intent written to the
     ledger, then saved with the audit entry. Returns ``(meta, steps, notes, resumed)``."""
     saved = checkpoint.load()
@@ -204,21 +265,18 @@ def start_or_resume(engine: Engine, checkpoint: _Checkpoint, identities: Mapping
         engine.audit.record("rights.erase.resume", actor=actor, target=rid,
                             details={"steps_done": sum(s.done for s in done_or_not), "steps": len(done_or_not)})
         return kept, done_or_not, list(kept.get("notes", [])), True
-    steps, notes = plan_erasure(engine, identities)
+    plan = make_plan(engine, identities)
+    steps, notes = plan.steps, plan.notes
     tables: dict[str, int] = {}
     for s in steps:
         tables[s.table] = tables.get(s.table, 0) + len(s.keys)
-    # intent first: the ledger, then the audit entry with the persisted work list
-    ledger_id = engine.ledger.record_intent(normalise_flat(identities), source="request",
-                                            reference=reference or rid, scope={"request_id": rid, "tables": tables})
+    # intent first: the ledger (every identity found, each value keyed on its own), then the
+    # audit entry with the persisted work list
+    ledger_id = engine.ledger.record_intent(plan.identities, source=source, reference=reference or rid,
+                                            scope={"request_id": rid, "tables": tables})
     meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
     preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
     meta["audit_id"] = checkpoint.save_new(meta, steps, {
         "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"], "tables": preview["tables"],
         **(audit_extra or {})})
     return meta, steps, notes, False
-
-
-def normalise_flat(identities: Mapping[str, Any]) -> dict[str, str]:
-    """Identities as ``{kind: "v1,v2"}`` strings, for the ledger's keyed hashes."""
-    return {k: ",".join(str(v) for v in vs) for k, vs in normalise_identities(identities).items()}

@@ -1,42 +1,71 @@
-"""Planning an erasure: which rows are deleted, masked or retained, and in what order.
+"""Planning an erasure: which rows are deleted, masked or kept, exactly, and in what order.
 
-From the rows :func:`pledge.rights.locate.locate` finds, each collection's rows get an
-outcome from the data map and the policy:
+From the whole rows :func:`pledge.rights.locate.locate` finds, :mod:`pledge.rights.erasure_rows`
+says whose each row is. Then every row gets a decision:
 
-* a collection with ``exemption:`` keeps its rows while the policy exemption's period
-  runs (counted from the exemption's ``trigger`` column); only fields with their own
-  ``erasure`` strategy, or personal fields outside the exemption's categories, are
-  masked. Rows whose legal period has ended are erased like any other.
-* ``shared: keep`` keeps the rows untouched. ``shared: anonymise`` is for content that
-  lives inside something other people keep (a message the person wrote in someone
-  else's conversation, a face tag on someone else's photo): such a row is deleted only
-  when every *container* it links to (any linked table that is not a table of people,
-  i.e. declares no identity field) is erased too; otherwise it is anonymised (its personal
-  fields masked, its links to erased rows set NULL) and the others keep it.
-* otherwise ``erasure: delete`` deletes the rows, ``erasure: retain`` keeps them, and a
-  masking strategy masks the personal fields (a field's own ``erasure`` wins).
+* **the person's own rows**: a collection with ``exemption:`` keeps its rows while the
+  exemption's legal period runs (from its trigger, read through a reference when the
+  collection lacks it); only text fields outside the exemption's categories, or with their
+  own ``erasure`` strategy, are masked in a kept row, never its numbers or dates.
+  ``shared: keep`` keeps the rows as they are. ``shared: anonymise`` is content inside
+  *containers* (a message in a conversation, a face tag on a photo): deleted when every
+  container it links to is erased, anonymised otherwise. Otherwise ``erasure: delete``
+  deletes, ``erasure: retain`` keeps, and a masking strategy masks the personal fields.
+* **other people's rows** (reached through the person, but owned by others or shared with
+  them) lose only their links to the person: an identity field holding one of the
+  person's values is masked, a reference to a row of theirs is cut. Rows reached only
+  through the person's rows, with no owner of their own (an address), that other people's
+  rows also use are kept as they are.
 
-Then the foreign keys are closed over: a row about to be deleted that a *kept* row
-still points at is either freed (the kept row's link is set NULL, when nullable) or
-anonymised instead of deleted. Work is ordered: every UPDATE first, then DELETEs with
-children before parents, so no foreign key breaks on any engine.
+Then the foreign keys are closed over: a row about to be deleted that a row which stays
+still points at is either freed (the link is set NULL, when nullable) or anonymised
+instead of deleted (when the link is NOT NULL); a link from a row that stays to the
+person's own row in a table of people is always cut when it can be.
+
+Finally every row that stays is compared with what masking would write: only values that
+really change are planned, so the plan (and the report) says exactly which field of which
+row becomes what, and every count equals a before/after diff of the database. Work is
+ordered: every UPDATE first, then DELETEs with children before parents. Rows are named by
+their primary key (a tuple for a composite key; the data map's declared key for a table
+without one); a table with neither is refused.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, String, select
 
 from pledge.connectors.base import batched
 from pledge.connectors.sql import SqlConnector
 from pledge.datamap.model import Collection, DataField
 from pledge.policy.model import Exemption
+from pledge.rights.erasure_rows import (
+    MINE,
+    Clock,
+    ExemptionMapError,
+    Ownership,
+    RowId,
+    clock_starts,
+    is_people,
+    link_fields,
+    resolve_clock,
+)
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
-from pledge.rights.masking import MASKING_STRATEGIES
+from pledge.rights.masking import (
+    MASKING_STRATEGIES,
+    MaskingError,
+    _Faker,
+    effect,
+    key_columns,
+    key_in,
+    masked_value,
+    plan_columns,
+    unique_columns,
+)
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -44,6 +73,7 @@ if TYPE_CHECKING:
 
 Outcome = Literal["deleted", "masked", "retained"]
 Op = Literal["delete", "update", "none"]
+Action = Literal["delete", "mask", "keep"]
 
 
 class ErasurePlanError(ValueError):
@@ -52,7 +82,15 @@ class ErasurePlanError(ValueError):
 
 @dataclass
 class Step:
-    """One statement group: a DELETE or an UPDATE of some rows of one table."""
+    """One statement group: a DELETE or an UPDATE of some rows of one table.
+
+    ``outcome`` is what happens to the rows: ``deleted``, ``masked`` (some value changes)
+    or ``retained`` (nothing changes). ``fields`` maps each changed column to the strategy
+    applied, ``became`` to what it becomes (``null``, ``[redacted]``, ``hash``, ``fake``),
+    ``detach`` lists links set NULL; ``kept`` names personal fields left as they are, and
+    why. ``shared`` marks rows of other people. ``key`` names the key columns when they are
+    not the primary key; keys of a composite key are tuples.
+    """
 
     database: str
     collection: str
@@ -66,6 +104,11 @@ class Step:
     law: str | None = None
     done: bool = False
     affected: int = 0
+    became: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)
+    until: str | None = None
+    shared: bool = False
+    key: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> str:
@@ -76,31 +119,9 @@ class Step:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:
-        return cls(**data)
-
-
-@dataclass
-class _Group:
-    outcome: Outcome
-    reason: str
-    fields: dict[str, str]
-    exemption: str | None = None
-    law: str | None = None
-    #: shared content: deleted only while every link it has goes to rows being erased
-    shared: bool = False
-
-
-def _naive_utc(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
-        try:
-            return _naive_utc(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
+        step = cls(**data)
+        step.keys = [tuple(k) if isinstance(k, list) else k for k in step.keys]
+        return step
 
 
 def _personal(coll: Collection, pk: list[str]) -> list[DataField]:
@@ -142,8 +163,20 @@ def exempt_strategies(coll: Collection, pk: list[str], exemption: Exemption) -> 
     return out
 
 
-def _is_people(dbm: Any, name: str) -> bool:
-    return bool(dbm.has_collection(name) and any(f.identity for f in dbm.collection(name).fields))
+@dataclass
+class _Decision:
+    action: Action
+    reason: str
+    strategies: dict[str, str] = field(default_factory=dict)
+    cut: set[str] = field(default_factory=set)
+    exemption: str | None = None
+    law: str | None = None
+    until: datetime | None = None
+    shared: bool = False
+    #: shared: anonymise content, deleted only while every container it links to is erased
+    contained: bool = False
+    #: kept as it is: nothing may change (shared: keep, rows other people also use)
+    frozen: bool = False
 
 
 class Planner:
@@ -153,7 +186,13 @@ class Planner:
         self.engine = engine
         self.located = located
         self.notes: list[str] = []
+        self.ownership: Ownership | None = None
+        self.rows: dict[str, dict[Any, dict[str, Any]]] = {}
+        self.keycols: dict[str, list[str]] = {}
+        self.decisions: dict[RowId, _Decision] = {}
+        self.external: dict[RowId, dict[str, Any]] = {}
 
+    # -- inputs -----------------------------------------------------------------------------
     def connector(self, database: str) -> SqlConnector:
         conn = self.engine.connectors.get(database)
         if not isinstance(conn, SqlConnector):
@@ -170,188 +209,408 @@ class Planner:
                 f"collection {coll.name!r}: exemption {coll.exemption!r} is not in the policy (known: {known})"
             ) from exc
 
-    def _classify(self, conn: Connection, database: str, coll: Collection,
-                  keys: list[Any]) -> dict[Any, _Group]:
-        """Each located row of one collection to its outcome, before the FK closure."""
-        pk = self.located.primary_keys.get(f"{database}.{coll.name}") or coll.primary_key
-        out: dict[Any, _Group] = {}
-        rest = list(keys)
-        if coll.exemption:
-            ex = self._exemption(coll)
-            table = self.connector(database).table(coll.name)
-            kept: set[Any] = set(keys)
-            if ex.trigger in table.c:
-                cutoff = _naive_utc(ex.period.before(self.engine.now()))
-                kept = set()
-                pkcol = table.c[pk[0]]
-                for batch in batched(keys, 800):
-                    for key, when in conn.execute(select(pkcol, table.c[ex.trigger]).where(pkcol.in_(batch))):
-                        moment = _naive_utc(when)
-                        if moment is not None and ex.year_end:
-                            moment = datetime(moment.year + 1, 1, 1)  # counted from the year's end
-                        if moment is None or cutoff is None or moment >= cutoff:
-                            kept.add(key)
-            since = f"the end of the year of {ex.trigger}" if ex.year_end else ex.trigger
-            group = _Group("retained", f"{ex.name}: kept {ex.period} from {since} ({ex.law})",
-                           exempt_strategies(coll, pk, ex), ex.key, ex.law)
-            for key in keys:
-                if key in kept:
-                    out[key] = group
-            rest = [k for k in keys if k not in kept]
-            if rest:
-                self.notes.append(f"{database}.{coll.name}: {len(rest)} row(s) past the {ex.key} period "
-                                  "are erased normally")
-        if not rest:
-            return out
-        if coll.shared == "keep":
-            group = _Group("retained", "shared content: kept for the others who share it (dataset: shared: keep)", {})
-        elif coll.shared == "anonymise":
-            group = _Group("deleted", "shared content: every row it belongs to is erased too", {},
-                           shared=True)
-        elif coll.erasure == "delete":
-            group = _Group("deleted", "erasure: delete", {})
-        elif coll.erasure == "retain":
-            group = _Group("retained", "dataset marks this collection erasure: retain", {})
-        else:
-            fields = mask_strategies(coll, pk)
-            reason = f"erasure: {coll.erasure} on personal fields" if fields else "no personal fields to mask"
-            group = _Group("masked" if fields else "retained", reason, fields)
-        for key in rest:
-            out[key] = group
+    def clocks(self, database: str) -> dict[str, Clock]:
+        """Every exempt collection's clock in ``database``; refuses an unreachable trigger."""
+        connector = self.connector(database)
+        out: dict[str, Clock] = {}
+        for coll in self.engine.dataset.database(database).collections:
+            if coll.exemption is None:
+                continue
+            try:
+                out[coll.name] = resolve_clock(self.engine.dataset, connector, database, coll, self._exemption(coll))
+            except ExemptionMapError as exc:
+                raise ErasurePlanError(str(exc)) from None
         return out
 
+    def _key_names(self, database: str, name: str) -> list[str]:
+        """The columns that name a row: the locator's row key (the primary key, or the
+        declared unique key of a table without one; :mod:`pledge.dataplane.rowkey`)."""
+        coll_key = f"{database}.{name}"
+        names = list(self.located.primary_keys.get(coll_key) or self.connector(database).row_key(name))
+        if not names:
+            raise ErasurePlanError(f"{coll_key} has no primary key, and the data map declares no key fields for "
+                                   "it; mark the fields that name a row with primary_key: true")
+        return names
+
+    def _load(self, database: str, name: str) -> None:
+        coll_key = f"{database}.{name}"
+        names = self._key_names(database, name)
+        self.keycols[coll_key] = names
+        connector = self.connector(database)
+        live = connector.columns(name)
+        found = self.located.rows.get(coll_key, [])
+        by_key: dict[Any, dict[str, Any]] = {}
+        if found and all(set(live) <= set(r) for r in found[:1]):
+            for r in found:
+                by_key[r[names[0]] if len(names) == 1 else tuple(r[c] for c in names)] = dict(r)
+        else:  # located with keys only: read the whole rows, one SELECT per batch
+            keys = [k[0] if len(names) == 1 else tuple(k) for k in self.located.keys(coll_key)]
+            table = connector.table(name)
+            cols = key_columns(table, names)
+            with connector.begin() as conn:
+                for chunk in batched(keys, 500):
+                    for row in conn.execute(select(table).where(key_in(cols, chunk))):
+                        m = dict(row._mapping)
+                        by_key[m[names[0]] if len(names) == 1 else tuple(m[c] for c in names)] = m
+        self.rows[coll_key] = by_key
+
+    # -- the plan -----------------------------------------------------------------------------
     def build(self) -> list[Step]:
         """The ordered steps: UPDATEs (dataset order), then DELETEs children first."""
-        updates: list[Step] = []
-        deletes: dict[str, Step] = {}
-        order_edges: list[tuple[str, str]] = []
         located = self.located
+        dataset = self.engine.dataset
         by_db: dict[str, list[str]] = defaultdict(list)
         for coll_key in located.collections():
             db, name = coll_key.split(".", 1)
             by_db[db].append(name)
-        for database in [d.name for d in self.engine.dataset.databases if d.name in by_db]:
+        databases = [d.name for d in dataset.databases if d.name in by_db]
+        links: dict[str, list[Link]] = {}
+        clocks: dict[str, dict[str, Clock]] = {}
+        lfs = {}
+        for database in databases:
             connector = self.connector(database)
-            dbm = self.engine.dataset.database(database)
-            with connector.begin() as conn:
-                groups: dict[str, dict[Any, _Group]] = {}
-                for name in by_db[database]:
-                    keys = [k[0] for k in located.keys(f"{database}.{name}")]
-                    if len(located.primary_keys.get(f"{database}.{name}", [])) != 1:
-                        raise ErasurePlanError(f"{database}.{name}: erasure needs a one-column primary key")
-                    groups[name] = self._classify(conn, database, dbm.collection(name), keys)
-                links = database_links(connector, self.engine.dataset, database)
-                detach = self._close(conn, connector, links, groups, dbm)
+            links[database] = database_links(connector, dataset, database)
+            clocks[database] = self.clocks(database)
             for name in by_db[database]:
-                updates.extend(self._update_steps(database, name, groups[name], detach.get(name, {})))
-                doomed = [k for k, g in groups[name].items() if g.outcome == "deleted"]
-                if doomed:
-                    deletes[f"{database}.{name}"] = Step(database, name, "deleted", "delete", doomed,
-                                                         groups[name][doomed[0]].reason)
-            for lk in links:
+                self._load(database, name)
+                coll = dataset.database(database).collection(name)
+                lfs[f"{database}.{name}"] = link_fields(dataset, database, coll, links[database],
+                                                        set(connector.columns(name)))
+        own = Ownership(dataset, located.plan, self.rows, lfs)
+        own.compute(located.identities)
+        self.ownership = own
+        updates: list[Step] = []
+        deletes: dict[str, list[Step]] = {}
+        order_edges: list[tuple[str, str]] = []
+        for database in databases:
+            connector = self.connector(database)
+            dbm = dataset.database(database)
+            with connector.begin() as conn:
+                for name in by_db[database]:
+                    self._decide(conn, database, dbm.collection(name), clocks[database].get(name))
+                pointers = self._pointers(conn, connector, database, links[database])
+            self._close(database, links[database], pointers)
+            updates.extend(self._update_steps(database, by_db[database]))
+            for coll_key, steps in self._delete_steps(database).items():
+                deletes[coll_key] = steps
+            for lk in links[database]:
                 order_edges.append((f"{database}.{lk.child}", f"{database}.{lk.parent}"))
             for coll in dbm.collections:
-                for target in self.engine.dataset.after_targets(dbm, coll):
+                for target in dataset.after_targets(dbm, coll):
                     order_edges.append((target, f"{database}.{coll.name}"))
         order, cycles = delete_order(deletes, order_edges)
         for cycle in cycles:
             self.notes.append(f"foreign-key cycle among {', '.join(cycle)}: deleted in data-map order")
-        return updates + [deletes[t] for t in order]
+        return updates + [s for t in order for s in deletes[t]]
 
-    def _close(self, conn: Connection, connector: SqlConnector, links: list[Link],
-               groups: dict[str, dict[Any, _Group]], dbm: Any) -> dict[str, dict[Any, set[str]]]:
-        """Free or anonymise rows still linked from kept rows; returns kept rows to detach."""
-        doomed = {t: {k for k, g in gs.items() if g.outcome == "deleted"} for t, gs in groups.items()}
-        # child rows (table, key, column) pointing at each doomed parent row
-        pointers: list[tuple[Link, Any, Any]] = []
-        for parent in groups:
-            keys: set[Any] = set(groups[parent]) if _is_people(dbm, parent) else doomed[parent]
-            if not keys:
+    # -- decisions ----------------------------------------------------------------------------
+    def _decide(self, conn: Connection, database: str, coll: Collection, clock: Clock | None) -> None:
+        assert self.ownership is not None
+        own = self.ownership
+        coll_key = f"{database}.{coll.name}"
+        rows = self.rows.get(coll_key, {})
+        pk = self.keycols[coll_key]
+        mine = {k: r for k, r in rows.items() if own.status.get((coll_key, k)) == MINE}
+        starts: dict[Any, datetime | None] = {}
+        if clock is not None and mine:
+            starts = clock_starts(conn, self.connector(database), clock, mine)
+        expired = empty = 0
+        now = self.engine.now()
+        for key, row in rows.items():
+            rid = (coll_key, key)
+            if key not in mine:
+                self.decisions[rid] = self._theirs(coll_key, coll, row)
                 continue
+            if coll.shared == "keep":
+                self.decisions[rid] = _Decision("keep", "shared content: kept for the others who share it "
+                                                "(dataset: shared: keep)", frozen=True)
+                continue
+            if clock is not None:
+                ex = clock.exemption
+                start = starts.get(key)
+                cutoff = _naive(ex.period.before(now))
+                if start is not None and start >= cutoff:
+                    self.decisions[rid] = _Decision(
+                        "keep", f"{ex.name}: kept {clock.describe()} ({ex.law})",
+                        exempt_strategies(coll, pk, ex), exemption=ex.key, law=ex.law,
+                        until=ex.period.after(start))
+                    continue
+                if start is None:
+                    empty += 1
+                else:
+                    expired += 1
+            self.decisions[rid] = self._own(coll, pk)
+        if expired:
+            self.notes.append(f"{coll_key}: {expired} row(s) past the {coll.exemption} period are erased normally")
+        if empty:
+            assert clock is not None
+            self.notes.append(f"{coll_key}: {empty} row(s) have no {clock.home}.{clock.column}, so the "
+                              f"{coll.exemption} exemption cannot be shown to apply: erased normally")
+
+    def _own(self, coll: Collection, pk: list[str]) -> _Decision:
+        if coll.shared == "anonymise":
+            return _Decision("delete", "shared content: every container it belongs to is erased too",
+                             contained=True)
+        if coll.erasure == "delete":
+            return _Decision("delete", "erasure: delete")
+        if coll.erasure == "retain":
+            return _Decision("keep", "dataset marks this collection erasure: retain")
+        fields = mask_strategies(coll, pk)
+        reason = f"erasure: {coll.erasure} on personal fields" if fields else "no personal fields to mask"
+        return _Decision("mask" if fields else "keep", reason, fields)
+
+    def _theirs(self, coll_key: str, coll: Collection, row: dict[str, Any]) -> _Decision:
+        """A row of other people: it loses only the links that name the person."""
+        assert self.ownership is not None
+        links = self.ownership.person_links(coll_key, row)
+        strategies: dict[str, str] = {}
+        for lf in links:
+            if lf.kind is not None and coll.has_field(lf.columns[0]):
+                own = coll.field(lf.columns[0]).erasure
+                strategies[lf.columns[0]] = own if own in MASKING_STRATEGIES else "null"
+        names = ", ".join(lf.name for lf in links)
+        if coll.shared == "anonymise":
+            return _Decision("delete", "shared content inside the person's containers: erased with them",
+                             strategies, shared=True, contained=True)
+        if names:
+            return _Decision("mask", f"other people's row: only its link to the person ({names}) is cut",
+                             strategies, shared=True)
+        return _Decision("keep", "other people's row, reached through the person's: nothing of theirs in it",
+                         shared=True, frozen=True)
+
+    # -- the foreign-key closure -----------------------------------------------------------------
+    def _pointers(self, conn: Connection, connector: SqlConnector, database: str,
+                  links: list[Link]) -> list[tuple[Link, RowId, RowId]]:
+        """(link, child row, parent row) for rows pointing at the person's rows that may go,
+        at rows shared only through the person, and at the person's own rows in tables of people.
+
+        One ``SELECT … WHERE link IN (…)`` per link and batch. Rows found that the person's
+        traversal did not reach are kept in :attr:`external` (whole rows) with their owner."""
+        assert self.ownership is not None
+        own = self.ownership
+        wanted: dict[str, set[Any]] = defaultdict(set)
+        for (coll_key, key), d in self.decisions.items():
+            if not coll_key.startswith(database + "."):
+                continue
+            rid = (coll_key, key)
+            if d.action == "delete" or rid in own.people or (rid in own.inherited and d.action != "keep"):
+                wanted[coll_key.split(".", 1)[1]].add(key)
+        out: list[tuple[Link, RowId, RowId]] = []
+        for parent, keys in wanted.items():
             for lk in incoming(links, parent):
+                if list(lk.parent_columns) != self.keycols.get(f"{database}.{parent}", list(lk.parent_columns)):
+                    continue
                 table = connector.table(lk.child)
-                cpk = [c.name for c in table.primary_key.columns]
-                if len(cpk) != 1:
-                    raise ErasurePlanError(f"{lk.child}: erasure needs a one-column primary key")
-                col, pkcol = table.c[lk.column], table.c[cpk[0]]
-                for batch in batched(sorted(keys), 800):
-                    for ckey, pval in conn.execute(select(pkcol, col).where(col.in_(batch))):
-                        pointers.append((lk, ckey, pval))
-        # outgoing links of shared rows: (link, row key, parent value)
-        shared_links: list[tuple[Link, Any, Any]] = []
-        for table_name, gs in groups.items():
-            shared_keys = [k for k, g in gs.items() if g.shared]
-            # container links only: a link to a table of people (one that declares an
-            # identity field) is authorship, which is detached, never a reason to keep
-            outs = [lk for lk in links if lk.child == table_name and not _is_people(dbm, lk.parent)]
-            if not shared_keys or not outs:
-                continue
-            table = connector.table(table_name)
-            pkcol = table.primary_key.columns.values()[0]
-            for batch in batched(shared_keys, 800):
-                for row in conn.execute(select(pkcol, *[table.c[lk.column] for lk in outs])
-                                        .where(pkcol.in_(batch))):
-                    for i, lk in enumerate(outs, start=1):
-                        if row[i] is not None:
-                            shared_links.append((lk, row[0], row[i]))
+                ccols = key_columns(table, self._child_key(database, lk.child))
+                cols = [table.c[c] for c in lk.columns]
+                child_key = f"{database}.{lk.child}"
+                if child_key not in own.links:
+                    dbm = self.engine.dataset.database(database)
+                    if dbm.has_collection(lk.child):
+                        own.links[child_key] = link_fields(self.engine.dataset, database, dbm.collection(lk.child),
+                                                           links, set(connector.columns(lk.child)))
+                    else:
+                        own.links[child_key] = link_fields(self.engine.dataset, database, Collection(name=lk.child),
+                                                           links, set(connector.columns(lk.child)))
+                for chunk in batched(sorted(keys, key=repr), 500):
+                    for row in conn.execute(select(table).where(key_in(cols, chunk))):
+                        m = dict(row._mapping)
+                        ckey = m[ccols[0].name] if len(ccols) == 1 else tuple(m[c.name] for c in ccols)
+                        vals = [m[c] for c in lk.columns]
+                        pval = vals[0] if len(vals) == 1 else tuple(vals)
+                        child = (child_key, ckey)
+                        if child not in self.decisions:
+                            self.external[child] = m
+                        out.append((lk, child, (f"{database}.{parent}", pval)))
+        return out
+
+    def _is_others(self, rid: RowId) -> bool:
+        """A row that belongs to someone else (or is shared with them)."""
+        assert self.ownership is not None
+        if rid in self.external:
+            return self.ownership.classify(rid[0], self.external[rid]) in ("theirs", "mixed")
+        return self.ownership.status.get(rid) != MINE
+
+    def _child_key(self, database: str, name: str) -> list[str]:
+        coll_key = f"{database}.{name}"
+        if coll_key not in self.keycols:
+            self.keycols[coll_key] = self._key_names(database, name)
+        return self.keycols[coll_key]
+
+    def _close(self, database: str, links: list[Link], pointers: list[tuple[Link, RowId, RowId]]) -> None:
+        assert self.ownership is not None
+        own = self.ownership
+        dataset = self.engine.dataset
+        decisions = self.decisions
+
+        def stays(rid: RowId) -> bool:
+            d = decisions.get(rid)
+            return d is None or d.action != "delete"
+
+        def is_mine(rid: RowId) -> bool:
+            return own.status.get(rid) == MINE
+
         changed = True
         while changed:
             changed = False
-            for lk, ckey, pval in shared_links:
-                if ckey not in doomed[lk.child] or pval in doomed.get(lk.parent, set()):
+            # shared content (shared: anonymise): deleted only while every container goes too
+            for rid, d in list(decisions.items()):
+                if not d.contained or d.action != "delete" or not rid[0].startswith(database + "."):
                     continue
-                # it belongs to something that stays: anonymise it, others keep it
-                doomed[lk.child].discard(ckey)
-                coll = dbm.collection(lk.child)
-                pk = [connector.primary_key(lk.child)[0]]
-                groups[lk.child][ckey] = _Group(
-                    "masked", f"shared content in a row that stays ({lk.describe()}): anonymised, not deleted",
-                    mask_strategies(coll, pk))
-                changed = True
-            for lk, ckey, pval in pointers:
-                if pval not in doomed.get(lk.parent, set()):
+                coll_key, key = rid
+                row = self.rows[coll_key][key]
+                name = coll_key.split(".", 1)[1]
+                for lk in links:
+                    if lk.child != name or is_people(dataset, f"{database}.{lk.parent}"):
+                        continue
+                    value = tuple(row.get(c) for c in lk.columns)
+                    if any(v is None for v in value):
+                        continue
+                    parent = (f"{database}.{lk.parent}", value[0] if len(value) == 1 else value)
+                    if stays(parent):
+                        coll = dataset.resolve_collection(coll_key)[1]
+                        if is_mine(rid):
+                            decisions[rid] = _Decision(
+                                "mask", f"shared content in a row that stays ({lk.describe()}): anonymised, "
+                                        "not deleted", mask_strategies(coll, self.keycols[coll_key]))
+                        else:
+                            decisions[rid] = self._theirs_kept(coll_key, coll, rid)
+                        changed = True
+                        break
+            for lk, child, parent in pointers:
+                pd = decisions.get(parent)
+                if pd is None or not stays(child):
                     continue
-                if ckey in doomed.get(lk.child, set()):
-                    continue  # deleted too, and first
-                ours = ckey in groups.get(lk.child, {})
-                if ours and lk.nullable:
-                    continue  # will be detached
-                # a kept row needs this parent: anonymise the parent instead of deleting it
-                doomed[lk.parent].discard(pval)
-                coll = dbm.collection(lk.parent) if dbm.has_collection(lk.parent) else None
-                pk = [connector.primary_key(lk.parent)[0]]
-                fields = mask_strategies(coll, pk) if coll is not None else {}
-                whose = "retained" if ours else "other people's"
-                groups[lk.parent][pval] = _Group(
-                    "retained", f"still referenced by {whose} rows in {lk.child} ({lk.describe()}): "
-                                "anonymised instead of deleted", fields)
+                if parent in own.inherited and self._is_others(child) and not pd.frozen:
+                    decisions[parent] = _Decision(
+                        "keep", f"also used by other people's rows in {lk.child} ({lk.describe()}): kept as it is",
+                        shared=True, frozen=True)
+                    changed = True
+                    continue
+                if pd.action != "delete" or lk.nullable:
+                    continue
+                # a row that stays needs this parent: anonymise the parent instead of deleting it
+                whose = "other people's" if self._is_others(child) else "the person's kept"
+                pcoll = dataset.resolve_collection(parent[0])[1] if dataset.has(parent[0]) else None
+                fields = mask_strategies(pcoll, self.keycols[parent[0]]) if pcoll is not None else {}
+                decisions[parent] = _Decision(
+                    "mask", f"still referenced by {whose} rows in {lk.child} ({lk.describe()}): anonymised "
+                            "instead of deleted", fields, shared=pd.shared)
                 changed = True
-        # kept rows of ours drop nullable links to erased rows, and to the person's own
-        # row in a table of people even when that row stays (authorship is an identifier)
-        detach: dict[str, dict[Any, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for lk, ckey, pval in pointers:
-            if pval in doomed.get(lk.parent, set()) and ckey not in doomed.get(lk.child, set()):
-                detach[lk.child][ckey].add(lk.column)
-        for lk, ckey, pval in pointers:
-            if (lk.nullable and ckey in groups.get(lk.child, {}) and ckey not in doomed.get(lk.child, set())
-                    and pval in groups.get(lk.parent, {}) and _is_people(dbm, lk.parent)):
-                detach[lk.child][ckey].add(lk.column)
-        return detach
-
-    def _update_steps(self, database: str, name: str, groups: dict[Any, _Group],
-                      detach: dict[Any, set[str]]) -> list[Step]:
-        buckets: dict[tuple[Any, ...], Step] = {}
-        # foreign keys are never masked: a link is only cut (detached) by the closure
-        fk_cols = {fk.parent.name for fk in self.connector(database).table(name).foreign_keys}
-        for key, g in groups.items():
-            if g.outcome == "deleted":
+        # rows that stay drop nullable links to erased rows, and to the person's own row in a
+        # table of people even when that row stays (authorship names the person)
+        for lk, child, parent in pointers:
+            if not stays(child) or not lk.nullable:
                 continue
-            cols = sorted(detach.get(key, set()))
-            fields = {f: st for f, st in g.fields.items() if f not in fk_cols}
-            sig = (g.outcome, g.reason, tuple(sorted(fields.items())), tuple(cols), g.exemption)
-            if sig not in buckets:
-                op: Op = "update" if (fields or cols) else "none"
-                buckets[sig] = Step(database, name, g.outcome, op, [], g.reason, fields, cols,
-                                    g.exemption, g.law)
-            buckets[sig].keys.append(key)
+            pd = decisions.get(parent)
+            if pd is None or not (pd.action == "delete" or parent in own.people):
+                continue
+            if child in self.external:
+                if child not in decisions:
+                    decisions[child] = _Decision(
+                        "mask", "other people's row pointing at the person's: only that link is cut", shared=True)
+                decisions[child].cut.update(lk.columns)
+                continue
+            cd = decisions[child]
+            if cd.frozen:
+                cd.frozen = False
+                cd.action = "mask"
+                cd.reason = f"{cd.reason}; its link to the person's row ({lk.describe()}) is cut"
+            cd.cut.update(lk.columns)
+
+    def _theirs_kept(self, coll_key: str, coll: Collection, rid: RowId) -> _Decision:
+        d = self._theirs(coll_key, coll, self.rows[coll_key][rid[1]])
+        if d.contained:
+            d = _Decision("mask" if d.strategies else "keep",
+                          "other people's shared content in a row that stays: only its link to the person is cut",
+                          d.strategies, shared=True, frozen=not d.strategies)
+        return d
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _update_steps(self, database: str, names: list[str]) -> list[Step]:
+        order = [f"{database}.{n}" for n in names]
+        extra = sorted({rid[0] for rid in self.external if rid[0].startswith(database + ".")} - set(order))
+        buckets: dict[tuple[Any, ...], Step] = {}
+        secret = self.engine.keys.subject_secret
+        fakers = _Faker()
+        for coll_key in order + extra:
+            name = coll_key.split(".", 1)[1]
+            table = self.connector(database).table(name)
+            uniques = unique_columns(table)
+            keycols = self.keycols[coll_key]
+            rows = self.rows.get(coll_key, {})
+            items = [(rid, d) for rid, d in self.decisions.items() if rid[0] == coll_key and d.action != "delete"]
+            for rid, d in sorted(items, key=lambda x: repr(x[0][1])):
+                key = rid[1]
+                current = rows.get(key) or self.external.get(rid, {})
+                strategies = dict(d.strategies)
+                kept: dict[str, str] = {}
+                if d.exemption:  # a kept record keeps its numbers and dates, so it still adds up
+                    for col in list(strategies):
+                        if col in table.c and not _is_text(table.c[col]):
+                            kept[col] = f"kept with the record ({d.exemption})"
+                            del strategies[col]
+                cut = sorted(c for c in d.cut if c in table.c and table.c[c].nullable)
+                try:
+                    applied, skipped = plan_columns(table, strategies, cut)
+                except MaskingError as exc:
+                    raise ErasurePlanError(str(exc)) from None
+                kept.update({c: why for c, why in skipped.items() if c not in d.cut})
+                fields: dict[str, str] = {}
+                for col, strategy in applied.items():
+                    if col not in current:
+                        fields[col] = strategy
+                        continue
+                    new = masked_value(table.c[col], strategy, key, current[col], secret=secret, table=name,
+                                       unique=col in uniques, fakers=fakers)
+                    if new != current[col]:
+                        fields[col] = strategy
+                detach = [c for c in cut if current.get(c) is not None]
+                outcome: Outcome = "masked" if (fields or detach) else "retained"
+                reason = d.reason
+                if outcome == "retained" and d.shared and not d.frozen:
+                    reason = ("other people's row: its link to the person cannot be cut (NOT NULL), so the "
+                              "person's row it points at is anonymised instead of deleted")
+                until = d.until.date().isoformat() if d.until else None
+                sig = (coll_key, outcome, reason, tuple(sorted(fields.items())), tuple(detach), d.exemption,
+                       d.law, d.shared, tuple(sorted(kept.items())))
+                if sig not in buckets:
+                    became = {c: effect(table.c[c], s, c in uniques) for c, s in fields.items()}
+                    became.update({c: "null" for c in detach})
+                    buckets[sig] = Step(database, name, outcome, "update" if outcome == "masked" else "none", [],
+                                        reason, fields, detach, d.exemption, d.law, became=became, kept=kept,
+                                        shared=d.shared, key=self._key_field(database, name, keycols))
+                step = buckets[sig]
+                step.keys.append(key)
+                if until and (step.until is None or until > step.until):
+                    step.until = until
         return list(buckets.values())
+
+    def _key_field(self, database: str, name: str, keycols: list[str]) -> list[str]:
+        live = self.connector(database).primary_key(name)
+        return [] if live == keycols else list(keycols)
+
+    def _delete_steps(self, database: str) -> dict[str, list[Step]]:
+        out: dict[str, dict[tuple[str, bool], Step]] = defaultdict(dict)
+        for (coll_key, key), d in sorted(self.decisions.items(), key=lambda x: (x[0][0], repr(x[0][1]))):
+            if d.action != "delete" or not coll_key.startswith(database + "."):
+                continue
+            name = coll_key.split(".", 1)[1]
+            sig = (d.reason, d.shared)
+            if sig not in out[coll_key]:
+                out[coll_key][sig] = Step(database, name, "deleted", "delete", [], d.reason, shared=d.shared,
+                                          key=self._key_field(database, name, self.keycols[coll_key]))
+            out[coll_key][sig].keys.append(key)
+        return {k: list(v.values()) for k, v in out.items()}
+
+
+def _is_text(col: Column[Any]) -> bool:
+    from sqlalchemy import Enum
+
+    return isinstance(col.type, String) and not isinstance(col.type, Enum)
+
+
+def _naive(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

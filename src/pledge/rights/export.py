@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 import zipfile
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pledge.connectors.base import Row
+from pledge.csvcells import writer as csv_writer
 
 
 def jsonable(value: Any) -> Any:
@@ -38,10 +38,10 @@ def json_rows(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def csv_text(rows: list[Row], columns: list[str] | None = None) -> str:
-    """One collection as CSV with a header; nested values as JSON."""
+    """One collection as CSV with a header; nested values as JSON; no cell a spreadsheet would run."""
     cols = columns or (list(rows[0]) if rows else [])
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf, lineterminator="\n")
     writer.writerow(cols)
     for r in rows:
         out = []

@@ -24,30 +24,51 @@ from pledge.datamap.model import Dataset
 
 @dataclass(frozen=True)
 class Link:
-    """``child.column`` holds a primary key of ``parent`` (one database)."""
+    """``child.columns`` hold the primary key ``parent_columns`` of ``parent`` (one database).
+
+    ``column`` is the first (for one-column links, the only) column; composite foreign keys
+    (``(order_id, line_no) -> order_lines``) have several. ``nullable`` means the link can be
+    cut (every column is nullable).
+    """
 
     child: str
     column: str
     parent: str
     nullable: bool
     live: bool
+    columns: tuple[str, ...] = ()
+    parent_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            object.__setattr__(self, "columns", (self.column,))
 
     def describe(self) -> str:
-        return f"{self.child}.{self.column} -> {self.parent}"
+        cols = self.column if len(self.columns) == 1 else f"({', '.join(self.columns)})"
+        return f"{self.child}.{cols} -> {self.parent}"
 
 
 def database_links(connector: SqlConnector, dataset: Dataset, database: str) -> list[Link]:
     """Every link into a primary key in ``database``: live FKs, then declared references."""
     tables = sorted(inspect(connector.engine).get_table_names())
-    links: dict[tuple[str, str, str], Link] = {}
+    links: dict[tuple[str, tuple[str, ...], str], Link] = {}
     for name in tables:
         table = connector.table(name)
-        for fk in table.foreign_keys:
-            parent = fk.column.table.name
-            if not fk.column.primary_key:
+        for cons in table.foreign_key_constraints:
+            elements = list(cons.elements)
+            if not elements:
                 continue
-            key = (name, fk.parent.name, parent)
-            links[key] = Link(name, fk.parent.name, parent, bool(fk.parent.nullable), True)
+            parent_table = elements[0].column.table
+            parent_pk = [c.name for c in parent_table.primary_key.columns]
+            pairs = {e.column.name: e.parent.name for e in elements}
+            if sorted(pairs) != sorted(parent_pk):
+                continue  # only links into a whole primary key matter here
+            # the child's columns in the parent's primary-key order, so values compare as keys
+            cols = tuple(pairs[p] for p in parent_pk)
+            pcols = tuple(parent_pk)
+            nullable = all(bool(e.parent.nullable) for e in elements)
+            key = (name, cols, parent_table.name)
+            links[key] = Link(name, cols[0], parent_table.name, nullable, True, cols, pcols)
     if any(d.name == database for d in dataset.databases):
         for coll in dataset.database(database).collections:
             if coll.name not in tables:
@@ -57,12 +78,12 @@ def database_links(connector: SqlConnector, dataset: Dataset, database: str) -> 
                     db, parent, target = ref.target
                     if ref.direction != "from" or db != database or parent not in tables:
                         continue
-                    if target not in connector.primary_key(parent) or f.name not in connector.columns(coll.name):
+                    if connector.primary_key(parent) != [target] or f.name not in connector.columns(coll.name):
                         continue
-                    key = (coll.name, f.name, parent)
+                    key = (coll.name, (f.name,), parent)
                     if key not in links:
                         nullable = bool(connector.table(coll.name).c[f.name].nullable)
-                        links[key] = Link(coll.name, f.name, parent, nullable, False)
+                        links[key] = Link(coll.name, f.name, parent, nullable, False, (f.name,), (target,))
     return list(links.values())
 
 

@@ -4,21 +4,29 @@ Strategies (see ``pledge.datamap.model.Strategy``):
 
 - ``delete``: remove the row (:func:`delete_rows`). As a *field* strategy it means
   "delete the value" and behaves as ``null``.
-- ``null``: set NULL; a NOT NULL column falls back to ``redact``.
-- ``hmac``: a keyed pseudonym of the value (``pz_<hex>``), keyed per deployment by the
-  engine's secret. Equal values give equal pseudonyms, so pseudonymised data still
-  joins; a value that already is a pseudonym is left as it is, so masking twice is a
-  no-op.
+- ``null``: set NULL; a NOT NULL text column falls back to ``redact``.
+- ``hmac``: a keyed pseudonym of the value (``pz_<hex>``), keyed per deployment by its
+  newest subject key (``pledge.keys``). Equal values give equal pseudonyms, so pseudonymised
+  data still joins (until the subject key rotates: later pseudonyms differ); a value
+  that already is a pseudonym is left as it is, so masking twice is a no-op.
 - ``redact``: a fixed mask (``[redacted]``); in a UNIQUE column the row's key is
   added so that rows stay distinct.
 - ``fake``: a generated stand-in, seeded by the table, column and primary key, so a
   re-run writes exactly the same value.
 
+A NOT NULL number, date, time or yes/no column is never overwritten with a made-up
+zero: the record it belongs to would no longer add up (an invoice total of 0.00 beside
+lines that keep their prices). Such a column is left as it is and reported as kept
+(:func:`plan_columns`); a nullable one is set NULL.
+
 Every call issues one UPDATE (or DELETE) per table and batch:
-``UPDATE t SET a = CASE id WHEN … THEN … END, b = NULL WHERE id IN (…)``, never one
-statement per row. Primary keys and foreign-key columns are never masked; foreign
-keys may only be *detached* (set NULL) on request. The same code runs on SQLite,
-PostgreSQL and MariaDB.
+``UPDATE t SET a = CASE WHEN key = … THEN … END, b = NULL WHERE key IN (…)``, never one
+statement per row. A key is the primary key, or the key fields the data map declares for
+a table without one; a composite key is matched as a row value, ``(a, b) IN ((…), (…))``.
+Primary keys and foreign-key columns are never masked; foreign keys may only be
+*detached* (set NULL) on request. The same code runs on SQLite, PostgreSQL and MariaDB.
+:func:`effect` and :func:`masked_value` say, before anything runs, exactly what a value
+becomes, so a dry run and a report can be exact.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     bindparam,
     case,
     delete,
@@ -52,6 +61,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
+
+from pledge.connectors.sql import key_in as sql_key_in
 
 BATCH_SIZE = 500
 PSEUDONYM_PREFIX = "pz_"
@@ -87,12 +98,43 @@ def reflect_table(conn: Connection, name: str, metadata: MetaData | None = None)
     return Table(name, metadata or MetaData(), autoload_with=conn)
 
 
+def key_columns(table: Table, names: Sequence[str] | None = None) -> list[Column[Any]]:
+    """The columns that key a row: ``names`` (a data map's declared key), else the primary key."""
+    cols = [table.c[n] for n in names] if names else list(table.primary_key.columns)
+    if not cols:
+        raise MaskingError(f"table {table.name!r} has no primary key; declare its key fields "
+                           "(primary_key: true) in the data map so that rows can be named")
+    return cols
+
+
 def primary_key_column(table: Table) -> Column[Any]:
     cols = list(table.primary_key.columns)
     if len(cols) != 1:
-        raise MaskingError(f"table {table.name!r}: set-based erasure needs a one-column primary key, "
+        raise MaskingError(f"table {table.name!r}: expected a one-column primary key, "
                            f"found {[c.name for c in cols] or 'none'}")
     return cols[0]
+
+
+def key_in(cols: Sequence[Column[Any]], keys: Sequence[Any]) -> ColumnElement[bool]:
+    """``key IN (…)``; a composite key as a row value, with the data plane's helper
+    (:func:`pledge.connectors.sql.key_in`: ``a IN (…) AND (a, b) IN ((…), …)``, so every
+    engine searches the key's index)."""
+    if len(cols) == 1:
+        return cols[0].in_(list(keys))
+    table = cols[0].table
+    return sql_key_in(table, [c.name for c in cols], [tuple(k) for k in keys])
+
+
+def key_is(cols: Sequence[Column[Any]], key: Any) -> ColumnElement[bool]:
+    """``key = value`` (one row), for CASE branches."""
+    if len(cols) == 1:
+        return cols[0] == bindparam(None, key, type_=cols[0].type)
+    return and_(*[c == bindparam(None, v, type_=c.type) for c, v in zip(cols, key, strict=True)])
+
+
+def row_key(cols: Sequence[Any], row: Sequence[Any]) -> Any:
+    """A row's key: the value for a one-column key, a tuple for a composite one."""
+    return row[0] if len(cols) == 1 else tuple(row[:len(cols)])
 
 
 def protected_columns(table: Table) -> set[str]:
@@ -197,6 +239,10 @@ def fake_value(col: Column[Any], seed: int, fakers: _Faker, unique: bool = False
     return _fit(value, col)
 
 
+def _key_text(key: Any) -> str:
+    return "-".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
+
+
 def redact_value(col: Column[Any], pk: Any, unique: bool) -> Any:
     if isinstance(col.type, DateTime):
         return datetime(1970, 1, 1)
@@ -208,7 +254,33 @@ def redact_value(col: Column[Any], pk: Any, unique: bool) -> Any:
         return 0
     if not _is_text(col):
         return None
-    return _fit(f"[redacted-{pk}]" if unique else REDACTED, col)
+    return _fit(f"[redacted-{_key_text(pk)}]" if unique else REDACTED, col)
+
+
+# -- what a value becomes ----------------------------------------------------------------------
+def effect(col: Column[Any], strategy: str, unique: bool = False) -> str:
+    """What a column becomes under an applied strategy, in words for plans and reports:
+    ``null``, ``[redacted]`` (``[redacted-<key>]`` in a unique column), ``hash`` (a keyed
+    pseudonym ``pz_…``) or ``fake`` (a generated stand-in)."""
+    if strategy == "null":
+        return "null"
+    if strategy == "hmac":
+        return "hash"
+    if strategy == "fake":
+        return "fake"
+    return "[redacted-<key>]" if unique else REDACTED
+
+
+def masked_value(col: Column[Any], strategy: str, key: Any, current: Any, *, secret: str, table: str,
+                 unique: bool, fakers: _Faker | None = None) -> Any:
+    """The value ``current`` becomes in the row ``key`` (exactly what :func:`mask_rows` writes)."""
+    if strategy == "null":
+        return None
+    if strategy == "hmac":
+        return None if current is None else hmac_pseudonym(secret, current, _max_length(col))
+    if strategy == "fake":
+        return fake_value(col, _seed(secret, table, col.name, key), fakers or _Faker(), unique=unique)
+    return redact_value(col, key, unique and _is_text(col))
 
 
 # -- the statements ---------------------------------------------------------------------------
@@ -217,21 +289,27 @@ def batched(items: Sequence[Any], size: int = BATCH_SIZE) -> Iterable[Sequence[A
         yield items[i:i + size]
 
 
-def delete_rows(conn: Connection, table: Table, pks: Sequence[Any], batch_size: int = BATCH_SIZE) -> int:
-    """``DELETE FROM t WHERE pk IN (…)`` per batch; returns the rows removed."""
-    pk = primary_key_column(table)
+def delete_rows(conn: Connection, table: Table, pks: Sequence[Any], batch_size: int = BATCH_SIZE, *,
+                key: Sequence[str] | None = None) -> int:
+    """``DELETE FROM t WHERE key IN (…)`` per batch; returns the rows removed."""
+    cols = key_columns(table, key)
     removed = 0
     for batch in batched(list(pks), batch_size):
-        res = conn.execute(delete(table).where(pk.in_(list(batch))))
+        res = conn.execute(delete(table).where(key_in(cols, batch)))
         removed += max(res.rowcount or 0, 0)
     return removed
 
 
-def _plan_columns(table: Table, strategies: Mapping[str, str],
-                  protect: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Each requested column to the strategy it will really get, or why it is skipped."""
+def plan_columns(table: Table, strategies: Mapping[str, str],
+                 protect: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
+    """Each requested column to the strategy it will really get, or why it is left as it is.
+
+    A NOT NULL text column asked for null gets ``redact``; a NOT NULL number, date or
+    yes/no column is kept (a made-up zero would leave its record inconsistent); a nullable
+    one asked for anything but null gets null; a column the live table lacks is an error
+    (a misspelt data map must not give a false "done").
+    """
     protected = protected_columns(table) | set(protect)
-    uniques = unique_columns(table)
     applied: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for name, strategy in strategies.items():
@@ -243,8 +321,8 @@ def _plan_columns(table: Table, strategies: Mapping[str, str],
             raise MaskingError(f"{table.name}.{name}: unknown strategy {strategy!r}; "
                                f"use one of {', '.join(MASKING_STRATEGIES)}, delete or retain")
         if name not in table.c:
-            skipped[name] = "no such column in the live table"
-            continue
+            raise MaskingError(f"{table.name}.{name}: the data map names a column the live table does not "
+                               f"have (columns: {', '.join(table.c.keys())})")
         col = table.c[name]
         if name in protected:
             skipped[name] = "primary or foreign key: never masked"
@@ -252,16 +330,19 @@ def _plan_columns(table: Table, strategies: Mapping[str, str],
         if isinstance(col.type, Enum | JSON) and not (strategy == "null" and col.nullable):
             skipped[name] = f"{type(col.type).__name__} column can only be set NULL"
             continue
+        if not _is_text(col):
+            if not col.nullable:
+                skipped[name] = "NOT NULL non-text column: kept (a made-up zero would break its record)"
+                continue
+            strategy = "null"
         if strategy == "null" and not col.nullable:
             strategy = "redact"
-        if strategy == "hmac" and not _is_text(col):
-            strategy = "null" if col.nullable else "redact"
-        if strategy == "redact" and not _is_text(col) and col.nullable:
-            strategy = "null"
-        if strategy == "redact" and name in uniques:
-            strategy = "redact"  # per row, keyed by pk (see redact_value)
         applied[name] = strategy
     return applied, skipped
+
+
+#: the name the retention rules import
+_plan_columns = plan_columns
 
 
 def _per_row(col: Column[Any], strategy: str, unique: bool) -> bool:
@@ -270,15 +351,16 @@ def _per_row(col: Column[Any], strategy: str, unique: bool) -> bool:
 
 def mask_rows(conn: Connection, table: Table, pks: Sequence[Any], strategies: Mapping[str, str], *,
               secret: str, detach: Sequence[str] = (), protect: Iterable[str] = (),
-              batch_size: int = BATCH_SIZE) -> MaskResult:
-    """Mask ``strategies`` (column -> strategy) in the rows with primary keys ``pks``.
+              batch_size: int = BATCH_SIZE, key: Sequence[str] | None = None) -> MaskResult:
+    """Mask ``strategies`` (column -> strategy) in the rows keyed ``pks``.
 
     ``detach`` names nullable foreign-key columns to set NULL in the same statement
     (so that a parent row can be deleted while this row stays). ``protect`` adds
-    columns that must never change (declared references). One UPDATE per batch.
+    columns that must never change (declared references). ``key`` names the key columns
+    (default: the primary key); keys of a composite key are tuples. One UPDATE per batch.
     """
     result = MaskResult(table=table.name)
-    applied, skipped = _plan_columns(table, strategies, protect)
+    applied, skipped = plan_columns(table, strategies, protect)
     result.applied, result.skipped = applied, skipped
     for name in detach:
         col = table.c[name]
@@ -287,7 +369,7 @@ def mask_rows(conn: Connection, table: Table, pks: Sequence[Any], strategies: Ma
         result.detached.append(name)
     if not pks or not (applied or result.detached):
         return result
-    pk = primary_key_column(table)
+    cols = key_columns(table, key)
     uniques = unique_columns(table)
     per_row = [n for n, s in applied.items() if _per_row(table.c[n], s, n in uniques)]
     hmac_cols = [n for n in per_row if applied[n] == "hmac"]
@@ -296,8 +378,8 @@ def mask_rows(conn: Connection, table: Table, pks: Sequence[Any], strategies: Ma
         keys = list(batch)
         current: dict[Any, Any] = {}
         if hmac_cols:
-            rows = conn.execute(select(pk, *[table.c[n] for n in hmac_cols]).where(pk.in_(keys)))
-            current = {r[0]: r for r in rows}
+            rows = conn.execute(select(*cols, *[table.c[n] for n in hmac_cols]).where(key_in(cols, keys)))
+            current = {row_key(cols, r): r[len(cols):] for r in rows}
             keys = [k for k in keys if k in current]
             if not keys:
                 continue
@@ -308,22 +390,16 @@ def mask_rows(conn: Connection, table: Table, pks: Sequence[Any], strategies: Ma
                 values[name] = None if strategy == "null" else redact_value(col, None, False)
                 continue
             mapping: dict[Any, Any] = {}
-            for key in keys:
-                if strategy == "hmac":
-                    old = current[key][hmac_cols.index(name) + 1]
-                    mapping[key] = None if old is None else hmac_pseudonym(secret, old, _max_length(col))
-                elif strategy == "fake":
-                    mapping[key] = fake_value(col, _seed(secret, table.name, name, key), fakers,
-                                              unique=name in uniques)
-                else:
-                    mapping[key] = redact_value(col, key, True)
+            for k in keys:
+                old = current[k][hmac_cols.index(name)] if strategy == "hmac" else None
+                mapping[k] = masked_value(col, strategy, k, old, secret=secret, table=table.name,
+                                          unique=name in uniques, fakers=fakers)
             values[name] = case(
-                *[(pk == bindparam(None, k, type_=pk.type), bindparam(None, v, type_=col.type))
-                  for k, v in mapping.items()],
+                *[(key_is(cols, k), bindparam(None, v, type_=col.type)) for k, v in mapping.items()],
                 else_=col,
             )
         for name in result.detached:
             values[name] = None
-        res = conn.execute(update(table).where(pk.in_(keys)).values(values))
+        res = conn.execute(update(table).where(key_in(cols, keys)).values(values))
         result.rows += max(res.rowcount or 0, 0)
     return result

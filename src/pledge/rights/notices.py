@@ -76,18 +76,22 @@ TEMPLATES: dict[str, EmailTemplate] = {
 class Notices:
     def __init__(self, engine: Engine, notifier: Notifier | None = None) -> None:
         self.engine = engine
-        self.notifier = notifier or Notifier(engine.store, engine.settings, engine.now, rate_per_second=0)
-        self._ack = URLSafeSerializer(engine.settings.secret_key, salt="pledge.art19.ack")
+        self.notifier = notifier or Notifier(engine, rate_per_second=0)
+        self._ack = URLSafeSerializer(engine.keys.signers, salt="pledge.art19.ack")
 
     def _base(self, view: RequestView) -> dict[str, Any]:
         from pledge.i18n import translator
 
         _ = translator(view.lang, DOMAINS)
         base = self.engine.settings.base_url.rstrip("/")
-        token = self.engine.requests.status_token(view.id)
+        # a status link only once the request is verified; before, the way on is the code page
+        if view.verified_at is not None:
+            status_url = f"{base}/privacy/status/{view.id}?token={self.engine.requests.status_token(view.id)}"
+        else:
+            status_url = f"{base}/privacy/requests/{view.id}/verify"
         return {
             "id": view.id, "kind": _(KINDS.get(view.kind, view.kind)), "due": view.effective_due.isoformat(),
-            "status_url": f"{base}/privacy/status/{view.id}?token={token}",
+            "status_url": status_url,
             "controller": self.engine.policy.controller.name,
         }
 
@@ -119,8 +123,10 @@ class Notices:
 
     # -- Art. 19 ----------------------------------------------------------------------------
     def webhook_secret(self, recipient_key: str) -> str:
+        """The recipient's webhook key, derived from the newest signing key (a rotation of
+        the signing key gives recipients a new one: share it with them again)."""
         msg = f"art19-webhook:{recipient_key}".encode()
-        return hmac.new(self.engine.settings.secret_key.encode(), msg, hashlib.sha256).hexdigest()
+        return hmac.new(self.engine.keys.secret.encode(), msg, hashlib.sha256).hexdigest()
 
     @staticmethod
     def signature(secret: str, body: bytes) -> str:

@@ -5,12 +5,16 @@
 * A field is named ``field``, ``collection.field`` or ``database.collection.field``. A
   bare name must be declared in exactly one collection holding the person's rows (a
   collection that carries an identity field, such as ``users``, wins a tie).
-* The field must be declared in the dataset and be neither a primary key nor a
-  reference. The value is checked against the live column: its type (integer, number,
+* The field must be declared ``rectifiable: true`` in the dataset; keys, references and
+  system columns (a status, a last sign-in) never are. The value is checked against the live column: its type (integer, number,
   date, time, yes/no), its length, NOT NULL, and the format of emails and phone numbers.
 * All changes are validated before any is written; then each database is updated in
-  one transaction, one UPDATE per collection and field. The report gives old -> new per
-  row; the audit entry names the fields and row counts, never the values.
+  one transaction, one UPDATE per collection, field and batch of keys (composite keys as
+  row values). The report gives old -> new per row; the audit entry names the fields and
+  row counts, never the values.
+* A real run is recorded in the erasure ledger: keyed hashes of every identity of the
+  person (user id included) and the new values sealed with the deployment's encryption
+  keys, so ``pledge ledger replay`` re-applies it after a backup restore.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, Numeric, String, select, update
 
+from pledge.connectors.base import batched
 from pledge.datamap.model import Collection, DataField
 from pledge.emails import EMAIL_RE
-from pledge.rights.locate import locate
+from pledge.rights.locate import Located, locate
+from pledge.rights.masking import key_columns, key_in, row_key
 
 if TYPE_CHECKING:
     from pledge.connectors.sql import SqlConnector
@@ -38,6 +44,10 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
 
 class RectifyError(ValueError):
     """A change that cannot be applied; names the field and what would be valid."""
+
+
+class NothingToRectify(RectifyError):
+    """The person has no rows where the field lives (nothing about them to correct)."""
 
 
 @dataclass
@@ -127,52 +137,107 @@ def validate_value(f: DataField, column: Any, raw: str, where: str) -> Any:
     return text
 
 
+def _rectifiable(engine: Engine, name: str, found: set[str]) -> tuple[str, Collection, DataField, Any]:
+    """The declared field ``name`` names, if it may be rectified, with its live column."""
+    database, coll, f = _resolve(engine, name, found)
+    where = f"{database}.{coll.name}.{f.name}"
+    if f.primary_key or f.references:
+        raise RectifyError(f"{where}: keys and references cannot be rectified")
+    if not f.rectifiable:
+        raise RectifyError(f"{where}: not declared rectifiable in the dataset")
+    connector: SqlConnector = engine.connectors.get(database)  # type: ignore[assignment]
+    table = connector.table(coll.name)
+    if f.name not in table.c:
+        raise RectifyError(f"{where}: declared in the dataset but missing from the live table")
+    return database, coll, f, table.c[f.name]
+
+
+def check_change(engine: Engine, name: str, raw: str) -> Any:
+    """The value ``raw`` would be written as, if ``name`` may be rectified (no person needed)."""
+    database, coll, f, column = _rectifiable(engine, name, set())
+    return validate_value(f, column, raw, f"{database}.{coll.name}.{f.name}")
+
+
 def rectify(engine: Engine, identities: Mapping[str, Any], changes: Mapping[str, str], *,
-            actor: str = "system", plan: bool = False) -> dict[str, Any]:
-    """Apply ``changes`` (field name -> new value) to the person's rows; see the module docstring."""
+            actor: str = "system", plan: bool = False, record: bool = True) -> dict[str, Any]:
+    """Apply ``changes`` (field name -> new value) to the person's rows; see the module docstring.
+
+    A real run is written to the erasure ledger (``source: rectify``: the person's keyed
+    identities and the new values sealed), so that ``pledge ledger replay`` re-applies it
+    after a backup restore; ``record=False`` is that replay.
+    """
     if not changes:
         raise RectifyError("give at least one change, e.g. --set name='Ann Smith'")
-    located = locate(engine, identities, columns="keys")
+    located = locate(engine, identities)
     found = set(located.collections())
     todo: list[_Change] = []
     for name, raw in changes.items():
-        database, coll, f = _resolve(engine, name, found)
+        database, coll, f, column = _rectifiable(engine, name, found)
         where = f"{database}.{coll.name}.{f.name}"
-        if f.primary_key or f.references:
-            raise RectifyError(f"{where}: keys and references cannot be rectified")
         if f"{database}.{coll.name}" not in found:
-            raise RectifyError(f"{where}: the person has no rows in {database}.{coll.name}")
-        connector: SqlConnector = engine.connectors.get(database)  # type: ignore[assignment]
-        table = connector.table(coll.name)
-        if f.name not in table.c:
-            raise RectifyError(f"{where}: declared in the dataset but missing from the live table")
+            raise NothingToRectify(f"{where}: the person has no rows in {database}.{coll.name}")
         change = _Change(database, coll.name, f.name, raw)
-        change.value = validate_value(f, table.c[f.name], raw, where)
+        change.value = validate_value(f, column, raw, where)
         todo.append(change)
+    person = person_identities(engine, located) if record and not plan else {}
     by_db: dict[str, list[_Change]] = defaultdict(list)
     for c in todo:
         by_db[c.database].append(c)
     results: list[dict[str, Any]] = []
     for database, items in by_db.items():
-        connector = engine.connectors.get(database)  # type: ignore[assignment]
+        connector: SqlConnector = engine.connectors.get(database)  # type: ignore[assignment]
         with connector.begin() as conn:
             for c in items:
                 table = connector.table(c.collection)
-                pkcol = next(iter(table.primary_key.columns))
-                keys = [k[0] for k in located.keys(f"{database}.{c.collection}")]
+                names = located.primary_keys.get(f"{database}.{c.collection}") or None
+                cols = key_columns(table, names)
+                keys = [k[0] if len(cols) == 1 else tuple(k) for k in located.keys(f"{database}.{c.collection}")]
                 col = table.c[c.field]
-                old = {r[0]: r[1] for r in conn.execute(select(pkcol, col).where(pkcol.in_(keys)))}
+                old: dict[Any, Any] = {}
+                for chunk in batched(keys, 500):
+                    old.update({row_key(cols, r): r[len(cols)] for r in conn.execute(
+                        select(*cols, col).where(key_in(cols, chunk)))})
                 changed = [k for k in keys if k in old and old[k] != c.value]
                 if changed and not plan:
-                    conn.execute(update(table).where(pkcol.in_(changed)).values({c.field: c.value}))
+                    for chunk in batched(changed, 500):
+                        conn.execute(update(table).where(key_in(cols, chunk)).values({c.field: c.value}))
                 results.append({
                     "field": f"{database}.{c.collection}.{c.field}", "rows": len(changed),
-                    "changes": [{"id": k, "old": old[k], "new": c.value} for k in changed],
+                    "changes": [{"id": list(k) if isinstance(k, tuple) else k, "old": old[k], "new": c.value}
+                                for k in changed],
                     "unchanged": len(keys) - len(changed),
                 })
     report = {"dry_run": plan, "changes": results, "rows": sum(r["rows"] for r in results)}
     if not plan:
         subject = engine.ledger.keys_for({k: str(v) for k, v in identities.items()})
+        if record:
+            from pledge.retention.ledger import record_rectification
+            from pledge.rights.vault import Vault
+
+            sealed = Vault(engine.keys).seal(dict(changes)).decode("ascii")
+            record_rectification(engine.ledger, person, sealed=sealed, fields=[r["field"] for r in results],
+                                 reference=f"rectify:{next(iter(subject.values()), '')[:16]}")
         engine.audit.record("rights.rectify", actor=actor, target=next(iter(subject.values()), ""),
-                            details={"fields": {r["field"]: r["rows"] for r in results}})
+                            details={"fields": {r["field"]: r["rows"] for r in results},
+                                     **({} if record else {"replayed": True})})
     return report
+
+
+def person_identities(engine: Engine, located: Located) -> dict[str, list[str]]:
+    """Every normalised identity of the person in ``located`` (whole rows): the ones given,
+    and those of the rows of tables of people that match them (their user id, phone…)."""
+    from pledge.rights.erasure_rows import Ownership, norm
+
+    rows: dict[str, dict[Any, dict[str, Any]]] = {}
+    for coll_key in located.collections():
+        pk = located.primary_keys.get(coll_key) or []
+        rows[coll_key] = {tuple(r.get(c) for c in pk) if pk else i: r for i, r in enumerate(located.rows[coll_key])}
+    own = Ownership(engine.dataset, located.plan, rows, {})
+    own.compute(located.identities)
+    out = own.found
+    extra = getattr(located, "discovered", None)
+    if isinstance(extra, Mapping):
+        for kind, values in extra.items():
+            vals = values if isinstance(values, list | tuple | set) else [values]
+            out[str(kind)] = sorted(set(out.get(str(kind), [])) | {norm(v, str(kind)) for v in vals})
+    return out

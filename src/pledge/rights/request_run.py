@@ -120,7 +120,7 @@ def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str,
 
     report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
                           reference=f"request:{view.id}", run_token=run_token)
-    cert = issue_certificate(report, engine.settings.secret_key, issued_at=engine.now(),
+    cert = issue_certificate(report, engine.keys.secret, issued_at=engine.now(),
                              controller=engine.policy.controller.name, policy_version=engine.policy.version)
     totals = report.get("totals", {})
     retained = int(totals.get("retained", 0)) if isinstance(totals, dict) else 0
@@ -146,7 +146,7 @@ def execute(engine: Engine, svc: RequestService, view: RequestView, identities: 
     """Carry out the request; with ``finish``, the export row and the access audit entry
     are appended there as steps for the caller's completing transaction instead of being
     written now (so they commit with the request's move to ``completed``, or not at all)."""
-    from pledge.rights.rectify import rectify
+    from pledge.rights.rectify import NothingToRectify, rectify
     from pledge.rights.restrict import object_to, restrict
 
     kind = view.kind
@@ -158,7 +158,10 @@ def execute(engine: Engine, svc: RequestService, view: RequestView, identities: 
     if kind in ("erasure", "ccpa_delete"):
         return _erasure(engine, view, identities, actor, run_token)
     if kind == "rectification":
-        report = rectify(engine, identities, dict(params.get("changes") or {}), actor=actor)
+        try:
+            report = rectify(engine, identities, dict(params.get("changes") or {}), actor=actor)
+        except NothingToRectify as exc:  # no account here: nothing about the person to correct
+            return "completed", {"summary": {"rows": 0}, "fields": {}, "not_found": str(exc)}
         return "completed", {"summary": {"rows": report["rows"]},
                              "fields": {c["field"]: c["rows"] for c in report["changes"]}}
     if kind == "restriction":

@@ -18,6 +18,14 @@ Python API (``engine.requests`` is a :class:`RequestService`)::
     svc.status_token(r.id) / svc.check_status_token(r.id, token)   # the requester's status link
 
 ``r`` is a :class:`RequestView` (``as_dict()`` gives the JSON shape, without identities).
+
+**The subject is what was verified.** ``create`` takes the requester's email and nothing
+else that identifies a person: other identities come only inside a platform token the
+platform signed, or from an officer who records their evidence (``open_on_initiative``).
+Everything else about the person is found from those through the data map when the
+request runs. Parameters are checked when the request is made
+(:func:`pledge.rights.request_input.check_params`), so a bad one never waits for approval.
+A run that fails moves the request to ``failed`` with the reason; it can be run again.
 Ids are unguessable public ids (``req_…``), never the integer row id.
 
 States and the only allowed moves are in :data:`TRANSITIONS`; any other move raises
@@ -72,18 +80,20 @@ KINDS: dict[str, str] = {
 }
 
 STATES = ("received", "verifying", "verified", "awaiting_approval", "executing",
-          "completed", "partially_completed", "denied", "expired")
+          "completed", "partially_completed", "failed", "denied", "expired")
 FINAL_STATES = frozenset({"completed", "partially_completed", "denied", "expired"})
 
 #: state → the states it may move to. ``executing → executing`` is a resumed run;
-#: ``partially_completed → executing`` is a re-run after what blocked it is fixed.
+#: ``partially_completed → executing`` is a re-run after what blocked it is fixed;
+#: ``failed → executing`` retries a run that raised (its reason is kept in ``result``).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "received": frozenset({"verifying", "verified", "denied", "expired"}),
     "verifying": frozenset({"verified", "denied", "expired"}),
     "verified": frozenset({"awaiting_approval", "executing", "denied"}),
     "awaiting_approval": frozenset({"executing", "denied"}),
-    "executing": frozenset({"executing", "completed", "partially_completed", "denied"}),
+    "executing": frozenset({"executing", "completed", "partially_completed", "failed", "denied"}),
     "partially_completed": frozenset({"executing"}),
+    "failed": frozenset({"executing", "denied"}),
     "completed": frozenset(),
     "denied": frozenset(),
     "expired": frozenset(),
@@ -184,7 +194,7 @@ class RequestService:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.vault = Vault(engine.settings)
+        self.vault = Vault(engine.keys)
         self._here = threading.local()  # the view carry_out last wrote in this thread (see _submit)
 
     # -- collaborators (built lazily: each is its own module) -----------------------------
@@ -273,7 +283,8 @@ class RequestService:
         if kind:
             q = q.where(requests_table.c.kind == kind)
         if email:
-            q = q.where(requests_table.c.identity_key == self.vault.lookup_key("email", email))
+            # any subject key: requests made before a rotation are still found
+            q = q.where(requests_table.c.identity_key.in_(self.vault.lookup_keys("email", email)))
         with self.engine.store.connect() as conn:
             views = [self._view(r) for r in conn.execute(q.order_by(requests_table.c.due_on, requests_table.c.id))]
         if overdue is not None:
@@ -285,18 +296,22 @@ class RequestService:
         return self.find(overdue=True)
 
     # -- creating -------------------------------------------------------------------------
-    def _check(self, kind: str, identities: dict[str, str], lang: str) -> dict[str, str]:
+    def _check(self, kind: str, identities: dict[str, Any], lang: str,
+               params: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
+        """Identities and params of a new request, checked (see pledge.rights.request_input)."""
+        from pledge.rights.request_input import RequestInputError, check_identities, check_params
+
         if kind not in KINDS:
             raise RequestError(f"unknown request kind {kind!r}; one of: {', '.join(KINDS)}")
         if lang not in ("en", "pl"):
             raise RequestError(f"language {lang!r} is not supported; use en or pl")
-        clean = {str(k).strip(): str(v).strip() for k, v in identities.items() if str(v).strip()}
-        email = clean.get("email", "")
-        if not is_email_address(email):
+        if not is_email_address(str(identities.get("email") or "").strip()):
             raise RequestError("a valid email address (name@example.org) is needed to identify and answer "
                                "the requester")
-        clean["email"] = email.lower()
-        return clean
+        try:
+            return check_identities(identities), check_params(self.engine, kind, params)
+        except RequestInputError as exc:
+            raise RequestError(str(exc)) from None
 
     def _needs(self, kind: str, params: dict[str, Any], email: str) -> list[str]:
         level = "reasonably_high" if kind == "ccpa_know" and params.get("specific") else "reasonable"
@@ -309,25 +324,42 @@ class RequestService:
     def create(self, kind: str, identities: dict[str, str], *, params: dict[str, Any] | None = None,
                lang: str = "en", source: str = "person", actor: str = "subject",
                notify: bool = True) -> RequestView:
-        """Record a new request in state ``received`` and send the receipt email."""
-        clean = self._check(kind, identities, lang)
-        params = dict(params or {})
+        """Record a new request in state ``received`` and send the receipt email.
+
+        ``identities`` holds the requester's ``email`` only: a code sent there is the one
+        proof a stranger can give. Any other identity is refused; the platform vouches for
+        more inside its signed token (:meth:`verify_token`)."""
+        extra = sorted(str(k) for k, v in identities.items() if k != "email" and str(v or "").strip())
+        if extra:
+            raise RequestError(f"identities.{extra[0][:40]}: a request names only the requester's email, which "
+                               "is verified; other identities (user ids and the like) are found from it through "
+                               "the data map, or come inside the platform's signed token")
+        clean, params = self._check(kind, {"email": identities.get("email", "")}, lang, params)
         needs = self._needs(kind, params, clean["email"])
         return self._insert(kind, clean, params, lang=lang, source=source, actor=actor, state="received",
                             needs=needs, notify=notify)
 
     def open_on_initiative(self, kind: str, identities: dict[str, str], *, ground: str, note: str = "",
-                           actor: str, params: dict[str, Any] | None = None, lang: str = "en") -> RequestView:
-        """A request the platform opens itself (a child found under age, a legal order)."""
+                           actor: str, params: dict[str, Any] | None = None, lang: str = "en",
+                           evidence: str = "") -> RequestView:
+        """A request the platform opens itself (a child found under age, a legal order).
+
+        Identities beyond the email need ``evidence``: how the officer knows they are this
+        person's (recorded in the audit log with the request)."""
         if ground not in INITIATIVE_GROUNDS:
             raise RequestError(f"unknown ground {ground!r}; one of: {', '.join(INITIATIVE_GROUNDS)}")
-        clean = self._check(kind, identities, lang)
-        return self._insert(kind, clean, dict(params or {}), lang=lang, source="officer", actor=actor,
-                            state="verified", needs=[], initiative=(ground, note), notify=False)
+        clean, params = self._check(kind, identities, lang, params)
+        evidence = evidence.strip()
+        if set(clean) - {"email"} and not evidence:
+            raise RequestError("identities other than the email need the evidence that they are this person's "
+                               "(evidence=...)")
+        return self._insert(kind, clean, params, lang=lang, source="officer", actor=actor,
+                            state="verified", needs=[], initiative=(ground, note), notify=False,
+                            evidence=evidence)
 
     def _insert(self, kind: str, identities: dict[str, str], params: dict[str, Any], *, lang: str, source: str,
                 actor: str, state: str, needs: list[str], initiative: tuple[str, str] | None = None,
-                notify: bool = True) -> RequestView:
+                notify: bool = True, evidence: str = "") -> RequestView:
         policy = self.engine.policy
         now = self.engine.now()
         regime = regime_for(policy, kind)
@@ -351,6 +383,9 @@ class RequestService:
             if initiative:
                 details["ground"] = initiative[0]
                 details["note"] = initiative[1]
+                details["identity_kinds"] = sorted(identities)
+                if evidence:
+                    details["evidence"] = evidence[:2000]
             self.engine.audit.record(f"request.{state}", actor=actor, target=f"request:{public_id}",
                                      details=details, conn=conn)
         view = self.get(public_id)
@@ -367,7 +402,7 @@ class RequestService:
         now = self.engine.now()
         if new in FINAL_STATES:
             values.setdefault("closed_at", now)
-        if new == "executing" and row.state != "executing":  # a new run: its token names it to the jobs
+        if new == "executing" and row.state not in ("executing", "failed"):  # a new run: its token names it
             values.setdefault("result", {**dict(row.result or {}), "run": secrets.token_hex(8)})
         res = conn.execute(update(requests_table)
                            .where(requests_table.c.id == row.id, requests_table.c.state == row.state)
@@ -394,15 +429,17 @@ class RequestService:
         return view
 
     # -- verification (see pledge.rights.verify) -------------------------------------------
-    def start_verification(self, public_id: str, *, actor: str = "subject") -> RequestView:
+    # ``client`` is the asking network address (the rate limits count it; pledge.ratelimit)
+    def start_verification(self, public_id: str, *, actor: str = "subject",
+                           client: str | None = None) -> RequestView:
         """Email a one-time code (and ask the organisation's administrator when needed)."""
-        return self.verifier.start(self, public_id, actor=actor)
+        return self.verifier.start(self, public_id, actor=actor, client=client)
 
-    def resend_code(self, public_id: str) -> RequestView:
-        return self.verifier.resend(self, public_id)
+    def resend_code(self, public_id: str, *, client: str | None = None) -> RequestView:
+        return self.verifier.resend(self, public_id, client=client)
 
-    def verify_code(self, public_id: str, code: str) -> RequestView:
-        return self.verifier.check_code(self, public_id, code)
+    def verify_code(self, public_id: str, code: str, *, client: str | None = None) -> RequestView:
+        return self.verifier.check_code(self, public_id, code, client=client)
 
     def verify_token(self, public_id: str, token: str) -> RequestView:
         return self.verifier.check_platform_token(self, public_id, token)
@@ -434,7 +471,7 @@ class RequestService:
             raise RequestStateError(f"request {public_id} awaits approval; approve it first")
         if view.state == "verified" and view.approval_needed:
             raise RequestStateError(f"request {public_id} needs approval; approve it first")
-        if view.state not in ("verified", "executing", "partially_completed"):
+        if view.state not in ("verified", "executing", "partially_completed", "failed"):
             raise RequestStateError(f"request {public_id} is {view.state}; it cannot be run")
         if view.state != "executing":
             view = self.transition(public_id, "executing", actor=actor)
@@ -473,10 +510,8 @@ class RequestService:
         try:
             state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor,
                                     run_token=run_token, finish=finish)
-        except Exception as exc:
-            self.engine.audit.record("request.run_failed", actor=actor, target=f"request:{public_id}",
-                                     details={"error": type(exc).__name__, "message": str(exc)[:300]})
-            raise
+        except Exception as exc:  # noqa: BLE001 - any failure ends visibly in "failed", never stuck
+            return self._failed(public_id, exc, actor=actor)
         with self.engine.store.begin() as conn:
             row = self._row(conn, public_id, lock=True)  # the request first: the order _move locks in
             for step in finish:
@@ -485,6 +520,18 @@ class RequestService:
                               result=result)
         self.notices.requester(view, payload["identities"]["email"], "completed")
         self.notices.recipients(view, payload["identities"])
+        self._here.done = view
+        return view
+
+    def _failed(self, public_id: str, exc: Exception, *, actor: str) -> RequestView:
+        """Move an ``executing`` request to ``failed`` with the reason (audited); it can be run again."""
+        failure = {"error": type(exc).__name__, "message": str(exc)[:500], "at": self.engine.now().isoformat()}
+        with self.engine.store.begin() as conn:
+            row = self._row(conn, public_id, lock=True)
+            if row.state != "executing":  # another run moved it on meanwhile
+                return self._view(row)
+            view = self._move(conn, row, "failed", actor=actor, details={"failure": failure},
+                              result={**dict(row.result or {}), "failure": failure})
         self._here.done = view
         return view
 

@@ -5,16 +5,19 @@ in Pledge's store (``restrictions`` / ``objections``), keyed by the person's
 ``subject_key`` (the keyed HMAC of their email, never the address itself). The
 consent engine reads :func:`active_restrictions` and :func:`active_objections` to
 turn them into purpose decisions. Every change is written to the audit log in the
-same transaction.
+same transaction. New rows use the newest subject key; reads (and lifting, withdrawing)
+match the person under every subject key, so records from before a rotation still apply.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from pledge.emails import is_email_address
+from pledge.retention.ledger import key_clause
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
@@ -33,6 +36,14 @@ def subject_key_for(engine: Engine, email: str) -> str:
     return engine.ledger.keys_for({"email": email})["email"]
 
 
+def subject_keys_for(engine: Engine, email: str) -> list[str]:
+    """The person's store key under every subject key, newest first."""
+    email = email.strip()
+    if not is_email_address(email):
+        raise RightsInputError(f"{email!r} is not an email address")
+    return engine.ledger.every_key("email", email)
+
+
 def _check_purpose(engine: Engine, purpose: str) -> None:
     try:
         engine.policy.purpose(purpose)
@@ -44,19 +55,22 @@ def _row(r: Any) -> dict[str, Any]:
     return dict(r._mapping)
 
 
-def _active_restrictions(conn: Connection, key: str) -> list[dict[str, Any]]:
-    q = (select(restrictions).where(restrictions.c.subject_key == key, restrictions.c.lifted_at.is_(None))
+Keys = str | Sequence[str]
+
+
+def _active_restrictions(conn: Connection, key: Keys) -> list[dict[str, Any]]:
+    q = (select(restrictions).where(key_clause(restrictions.c.subject_key, key), restrictions.c.lifted_at.is_(None))
          .order_by(restrictions.c.id))
     return [_row(r) for r in conn.execute(q)]
 
 
-def _active_objections(conn: Connection, key: str) -> list[dict[str, Any]]:
-    q = (select(objections).where(objections.c.subject_key == key, objections.c.withdrawn_at.is_(None))
+def _active_objections(conn: Connection, key: Keys) -> list[dict[str, Any]]:
+    q = (select(objections).where(key_clause(objections.c.subject_key, key), objections.c.withdrawn_at.is_(None))
          .order_by(objections.c.id))
     return [_row(r) for r in conn.execute(q)]
 
 
-def active_restrictions(engine: Engine, subject_key: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+def active_restrictions(engine: Engine, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """Restrictions in force for a person; ``purpose`` None means every purpose (read on ``conn`` if given)."""
     if conn is not None:
         return _active_restrictions(conn, subject_key)
@@ -64,7 +78,7 @@ def active_restrictions(engine: Engine, subject_key: str, *, conn: Connection | 
         return _active_restrictions(own, subject_key)
 
 
-def active_objections(engine: Engine, subject_key: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+def active_objections(engine: Engine, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """Objections in force for a person, one per purpose (read on ``conn`` if given)."""
     if conn is not None:
         return _active_objections(conn, subject_key)
@@ -72,7 +86,7 @@ def active_objections(engine: Engine, subject_key: str, *, conn: Connection | No
         return _active_objections(own, subject_key)
 
 
-def is_restricted(engine: Engine, subject_key: str, purpose: str) -> bool:
+def is_restricted(engine: Engine, subject_key: Keys, purpose: str) -> bool:
     """Whether processing for ``purpose`` is restricted or objected to."""
     rs = active_restrictions(engine, subject_key)
     if any(r["purpose"] in (None, purpose) for r in rs):
@@ -90,7 +104,7 @@ def restrict(engine: Engine, email: str, purpose: str | None = None, *, reason: 
     if purpose is not None:
         _check_purpose(engine, purpose)
     with engine.store.begin() as conn:
-        for r in _active_restrictions(conn, key):
+        for r in _active_restrictions(conn, subject_keys_for(engine, email)):
             if r["purpose"] == purpose:
                 return {"action": "restrict", "subject_key": key, "purpose": purpose,
                         "id": r["id"], "created": False}
@@ -107,7 +121,8 @@ def lift_restriction(engine: Engine, email: str, purpose: str | None = None, *,
     """Lift restrictions in force: the one for ``purpose``, or every one when None."""
     key = subject_key_for(engine, email)
     with engine.store.begin() as conn:
-        ids = [r["id"] for r in _active_restrictions(conn, key) if purpose is None or r["purpose"] == purpose]
+        ids = [r["id"] for r in _active_restrictions(conn, subject_keys_for(engine, email))
+               if purpose is None or r["purpose"] == purpose]
         if ids:
             conn.execute(update(restrictions).where(restrictions.c.id.in_(ids)).values(lifted_at=engine.now()))
             engine.audit.record("rights.restrict.lift", actor=actor, target=key,
@@ -125,7 +140,7 @@ def object_to(engine: Engine, email: str, purpose: str, *, reason: str = "",
     absolute = p.data_use.startswith("marketing")
     grounded = absolute or p.objectable or p.legal_basis in ("legitimate_interests", "public_task")
     with engine.store.begin() as conn:
-        for o in _active_objections(conn, key):
+        for o in _active_objections(conn, subject_keys_for(engine, email)):
             if o["purpose"] == purpose:
                 return {"action": "object", "subject_key": key, "purpose": purpose, "id": o["id"],
                         "created": False, "absolute": absolute, "art21_applies": grounded}
@@ -143,7 +158,7 @@ def withdraw_objection(engine: Engine, email: str, purpose: str, *, actor: str =
     """Withdraw the person's objection to ``purpose``."""
     key = subject_key_for(engine, email)
     with engine.store.begin() as conn:
-        ids = [o["id"] for o in _active_objections(conn, key) if o["purpose"] == purpose]
+        ids = [o["id"] for o in _active_objections(conn, subject_keys_for(engine, email)) if o["purpose"] == purpose]
         if ids:
             conn.execute(update(objections).where(objections.c.id.in_(ids)).values(withdrawn_at=engine.now()))
             engine.audit.record("rights.object.withdraw", actor=actor, target=key,

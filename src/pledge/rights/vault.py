@@ -1,56 +1,45 @@
 """Encryption at rest for request identities, exports and TOTP secrets.
 
-``Vault(settings)`` wraps a :class:`cryptography.fernet.MultiFernet` built from
-``settings.encryption_keys`` (comma separated Fernet keys, **newest first**): new data is
-encrypted with the first key, and data under any listed key still decrypts, so keys rotate
-by putting a new key in front and running :meth:`Vault.rotate` on old tokens. When no
-key is set, development and test deployments use a key derived from ``secret_key``
-(HKDF-SHA256); production refuses to start without one.
+``Vault(keys)`` wraps a :class:`cryptography.fernet.MultiFernet` built from the
+deployment's encryption keys (:attr:`pledge.keys.Keyring.encryption`, **newest first**):
+new data is encrypted with the first key, and data under any listed key still decrypts,
+so keys rotate by putting a new key in front (``pledge keys rotate --purpose encryption``)
+and running :meth:`Vault.rotate` on old tokens. There is no fallback: without encryption
+keys the engine does not start (:class:`pledge.keys.KeysMissing`).
 
 ``lookup_key(kind, value)`` is the keyed HMAC used to find records by identity without
-storing the identity (the same token as the erasure ledger's ``subject_key``).
+storing the identity (the same token as the erasure ledger's ``subject_key``, under the
+newest subject key); ``lookup_keys`` gives it under every subject key, for lookups that
+must still find rows written before a subject key rotation.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pledge.keys import Keyring, KeysMissing
 from pledge.retention.ledger import subject_key
-from pledge.settings import Settings
 
-__all__ = ["DecryptionError", "Vault", "derived_key"]
+__all__ = ["DecryptionError", "Vault"]
 
 
 class DecryptionError(ValueError):
     """A token that none of the configured keys opens (wrong key, or tampered)."""
 
 
-def derived_key(secret: str, purpose: bytes = b"pledge encryption at rest v1") -> bytes:
-    """A Fernet key derived from the deployment secret (development only)."""
-    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"pledge", info=purpose).derive(secret.encode())
-    return base64.urlsafe_b64encode(raw)
-
-
 class Vault:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        keys = [k.strip() for k in settings.encryption_keys.split(",") if k.strip()]
-        if not keys:
-            if settings.environment == "production":
-                raise RuntimeError("PLEDGE_ENCRYPTION_KEYS is empty; production needs at least one Fernet key "
-                                   "(make one with: python -c 'from cryptography.fernet import Fernet; "
-                                   "print(Fernet.generate_key().decode())')")
-            keys = [derived_key(settings.secret_key).decode()]
+    def __init__(self, keys: Keyring) -> None:
+        self.keys = keys
+        if not keys.encryption:
+            raise KeysMissing("no encryption keys; run `pledge keys init -c <pledge.yaml>` or set "
+                              "PLEDGE_ENCRYPTION_KEYS")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys.encryption])
         except ValueError as exc:
-            raise RuntimeError(f"PLEDGE_ENCRYPTION_KEYS holds a key that is not a Fernet key: {exc}") from exc
+            raise KeysMissing(f"an encryption key is not a Fernet key: {exc}") from exc
 
     # -- bytes ------------------------------------------------------------------------------
     def encrypt(self, data: bytes) -> bytes:
@@ -78,4 +67,8 @@ class Vault:
 
     # -- lookups ----------------------------------------------------------------------------
     def lookup_key(self, kind: str, value: str) -> str:
-        return subject_key(self.settings.secret_key, kind, value)
+        return subject_key(self.keys.subject_secret, kind, value)
+
+    def lookup_keys(self, kind: str, value: str) -> list[str]:
+        """``lookup_key`` under every subject key, newest first."""
+        return [subject_key(k, kind, value) for k in self.keys.subject]

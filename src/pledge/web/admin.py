@@ -13,17 +13,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from pledge.admins import AdminError, AdminService, AdminUser
 from pledge.engine import Engine
 from pledge.reports.metrics import OUTCOMES, metrics_csv, request_metrics
 from pledge.rights.delivery import DeliveryError
 from pledge.rights.requests import DENIAL_GROUNDS, KINDS, STATES, RequestError, RequestNotFound, RequestView
+from pledge.signin_throttle import Refusal
 from pledge.web.deps import EngineDep, TranslatorDep
 from pledge.web.i18n import Translator
 from pledge.web.sessions import (
@@ -46,7 +56,8 @@ ROLE_LABELS = {"owner": "Owner", "privacy_officer": "Privacy officer", "viewer":
 #: request states as the console names them; translated in console.po / center.po
 STATE_LABELS = {"received": "New", "verifying": "Waiting for code", "verified": "Verified",
                 "awaiting_approval": "Awaiting approval", "executing": "In progress", "completed": "Completed",
-                "partially_completed": "Partly completed", "denied": "Denied", "expired": "Expired"}
+                "partially_completed": "Partly completed", "failed": "Failed, can be run again", "denied": "Denied",
+                "expired": "Expired"}
 #: what the request page says after an action
 DONE_LABELS = {"approved": "Approved and carried out.", "denied": "The request was refused.",
                "extended": "The deadline was extended and the requester told why.", "rerun": "The request ran again."}
@@ -116,13 +127,50 @@ def page(request: Request, t: Translator, name: str, admin: Admin | None, status
 
 
 # -- login ----------------------------------------------------------------------------------
+#: sign-ins checked at once. Each password check is argon2 (about 0.1 s of CPU and 64 MiB);
+#: they run on threads of their own, so a burst of sign-ins never holds the event loop nor
+#: the threads that serve pages, and queues instead.
+SIGNIN_THREADS = 4
+_signin_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _signin_limiter() -> CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _signin_limiters.get(loop)
+    if limiter is None:
+        limiter = _signin_limiters[loop] = CapacityLimiter(SIGNIN_THREADS)
+    return limiter
+
+
+def https(engine: Engine) -> bool:
+    """Cookies are ``Secure`` when the deployment is served over https."""
+    return engine.settings.base_url.lower().startswith("https://")
+
+
+def wait_words(refusal: Refusal, now: datetime, t: Translator) -> str:
+    """What a refused sign-in is told: how long to wait, and whether it is a lockout."""
+    minutes = refusal.minutes(now)
+    hours = math.ceil(minutes / 60)
+    if refusal.locked:
+        if minutes >= 120:
+            return t("Too many failed sign-ins: signing in is locked. Try again in {hours} hours, "
+                     "or ask an owner to unlock it.", hours=hours)
+        return t("Too many failed sign-ins: signing in is locked. Try again in {minutes} minutes, "
+                 "or ask an owner to unlock it.", minutes=minutes)
+    if minutes == 1:
+        return t("Too many attempts. Try again in 1 minute.")
+    if minutes >= 120:
+        return t("Too many attempts. Try again in {hours} hours.", hours=hours)
+    return t("Too many attempts. Try again in {minutes} minutes.", minutes=minutes)
+
+
 def _login_page(request: Request, engine: Engine, t: Translator, *, error: str | None = None,
                 email: str = "", status_code: int = 200) -> HTMLResponse:
     secret = request.cookies.get(FORM_COOKIE) or new_form_secret()
     response = render(request, "admin/login.html", t, status_code=status_code, admin=None, error=error,
                       email=email, csrf=form_token(engine, secret))
     if request.cookies.get(FORM_COOKIE) != secret:
-        response.set_cookie(FORM_COOKIE, secret, httponly=True, samesite="strict")
+        response.set_cookie(FORM_COOKIE, secret, httponly=True, samesite="strict", secure=https(engine))
     return response
 
 
@@ -136,26 +184,38 @@ def login_form(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLRes
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
     form = await request.form()
+    return await to_thread.run_sync(partial(_login, request, engine, t, form), limiter=_signin_limiter())
+
+
+def _login(request: Request, engine: Engine, t: Translator, form: FormData) -> Response:
+    """The sign-in itself, on a thread: throttle (pledge.signin_throttle), password, TOTP, session."""
     if not form_token_ok(engine, request.cookies.get(FORM_COOKIE), str(form.get("csrf") or "")):
         return _login_page(request, engine, t, status_code=403,
                            error=t("The form's security token is missing or wrong. Reload the page and try again."))
     email = str(form.get("email") or "").strip()
-    user = engine.admins.authenticate(email, str(form.get("password") or ""), str(form.get("code") or ""))
+    address = request.client.host if request.client else "unknown"
+    user = engine.admins.sign_in(email, str(form.get("password") or ""), str(form.get("code") or ""),
+                                 address=address)
+    if isinstance(user, Refusal):
+        now = engine.now()
+        refused = _login_page(request, engine, t, email=email, status_code=429, error=wait_words(user, now, t))
+        refused.headers["Retry-After"] = str(user.seconds(now))
+        return refused
     if user is None:
         return _login_page(request, engine, t, email=email, status_code=401,
                            error=t("The email, password or code is not right."))
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(COOKIE, start_session(engine, user.id), httponly=True, samesite="strict",
-                        path="/admin", secure=engine.settings.base_url.startswith("https"))
+                        path="/admin", secure=https(engine))
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     await checked_form(request, admin, t)
-    end_session(engine, admin.session.id)
+    await run_in_threadpool(end_session, engine, admin.session.id)
     response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/admin")
+    response.delete_cookie(COOKIE, path="/admin", secure=https(engine), httponly=True, samesite="strict")
     return response
 
 
@@ -231,55 +291,55 @@ def _after(public_id: str, *, done: str | None = None, error: str | None = None)
     return RedirectResponse(f"/admin/requests/{public_id}" + (f"?{query}" if query else ""), status_code=303)
 
 
+def _act(engine: Engine, admin: Admin, t: Translator, public_id: str, action: str, done: str,
+         work: Callable[[], object]) -> Response:
+    """An action on one request, on a worker thread (it reads the store and may run a plan).
+
+    ``work`` carries it out; a string it returns is an error to show instead."""
+    permitted(admin, action, t)
+    _request(engine, public_id, t)
+    try:
+        result = work()
+    except RequestError as exc:
+        return _after(public_id, error=str(exc))
+    return _after(public_id, error=result) if isinstance(result, str) else _after(public_id, done=done)
+
+
 @router.post("/requests/{public_id}/approve")
 async def approve(public_id: str, request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     await checked_form(request, admin, t)
-    permitted(admin, "approve", t)
-    _request(engine, public_id, t)
-    try:
-        engine.requests.approve(public_id, actor=admin.actor)
-    except RequestError as exc:
-        return _after(public_id, error=str(exc))
-    return _after(public_id, done="approved")
+    return await run_in_threadpool(_act, engine, admin, t, public_id, "approve", "approved",
+                                   lambda: engine.requests.approve(public_id, actor=admin.actor))
 
 
 @router.post("/requests/{public_id}/deny")
 async def deny(public_id: str, request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     form = await checked_form(request, admin, t)
-    permitted(admin, "deny", t)
-    _request(engine, public_id, t)
     ground = str(form.get("ground") or "")
-    if ground not in DENIAL_GROUNDS:
-        return _after(public_id, error=t("Choose the legal ground for the refusal."))
-    try:
-        engine.requests.deny(public_id, ground, note=str(form.get("note") or "").strip(), actor=admin.actor)
-    except RequestError as exc:
-        return _after(public_id, error=str(exc))
-    return _after(public_id, done="denied")
+    note = str(form.get("note") or "").strip()
+
+    def work() -> str | None:
+        if ground not in DENIAL_GROUNDS:
+            return t("Choose the legal ground for the refusal.")
+        engine.requests.deny(public_id, ground, note=note, actor=admin.actor)
+        return None
+
+    return await run_in_threadpool(_act, engine, admin, t, public_id, "deny", "denied", work)
 
 
 @router.post("/requests/{public_id}/extend")
 async def extend(public_id: str, request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     form = await checked_form(request, admin, t)
-    permitted(admin, "extend", t)
-    _request(engine, public_id, t)
-    try:
-        engine.requests.extend(public_id, str(form.get("reason") or ""), actor=admin.actor)
-    except RequestError as exc:
-        return _after(public_id, error=str(exc))
-    return _after(public_id, done="extended")
+    reason = str(form.get("reason") or "")
+    return await run_in_threadpool(_act, engine, admin, t, public_id, "extend", "extended",
+                                   lambda: engine.requests.extend(public_id, reason, actor=admin.actor))
 
 
 @router.post("/requests/{public_id}/rerun")
 async def rerun(public_id: str, request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     await checked_form(request, admin, t)
-    permitted(admin, "run", t)
-    _request(engine, public_id, t)
-    try:
-        engine.requests.run(public_id, actor=admin.actor)
-    except RequestError as exc:
-        return _after(public_id, error=str(exc))
-    return _after(public_id, done="rerun")
+    return await run_in_threadpool(_act, engine, admin, t, public_id, "run", "rerun",
+                                   lambda: engine.requests.run(public_id, actor=admin.actor))
 
 
 @router.get("/requests/{public_id}/download", response_model=None)

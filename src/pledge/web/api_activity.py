@@ -1,10 +1,12 @@
 """``POST /v1/activity``: a platform tells Pledge that a person was just active.
 
-The body names the person by one identity (``{"email": "…"}`` or ``{"user_id": 42}``) and
-optionally the time (``"at"``, ISO 8601; default now). Pledge moves the "last session"
-column of the person's row in the table of people — the column the retention rules
-run from (``last_login_at`` unless a rule names another ``last_*`` column) — so the
-inactivity clock restarts. A time older than the stored one never moves it back.
+The body names the person by one identity (``{"email": "…"}``, matched case-insensitively,
+or ``{"user_id": 42}``) and optionally the time (``"at"``, ISO 8601; default now). Pledge
+moves the "last session" column of the person's row in the table of people — the data
+map's ``facts.last_active`` (by default the column the retention rules run from:
+``last_login_at`` unless a rule names another ``last_*`` column) — so the inactivity clock
+restarts. A time older than the stored one never moves it back. The row is found and
+updated through the data plane (:mod:`pledge.dataplane.people`).
 
 The platform calls it with an API key holding the ``activity:write`` scope
 (``Authorization: Bearer plk_…``); without one the answer is 401, with another scope 403.
@@ -36,55 +38,37 @@ class Activity(BaseModel):
 
 
 def activity_column(engine: Engine) -> tuple[str, str, str]:
-    """(database, table of people, last-activity column) the retention rules read."""
-    people: tuple[str, str] | None = None
-    for db in engine.dataset.databases:
-        for coll in db.collections:
-            if any(f.identity and f.primary_key for f in coll.fields) and any(
-                    f.identity == "email" for f in coll.fields):
-                people = people or (db.name, coll.name)
-    if people is None:
+    """(database, table of people, last-activity column): the data map's ``facts.last_active``,
+    else the ``last_*`` trigger of a retention rule on the table of people, else ``last_login_at``."""
+    from pledge.dataplane.people import activity_column as target
+
+    found = target(engine)
+    if found is None:
         raise HTTPException(status_code=501, detail="the data map declares no table of people with an email")
-    column = "last_login_at"
-    for rule in engine.policy.retention:
-        name = rule.trigger.split(".")[-1].strip()
-        if name.startswith("last_") and f"{people[0]}.{people[1]}" in rule.collections:
-            column = name
-            break
-    return people[0], people[1], column
+    return found
 
 
 def record_activity(engine: Engine, body: Activity) -> dict[str, Any]:
-    from sqlalchemy import or_, update
+    from pledge.connectors.base import ConnectorError
+    from pledge.dataplane.people import advance_activity
 
-    database, name, column = activity_column(engine)
-    connector = engine.connectors.get(database)
-    table = connector.table(name)  # type: ignore[attr-defined]
-    coll = engine.dataset.database(database).collection(name)
-    if column not in table.c:
-        raise HTTPException(status_code=501, detail=f"{name} has no column {column}")
     at = body.at or engine.now()
     at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-    if connector.engine.dialect.name != "postgresql":  # type: ignore[attr-defined]
-        at = at.replace(tzinfo=None)
+    value: str | int
     if body.email:
-        field = next(f.name for f in coll.fields if f.identity == "email")
-        match = table.c[field] == body.email.strip()
+        kind, value = "email", body.email  # matched case-insensitively, like everywhere
     elif body.user_id is not None:
-        field = next(f.name for f in coll.fields if f.primary_key)
-        match = table.c[field] == body.user_id
+        kind, value = "user_id", body.user_id
     else:
         raise HTTPException(status_code=422, detail="name the person: email or user_id")
-    col = table.c[column]
-    with connector.begin() as conn:
-        found = conn.execute(update(table).where(match, or_(col.is_(None), col < at)).values({column: at}))
-        moved = max(found.rowcount or 0, 0)
-        if not moved:
-            from sqlalchemy import select
-
-            if conn.execute(select(table.c[field]).where(match)).first() is None:
-                raise HTTPException(status_code=404, detail="no such person")
-    return {"recorded": bool(moved), "column": f"{database}.{name}.{column}", "at": at.isoformat()}
+    activity_column(engine)  # 501 when there is no table of people
+    try:
+        done = advance_activity(engine, kind, value, at)
+    except ConnectorError as exc:
+        raise HTTPException(status_code=501, detail=str(exc)) from None
+    if not done.found:
+        raise HTTPException(status_code=404, detail="no such person")
+    return {"recorded": done.moved, "column": done.column, "at": at.isoformat()}
 
 
 @router.post("/v1/activity", responses=AUTH_RESPONSES, dependencies=[Depends(requires("activity:write"))])

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
@@ -67,8 +68,12 @@ async def decision_fast(request: Request) -> Response:
     check (a hash and a dict lookup while the key is remembered), then a cached decision
     (one dict lookup) and a JSON dump. Anything else goes the full way."""
     engine: Engine = request.app.state.engine
+    token = bearer_token(request.headers.get("authorization"))
     try:
-        key_for(engine, bearer_token(request.headers.get("authorization")), READ)
+        if token is None or engine.admins.remembered_api_key(token) is not None:
+            key_for(engine, token, READ)  # from memory: a hash and a dict lookup
+        else:  # not checked lately: the store is read, on a worker thread
+            await run_in_threadpool(key_for, engine, token, READ)
     except HTTPException as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     q = request.query_params
@@ -192,6 +197,12 @@ async def record_consent(request: Request, engine: EngineDep, creds: BearerDep) 
         body = ConsentIn.model_validate(json.loads(await request.body() or b"{}"))
     except ValueError as exc:
         raise _bad(422, f"body is not a valid consent choice: {exc}") from None
+    return await run_in_threadpool(_record_consent, request, engine, creds, body)
+
+
+def _record_consent(request: Request, engine: Engine, creds: HTTPAuthorizationCredentials | None,
+                    body: ConsentIn) -> JSONResponse:
+    """The key check and the ledger write, on a worker thread (both read the store)."""
     actor = "subject"
     if body.token:
         try:

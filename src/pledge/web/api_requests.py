@@ -1,7 +1,9 @@
 """The JSON API for data-subject requests (``/v1/requests``), documented at ``/docs``.
 
-People (the privacy centre, or a platform on their behalf) create and verify requests;
-the requester reads the status with the signed ``status_token`` returned at creation.
+People (the privacy centre, or a platform on their behalf) create and verify requests.
+A request names only the requester's email (other identities come inside the platform's
+signed token); the signed ``status_token`` is handed out only once the request is
+verified, and the creation answer is the same whether or not the email has an account.
 Machine clients send ``Authorization: Bearer plk_…`` (an API key from
 ``pledge admin create-api-key``) and need the scope each route names. No route returns
 identities, and a download needs the signed link from the status.
@@ -28,7 +30,7 @@ from pledge.rights.requests import (
 )
 from pledge.rights.verify import VerificationError
 from pledge.web.auth import BearerDep, api_key
-from pledge.web.deps import EngineDep
+from pledge.web.deps import EngineDep, client_address
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 
@@ -44,7 +46,9 @@ class CreateRequest(BaseModel):
     kind: Kind
     email: str = Field(min_length=3, max_length=320, description="Where answers go; also the main identity.")
     identities: dict[str, Annotated[str, Field(max_length=500)]] = Field(
-        default_factory=dict, max_length=10, description="Other identities, e.g. {\"user_id\": \"42\"}.")
+        default_factory=dict, max_length=10, description=(
+            "Refused when not empty: a requester proves only their email. Other identities are found from it "
+            "through the data map, or the platform puts them in its signed platform_token (claim identities)."))
     params: dict[str, Any] = Field(default_factory=dict, description=(
         "Per kind: rectification {changes: {field: value}}, objection/restriction {purpose}, "
         "withdraw_consent {purposes: [...]}, ccpa_know {specific: true}."))
@@ -98,7 +102,13 @@ class RequestOut(BaseModel):
 
 class CreatedOut(BaseModel):
     request: RequestOut
-    status_token: str = Field(description="Keep it: it opens this request's status and download link.")
+    status_token: str | None = Field(default=None, description=(
+        "Given only when the request is already verified (a platform token): it opens this request's status."))
+
+
+class VerifiedOut(RequestOut):
+    status_token: str | None = Field(default=None, description=(
+        "Once verified: keep it, it opens this request's status and download link (for a week)."))
 
 
 class AckOut(BaseModel):
@@ -110,9 +120,11 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _out(engine: Engine, view: RequestView, *, with_download: bool) -> RequestOut:
+def _out(engine: Engine, view: RequestView, *, with_download: bool, anonymous: bool = False) -> RequestOut:
     data = view.as_dict()
     fields = {k: data.get(k) for k in RequestOut.model_fields if k != "download_url"}
+    if anonymous:  # before verification nothing may tell whether the email belongs to an organisation
+        fields["needs"] = [n for n in view.needs if n != "org_admin"]
     out = RequestOut(**fields)
     token = view.result.get("export")
     if with_download and token and view.state in ("completed", "partially_completed"):
@@ -137,25 +149,41 @@ def _get(engine: Engine, request_id: str) -> RequestView:
         raise _fail(exc) from exc
 
 
-@router.post("/requests", status_code=201, response_model=CreatedOut, summary="Make a request")
-def create_request(body: CreateRequest, engine: EngineDep, creds: BearerDep) -> CreatedOut:
+#: what the rate-limited routes may answer (pledge.ratelimit; docs/security.md)
+LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "Too many attempts: a rate limit (per email, per "
+                                                                 "client address or overall); see Retry-After"}}
+
+
+@router.post("/requests", status_code=201, response_model=CreatedOut, summary="Make a request", responses=LIMITED)
+def create_request(body: CreateRequest, request: Request, engine: EngineDep, creds: BearerDep) -> CreatedOut:
     """Record a request and start identity verification (a code by email, or the platform token)."""
     key = api_key(engine, creds, "requests:write") if creds is not None else None
+    # rate limits (RateLimited: 429, pledge.web.errors); a platform's server with its key makes requests
+    # for many people, so only the codes it has sent count (per email and overall)
+    client = None if key else client_address(request)
+    if body.identities:
+        raise HTTPException(422, "identities: a request names only the requester's email, which is verified; "
+                                 "other identities are found from it through the data map, or the platform puts "
+                                 "them in its signed platform_token (claim identities)")
     svc = engine.requests
     try:
-        view = svc.create(body.kind, {**body.identities, "email": body.email}, params=body.params, lang=body.lang,
-                          source="api" if key else "person", actor=f"api_key:{key.prefix}" if key else "subject")
+        with engine.limits.counting("create", email=body.email, client=client, refund=RequestError, when=key is None):
+            view = svc.create(body.kind, {"email": body.email}, params=body.params, lang=body.lang,
+                              source="api" if key else "person", actor=f"api_key:{key.prefix}" if key else "subject")
         if body.platform_token:
             view = svc.verify_token(view.id, body.platform_token)
         else:
-            view = svc.start_verification(view.id)
+            view = svc.start_verification(view.id, client=client)
     except RequestError as exc:
         raise _fail(exc) from exc
-    return CreatedOut(request=_out(engine, view, with_download=False), status_token=svc.status_token(view.id))
+    verified = view.verified_at is not None
+    return CreatedOut(request=_out(engine, view, with_download=False, anonymous=not verified),
+                      status_token=svc.status_token(view.id) if verified else None)
 
 
-@router.post("/requests/{request_id}/verify", response_model=RequestOut, summary="Prove identity")
-def verify_request(request_id: str, body: VerifyBody, engine: EngineDep) -> RequestOut:
+@router.post("/requests/{request_id}/verify", response_model=VerifiedOut, summary="Prove identity",
+             responses=LIMITED)
+def verify_request(request_id: str, body: VerifyBody, request: Request, engine: EngineDep) -> VerifiedOut:
     """Enter the emailed code, or present the platform's token for a signed-in user."""
     if not body.code and not body.platform_token:
         raise HTTPException(422, "give code or platform_token")
@@ -163,19 +191,23 @@ def verify_request(request_id: str, body: VerifyBody, engine: EngineDep) -> Requ
         if body.platform_token:
             view = engine.requests.verify_token(request_id, body.platform_token)
         else:
-            view = engine.requests.verify_code(request_id, str(body.code))
+            view = engine.requests.verify_code(request_id, str(body.code), client=client_address(request))
     except RequestError as exc:
         raise _fail(exc) from exc
-    return _out(engine, view, with_download=False)
+    out = VerifiedOut(**_out(engine, view, with_download=False).model_dump())
+    if view.verified_at is not None:
+        out.status_token = engine.requests.status_token(view.id)
+    return out
 
 
-@router.post("/requests/{request_id}/resend", response_model=RequestOut, summary="Send a new code")
-def resend_code(request_id: str, engine: EngineDep) -> RequestOut:
+@router.post("/requests/{request_id}/resend", response_model=RequestOut, summary="Send a new code",
+             responses=LIMITED)
+def resend_code(request_id: str, request: Request, engine: EngineDep) -> RequestOut:
     try:
-        view = engine.requests.resend_code(request_id)
+        view = engine.requests.resend_code(request_id, client=client_address(request))
     except RequestError as exc:
         raise _fail(exc) from exc
-    return _out(engine, view, with_download=False)
+    return _out(engine, view, with_download=False, anonymous=True)
 
 
 @router.post("/requests/{request_id}/org-confirm", response_model=RequestOut,
@@ -259,14 +291,13 @@ def download(request_id: str, engine: EngineDep,
     try:
         name, data = engine.requests.delivery.open_signed(request_id, sig)
     except DeliveryError as exc:
-        raise HTTPException(410 if exc.reason in ("expired", "purged") else 403, str(exc)) from exc
+        raise HTTPException(410 if exc.reason in ("expired", "used", "purged") else 403, str(exc)) from exc
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',
                              "Cache-Control": "no-store"})
 
 
 @router.post("/art19/ack", response_model=AckOut, summary="A recipient acknowledges an Art. 19 notice")
-@router.get("/art19/ack", response_model=AckOut, include_in_schema=False)
 def art19_ack(engine: EngineDep, token: Annotated[str, Query(min_length=1, max_length=500)]) -> AckOut:
     if not engine.requests.notices.acknowledge(token):
         raise HTTPException(403, "this acknowledgement link is not valid")

@@ -11,6 +11,9 @@ from pledge.engine import Engine
 
 
 def create_app(engine: Engine) -> FastAPI:
+    """The app for ``engine``; raises :class:`pledge.keys.KeysMissing` at once when the
+    deployment has no keys, rather than starting and failing every request."""
+    engine.keys  # noqa: B018 - load the keys now
     app = FastAPI(
         title="Pledge",
         summary="Privacy policy as code: data-subject rights, retention, consent and records.",
@@ -41,9 +44,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(devmail_page.router)
 
-    from pledge.web import admin_breach
+    from pledge.web import admin_breach, admin_prove
 
     app.include_router(admin_breach.router)
+    app.include_router(admin_prove.router)
 
     from pledge.web import api_requests
 
@@ -53,5 +57,18 @@ def create_app(engine: Engine) -> FastAPI:
     from pledge.web import api_activity
 
     app.include_router(api_activity.router)
+
+    from pledge.web import art19_page
+
+    app.include_router(art19_page.router)
     scheduler.attach(app, engine)  # daily sweep in-process (off under pytest unless asked)
+    from pledge import outbox
+
+    outbox.attach(app, engine)  # mail leaves from a background sender, never from a page
+
+    from pledge.web.headers import SecurityHeaders
+    from pledge.web.limits import BodyLimit
+
+    app.add_middleware(BodyLimit, max_bytes=engine.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, https=engine.settings.base_url.lower().startswith("https://"))
     return app

@@ -20,6 +20,11 @@ Privacy rules kept here:
   when the code is accepted, or given in the status link of the emails (``?t=``). A
   code, cookie or link of one request never opens another.
 - Every form carries a signed double-submit CSRF token.
+
+Nothing here blocks the event loop: a POST reads its form on the loop, then does its
+work (the store, the rate limits, the code's hash, queueing mail) on a worker thread
+(``run_in_threadpool``); every other page is a plain ``def``, which FastAPI runs on one.
+Mail is only queued (pledge.outbox): no page waits on SMTP.
 """
 
 from __future__ import annotations
@@ -29,11 +34,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from pledge.engine import Engine
+from pledge.ratelimit import RateLimited
 from pledge.rights.delivery import DeliveryError
+from pledge.rights.request_input import objectable_purposes as objectable_for
+from pledge.rights.request_input import rectifiable_fields
 from pledge.rights.requests import KINDS, RequestError, RequestNotFound, RequestView
-from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.deps import EngineDep, TranslatorDep, client_address
 from pledge.web.i18n import Translator
 from pledge.web.sessions import FORM_COOKIE, form_token, form_token_ok, new_form_secret
 from pledge.web.templates import render
@@ -78,6 +88,7 @@ STATE_LABELS: dict[str, str] = {
     "executing": "In progress",
     "completed": "Completed",
     "partially_completed": "Partly completed",
+    "failed": "Delayed by a problem on our side; our team is on it",
     "denied": "Refused",
     "expired": "Expired",
 }
@@ -90,31 +101,18 @@ def offered_kinds(engine: Engine) -> list[str]:
 
 
 def correctable_fields(engine: Engine) -> list[str]:
-    """Fields a person may ask to correct: personal fields of the collections naming people."""
-    out: list[str] = []
-    for db in engine.dataset.databases:
-        for coll in db.collections:
-            if not any(f.identity for f in coll.fields):
-                continue
-            for f in coll.fields:
-                if f.primary_key or f.references or not f.categories or f.identity:
-                    continue
-                name = f"{coll.name}.{f.name}"
-                if name not in out:
-                    out.append(name)
-    return out
+    """Fields a person may ask to correct: those the dataset declares ``rectifiable``."""
+    return rectifiable_fields(engine)
 
 
 def objectable_purposes(engine: Engine) -> list[tuple[str, str]]:
     """Purposes open to an Art. 21 objection: legitimate interests, public task, marketing."""
-    return [(p.key, p.name) for p in engine.policy.purposes
-            if p.objectable or p.data_use.startswith("marketing")
-            or p.legal_basis in ("legitimate_interests", "public_task")]
+    return objectable_for(engine.policy)
 
 
 # -- the per-browser memory of verified requests ----------------------------------------------
 def _status_signer(engine: Engine) -> URLSafeSerializer:
-    return URLSafeSerializer(engine.settings.secret_key, salt="privacy-centre-status")
+    return URLSafeSerializer(engine.keys.signers, salt="privacy-centre-status")
 
 
 def remembered(engine: Engine, request: Request) -> dict[str, str]:
@@ -183,6 +181,11 @@ def centre(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLRespons
 @router.post("/privacy/requests", response_class=HTMLResponse)
 async def submit(request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
     form = await request.form()
+    return await run_in_threadpool(_submit, request, engine, t, form)
+
+
+def _submit(request: Request, engine: Engine, t: Translator, form: FormData) -> Response:
+    """Record the request and queue its code (on a worker thread)."""
     if not _csrf_ok(engine, request, form):
         return _forbidden(request, engine, t)
     values = {k: str(form.get(k) or "").strip() for k in ("kind", "email", "field", "value", "purpose", "details")}
@@ -208,12 +211,33 @@ async def submit(request: Request, engine: EngineDep, t: TranslatorDep) -> Respo
     if errors:
         return _form_page(request, engine, t, values=values, errors=errors)
     try:
-        view = engine.requests.create(values["kind"], {"email": email}, params=params, lang=t.lang)
-        engine.requests.start_verification(view.id)
-    except RequestError:
-        errors.append(("email", t("Enter your email address, like name@example.com.")))
+        with engine.limits.counting("create", email=email, client=client_address(request), refund=RequestError):
+            view = engine.requests.create(values["kind"], {"email": email}, params=params, lang=t.lang)
+        engine.requests.start_verification(view.id, client=client_address(request))
+    except RateLimited as exc:
+        return _limited(_form_page(request, engine, t, values=values, errors=[("email", _wait(t, exc))]), exc)
+    except RequestError as exc:
+        if str(exc).startswith("params.changes"):
+            errors.append(("value", t("This value cannot be used for that detail. Check its format, for example "
+                                      "a date as 1990-05-17.")))
+        elif str(exc).startswith("params.purpose"):
+            errors.append(("purpose", t("Choose the use of your data you object to.")))
+        else:
+            errors.append(("email", t("Enter your email address, like name@example.com.")))
         return _form_page(request, engine, t, values=values, errors=errors)
     return RedirectResponse(f"/privacy/requests/{view.id}/verify", status_code=303)
+
+
+def _wait(t: Translator, exc: RateLimited) -> str:
+    return t("Too many attempts. For your security, please try again in {minutes} min.",
+             minutes=max(1, -(-exc.retry_after // 60)))
+
+
+def _limited(response: HTMLResponse, exc: RateLimited) -> HTMLResponse:
+    """A page that says a rate limit refused the form (pledge.ratelimit): 429 with Retry-After."""
+    response.status_code = 429
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _get(engine: Engine, public_id: str) -> RequestView | None:
@@ -229,10 +253,10 @@ def _not_found(request: Request, engine: Engine, t: Translator) -> HTMLResponse:
                  message=t("This link does not lead to a request. Check that you copied the whole link."))
 
 
-async def _posted_for_request(request: Request, engine: Engine, t: Translator,
-                              public_id: str) -> tuple[Any, RequestView] | HTMLResponse:
-    """The form of a POST about one request, once its CSRF token holds and the request exists."""
-    form = await request.form()
+def _posted_for_request(request: Request, engine: Engine, t: Translator, form: FormData,
+                        public_id: str) -> tuple[Any, RequestView] | HTMLResponse:
+    """The form of a POST about one request, once its CSRF token holds and the request exists
+    (on a worker thread: it reads the store)."""
     if not _csrf_ok(engine, request, form):
         return _forbidden(request, engine, t)
     view = _get(engine, public_id)
@@ -257,7 +281,12 @@ def verify_form(public_id: str, request: Request, engine: EngineDep, t: Translat
 
 @router.post("/privacy/requests/{public_id}/verify", response_class=HTMLResponse)
 async def verify(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
-    posted = await _posted_for_request(request, engine, t, public_id)
+    form = await request.form()
+    return await run_in_threadpool(_verify, public_id, request, engine, t, form)
+
+
+def _verify(public_id: str, request: Request, engine: Engine, t: Translator, form: FormData) -> Response:
+    posted = _posted_for_request(request, engine, t, form, public_id)
     if isinstance(posted, Response):
         return posted
     form, view = posted
@@ -265,7 +294,9 @@ async def verify(public_id: str, request: Request, engine: EngineDep, t: Transla
     if not code:
         return _verify_page(request, engine, t, view, error=t("Enter the code from the email."), status_code=422)
     try:
-        view = engine.requests.verify_code(public_id, code)
+        view = engine.requests.verify_code(public_id, code, client=client_address(request))
+    except RateLimited as exc:
+        return _limited(_verify_page(request, engine, t, view, error=_wait(t, exc)), exc)
     except RequestError:
         return _verify_page(request, engine, t, _get(engine, public_id) or view, status_code=422,
                             error=t("That code is not right, or it has expired. Check the email, or ask for "
@@ -277,12 +308,19 @@ async def verify(public_id: str, request: Request, engine: EngineDep, t: Transla
 
 @router.post("/privacy/requests/{public_id}/resend", response_class=HTMLResponse)
 async def resend(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
-    posted = await _posted_for_request(request, engine, t, public_id)
+    form = await request.form()
+    return await run_in_threadpool(_resend, public_id, request, engine, t, form)
+
+
+def _resend(public_id: str, request: Request, engine: Engine, t: Translator, form: FormData) -> Response:
+    posted = _posted_for_request(request, engine, t, form, public_id)
     if isinstance(posted, Response):
         return posted
     form, view = posted
     try:
-        engine.requests.resend_code(public_id)
+        engine.requests.resend_code(public_id, client=client_address(request))
+    except RateLimited as exc:
+        return _limited(_verify_page(request, engine, t, view, error=_wait(t, exc)), exc)
     except RequestError:
         return _verify_page(request, engine, t, view, status_code=422,
                             error=t("We cannot send another code for this request. Please start a new request."))
@@ -305,6 +343,7 @@ def download(public_id: str, request: Request, engine: EngineDep, t: TranslatorD
     except DeliveryError as exc:
         messages = {
             "expired": t("This download link has expired. Open the status page to get a new one."),
+            "used": t("This download link was already used. Open the status page to get a new one."),
             "purged": t("This package was deleted after its retention period. You can make a new request."),
         }
         return _page(request, engine, t, "center/message.html", status_code=410 if exc.reason in messages else 403,
@@ -360,7 +399,12 @@ def org_confirm_form(public_id: str, request: Request, engine: EngineDep, t: Tra
 
 @router.post("/privacy/org-confirm/{public_id}", response_class=HTMLResponse)
 async def org_confirm(public_id: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
-    posted = await _posted_for_request(request, engine, t, public_id)
+    form = await request.form()
+    return await run_in_threadpool(_org_confirm, public_id, request, engine, t, form)
+
+
+def _org_confirm(public_id: str, request: Request, engine: Engine, t: Translator, form: FormData) -> HTMLResponse:
+    posted = _posted_for_request(request, engine, t, form, public_id)
     if isinstance(posted, Response):
         return posted
     form, view = posted

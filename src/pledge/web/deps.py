@@ -21,5 +21,12 @@ def get_translator(request: Request) -> Translator:
     return translator(lang)
 
 
+def client_address(request: Request) -> str | None:
+    """The asking network address, as the rate limits count it (pledge.ratelimit). Behind a
+    reverse proxy, uvicorn's ``--forwarded-allow-ips`` names the proxies whose
+    ``X-Forwarded-For`` it believes; nothing else here reads that header."""
+    return request.client.host if request.client else None
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TranslatorDep = Annotated[Translator, Depends(get_translator)]

@@ -15,6 +15,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pledge.ratelimit import RateLimited
 from pledge.web.deps import get_translator
 from pledge.web.templates import render
 
@@ -26,12 +27,13 @@ TITLES = {
     404: ("Page not found", "There is nothing at this address. It may have moved, or the link is incomplete."),
     405: ("This request cannot be used", "Something in the address or the form is not right."),
     410: ("No longer available", "This has expired or was removed."),
+    413: ("Too much data", "What was sent is larger than this page accepts."),
     429: ("Too many attempts", "Please wait a moment and try again."),
 }
 FALLBACK = ("Something went wrong", "We could not complete this. Please try again later.")
 #: Starlette's default details, which say nothing the heading does not
 GENERIC = {"Not Found", "Forbidden", "Bad Request", "Unauthorized", "Method Not Allowed", "Gone",
-           "Internal Server Error", "Too Many Requests"}
+           "Internal Server Error", "Too Many Requests", "Request Entity Too Large", "Content Too Large"}
 API_PREFIXES = ("/v1/", "/openapi.json", "/docs", "/redoc", "/static/", "/consent.js", "/healthz")
 
 
@@ -57,5 +59,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def rate_limited(request: Request, exc: Exception) -> Response:
+    """A rate limit (pledge.ratelimit) refused the action: 429 with Retry-After."""
+    assert isinstance(exc, RateLimited)
+    return await http_error(request, StarletteHTTPException(429, str(exc),
+                                                            headers={"Retry-After": str(exc.retry_after)}))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RateLimited, rate_limited)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
 from pledge.engine import Engine
 from pledge.reports.campaign import CHANGE_LINES, OTHER_CHANGES, Campaign, CampaignError, Campaigns
@@ -42,7 +43,7 @@ def notice(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLRespons
 def _campaign_of(engine: Engine, token: str) -> Campaign | None:
     """The campaign a signed acceptance token names, or None when the token is not ours."""
     try:
-        data = URLSafeSerializer(engine.settings.secret_key, salt=ACCEPT_SALT).loads(token)
+        data = URLSafeSerializer(engine.keys.signers, salt=ACCEPT_SALT).loads(token)
         return Campaigns(engine).get(int(data["c"]))
     except (BadSignature, CampaignError, KeyError, TypeError, ValueError):
         return None
@@ -80,6 +81,11 @@ def accept_form(request: Request, engine: EngineDep, t: TranslatorDep, token: st
 async def accept(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
     form = await request.form()
     token = str(form.get("token") or request.query_params.get("token") or "")
+    return await run_in_threadpool(_accept, request, engine, t, token)
+
+
+def _accept(request: Request, engine: Engine, t: Translator, token: str) -> HTMLResponse:
+    """Record the acceptance (on a worker thread: it reads and writes the store)."""
     campaign = _campaign_of(engine, token)
     t = _translator_for(request, t, campaign)
     if campaign is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from pledge.consent.unsubscribe import LinkError, read_preferences, read_unsubscribe, use_unsubscribe
 from pledge.engine import Engine
@@ -54,12 +55,17 @@ def preferences(token: str, request: Request, engine: EngineDep, t: TranslatorDe
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def save_preferences(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
+    form = await request.form()
+    wanted = {str(k) for k in form.getlist("purpose")}
+    return await run_in_threadpool(_save_preferences, token, request, engine, t, wanted)
+
+
+def _save_preferences(token: str, request: Request, engine: Engine, t: Translator, wanted: set[str]) -> HTMLResponse:
+    """Reads and writes the store: on a worker thread, never on the event loop."""
     try:
         email = read_preferences(engine, token)
     except LinkError as exc:
         return _link_error(request, t, exc)
-    form = await request.form()
-    wanted = {str(k) for k in form.getlist("purpose")}
     current = engine.consent.current(email)
     changes: dict[str, str] = {}
     for p in consent_purposes(engine):
@@ -91,7 +97,10 @@ def unsubscribe_page(token: str, request: Request, engine: EngineDep, t: Transla
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(token: str, request: Request, engine: EngineDep, t: TranslatorDep) -> Response:
     body = (await request.body()).decode("utf-8", "replace")
-    one_click = "List-Unsubscribe=One-Click" in body
+    return await run_in_threadpool(_unsubscribe, token, request, engine, t, "List-Unsubscribe=One-Click" in body)
+
+
+def _unsubscribe(token: str, request: Request, engine: Engine, t: Translator, one_click: bool) -> Response:
     client = request.client.host if request.client else None
     try:
         result = use_unsubscribe(engine, token, ip=client, user_agent=request.headers.get("user-agent"),

@@ -1,7 +1,7 @@
 """Admin console sessions and CSRF tokens.
 
 - **Sessions are server-side.** The cookie holds a random token signed with the
-  deployment secret (itsdangerous); the store keeps only its SHA-256 with the user, a
+  deployment's signing key (itsdangerous; older signing keys still verify); the store keeps only its SHA-256 with the user, a
   per-session CSRF secret, an absolute expiry and an idle expiry. Logging out or
   expiring revokes the row, so a copied cookie stops working at once.
 - **CSRF.** Every POST of the console carries the session's CSRF secret in a hidden
@@ -58,7 +58,7 @@ def _digest(token: str) -> str:
 
 
 def _signer(engine: Engine, salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(engine.settings.secret_key, salt=salt)
+    return URLSafeSerializer(engine.keys.signers, salt=salt)  # signs with the newest key, verifies with any
 
 
 def start_session(engine: Engine, user_id: int, policy: SessionPolicy | None = None) -> str:

@@ -20,5 +20,5 @@ def render(request: Request, name: str, t: Translator, status_code: int = 200, *
         request, name, {"_": t, "lang": t.lang, **context}, status_code=status_code
     )
     if request.query_params.get("lang") in ("en", "pl"):
-        response.set_cookie("lang", t.lang, max_age=365 * 86400, samesite="lax")
+        response.set_cookie("lang", t.lang, max_age=365 * 86400, samesite="lax", httponly=True)  # Secure: web/headers
     return response

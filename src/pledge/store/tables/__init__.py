@@ -21,6 +21,10 @@ TABLE_MODULES = (
     "console",
     "breach",
     "jobs",
+    "signin",
+    "ratelimit",
+    "prove",
+    "outbox",
 )
 
 for _name in TABLE_MODULES:

@@ -1,0 +1,20 @@
+"""The data plane: the one way Pledge reads and writes the platform's own stores.
+
+* :mod:`~pledge.dataplane.identity` — how each identity kind is normalised and matched
+  (emails case-insensitively, everywhere);
+* :mod:`~pledge.dataplane.rowkey` — which columns name a row (composite keys; the rule for
+  tables without a primary key);
+* :mod:`~pledge.dataplane.schema` — ``require_live_schema(engine)``: the data map checked
+  against the live schema before any run, cached per process, refreshed on change;
+* :mod:`~pledge.dataplane.resolve` — ``resolve(engine, identities)``: a person's rows across
+  every database, with the identities discovered on the way (``Located``);
+* :mod:`~pledge.dataplane.people` — the person's own row: consent facts, the organisation
+  administrator, the last-activity column.
+
+Statements are built only by the connectors (:mod:`pledge.connectors`): ``find``,
+``fetch``, ``find_between``, ``update_keys``, ``advance_keys``, ``delete_keys`` and the
+helper ``pledge.connectors.sql.key_in``. A new kind of store implements
+``pledge.connectors.base.Connector`` and everything above works on it unchanged.
+
+(Nothing is imported here, so that connectors can use the identity rules without a cycle.)
+"""

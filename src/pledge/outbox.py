@@ -1,0 +1,498 @@
+"""The mail outbox: a page never waits on SMTP.
+
+:class:`pledge.notify.Notifier` renders a message and queues it here, as a row of the
+store's ``outbox`` table (:mod:`pledge.store.tables.outbox`), then returns. The whole
+message (sender, recipient, raw MIME with any extra headers) is encrypted with the
+deployment's Vault; once it is sent, or given up, the content is cleared and only the
+"sent once" record stays: reference, a keyed hash of the recipient, template, ``sent_at``.
+
+A sender (:meth:`Outbox.deliver_due`) claims due rows one at a time with a conditional
+``UPDATE`` (``queued`` → ``sending``, or a ``sending`` claim whose lease ran out), so two
+processes never send one message twice; it sends over SMTP with a socket timeout
+(``mail_timeout``), marks the row sent, or puts it back with a later ``next_attempt_at``:
+``mail_retry_after`` seconds, doubled after each failed attempt, at most an hour. After
+``mail_attempts`` attempts, or a permanent refusal (5xx for the recipient), the row is
+``failed``. A relay that does not answer ends the round: the rest waits for the next one.
+
+Who sends:
+
+- the web app: a background thread (:class:`Sender`) started with the app
+  (:func:`attach`, its lifespan) or, where the host runs no lifespan, on the first
+  queued message; new mail wakes it at once, and it looks again every ``mail_poll``
+  seconds for retries and for mail other processes queued;
+- Celery workers: the same thread in each worker, and beat's ``pledge.mail`` task;
+- the CLI: each command delivers what it queued as it ends (:meth:`Outbox.flush`) and
+  says what is still queued; ``pledge mail send-due`` and ``pledge mail list``;
+- ``mail_mode = "inline"`` (the default under environment ``test``): each message is
+  still queued, then delivered at once on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import smtplib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pledge.store.tables.outbox import outbox as table
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+    from pledge.rights.vault import Vault
+
+__all__ = ["Delivery", "Outbox", "Queued", "Sender", "attach", "backoff"]
+
+log = logging.getLogger("pledge.outbox")
+
+#: the longest wait between two attempts at one message
+MAX_BACKOFF_S = 3600.0
+#: how long a claim holds a row; a sender that died mid-send gives it up after this
+LEASE = timedelta(minutes=5)
+BATCH = 50
+STATES = ("queued", "sending", "sent", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; the outbox writes UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def backoff(attempts: int, first: float) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: first, twice that, four
+    times … at most an hour."""
+    return float(min(first * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S))
+
+
+def _permanent(exc: BaseException) -> bool:
+    """The relay refused this message for good (a 5xx for the recipient or the content)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
+
+
+def _relay_down(exc: BaseException) -> bool:
+    """The failure is the relay's, not this message's: stop the round."""
+    return not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A queued message's row and what queueing did: ``new``; ``refreshed`` (a copy still
+    waiting now holds this message) or ``revived`` (a failed copy is queued again with it);
+    or ``sending`` / ``sent``: the state of the copy that is already on its way."""
+
+    id: int
+    status: str
+
+    @property
+    def fresh(self) -> bool:
+        """This message is waiting to be sent."""
+        return self.status in ("new", "refreshed", "revived")
+
+
+@dataclass
+class Delivery:
+    """What one delivery round did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    #: the relay did not answer: the round ended early
+    stopped: bool = False
+
+    def add(self, other: Delivery) -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.stopped = self.stopped or other.stopped
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "stopped": self.stopped}
+
+
+class Outbox:
+    """One engine's outbox (``engine.outbox``): queue, deliver, and the sender thread."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        #: wall-clock time: retries are about the relay, not the engine's (movable) clock
+        self.clock = clock
+        #: start the sender on the first queued message (the web app sets it)
+        self.autostart = False
+        self._mine: set[int] = set()  # rows this process queued and has not finished
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._sender: Sender | None = None
+
+    @property
+    def inline(self) -> bool:
+        """Deliver each message at once on the caller's thread (``mail_mode``)."""
+        s = self.engine.settings
+        return s.mail_mode == "inline" or (s.mail_mode is None and s.environment == "test")
+
+    @cached_property
+    def vault(self) -> Vault:
+        from pledge.rights.vault import Vault
+
+        return Vault(self.engine.keys)
+
+    # -- queueing ---------------------------------------------------------------------------
+    def _seal(self, message: EmailMessage) -> bytes:
+        to = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
+        sender = parseaddr(str(message["From"] or ""))[1] or self.engine.settings.mail_from
+        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        return self.vault.seal({"from": sender, "to": to, "raw": base64.b64encode(raw).decode("ascii")})
+
+    def _open(self, sealed: bytes) -> tuple[str, list[str], bytes]:
+        data = self.vault.open(sealed)
+        return str(data["from"]), [str(a) for a in data["to"]], base64.b64decode(data["raw"])
+
+    def put(self, message: EmailMessage, *, reference: str, recipient_key: str, template: str, lang: str,
+            other_keys: Sequence[str] = (), conn: Connection | None = None, deliver: bool = True) -> Queued:
+        """Queue ``message`` once per (reference, recipient).
+
+        ``other_keys`` are the recipient's keys under older subject keys: a row under any
+        of them is the same message. A copy still waiting, or one that failed, takes this
+        message (the newest address and content) and waits again; one being sent or sent
+        is left alone. With
+        ``conn`` the row is written in the caller's transaction, and goes out when the
+        sender next looks (inline mode too: nothing is sent before the caller commits).
+        ``deliver=False`` leaves the row to the caller (:meth:`deliver`): bulk runs send
+        their own, at their own rate."""
+        sealed = self._seal(message)
+        now = self.clock()
+        keys = [recipient_key, *other_keys]
+        fresh = {"status": "queued", "message": sealed, "message_id": str(message["Message-ID"] or "")[:200] or None,
+                 "attempts": 0, "next_attempt_at": now, "claimed_until": None, "last_error": None,
+                 "template": template[:100], "lang": lang[:5]}
+
+        def write(c: Connection) -> Queued:
+            row = c.execute(select(table.c.id, table.c.status).where(
+                table.c.reference == reference, table.c.recipient_key.in_(keys)).order_by(table.c.id)).first()
+            if row is not None:
+                if row.status == "failed":
+                    c.execute(update(table).where(table.c.id == row.id, table.c.status == "failed").values(**fresh))
+                    return Queued(int(row.id), "revived")
+                if row.status == "queued":  # still waiting: it goes out as written now
+                    res = c.execute(update(table).where(table.c.id == row.id, table.c.status == "queued")
+                                    .values(message=sealed, message_id=fresh["message_id"], next_attempt_at=now))
+                    if res.rowcount == 1:
+                        return Queued(int(row.id), "refreshed")
+                return Queued(int(row.id), str(row.status))
+            try:
+                with c.begin_nested():
+                    res = c.execute(insert(table).values(reference=reference, recipient_key=recipient_key,
+                                                         created_at=now, **fresh))
+            except IntegrityError:  # queued a moment ago by another thread or process
+                again = c.execute(select(table.c.id, table.c.status).where(
+                    table.c.reference == reference, table.c.recipient_key == recipient_key)).one()
+                return Queued(int(again.id), str(again.status))
+            return Queued(int(res.inserted_primary_key[0]), "new")  # type: ignore[index]
+
+        if conn is not None:
+            queued = write(conn)
+        else:
+            with self.engine.store.begin() as c:
+                queued = write(c)
+        if queued.fresh:
+            with self._lock:
+                self._mine.add(queued.id)
+            if conn is None and deliver:
+                if self.inline:
+                    self.deliver([queued.id], force=True)
+                else:
+                    self.wake()
+        return queued
+
+    def status_of(self, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        with self.engine.store.connect() as conn:
+            return {int(r.id): str(r.status) for r in conn.execute(
+                select(table.c.id, table.c.status).where(table.c.id.in_(list(ids))))}
+
+    def sent_keys(self, reference: str) -> set[str]:
+        """Recipient keys whose message for ``reference`` was sent."""
+        q = select(table.c.recipient_key).where(table.c.reference == reference, table.c.status == "sent")
+        with self.engine.store.connect() as conn:
+            return {str(r[0]) for r in conn.execute(q)}
+
+    # -- delivering -------------------------------------------------------------------------
+    def _due(self, now: datetime, limit: int, *, waiting: bool = False) -> list[int]:
+        queued = table.c.status == "queued"
+        if not waiting:
+            queued = and_(queued, table.c.next_attempt_at <= now)
+        q = (select(table.c.id)
+             .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < self.clock())))
+             .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+        with self.engine.store.connect() as conn:
+            return [int(r[0]) for r in conn.execute(q)]
+
+    def _claim(self, oid: int, *, force: bool) -> tuple[int, bytes | None] | None:
+        """Take the row for this sender: ``(attempts, sealed message)``, or None when it is not
+        (or no longer) waiting. ``force`` takes a queued row before its retry time."""
+        now = self.clock()
+        waiting = table.c.status == "queued"
+        if not force:
+            waiting = and_(waiting, table.c.next_attempt_at <= now)
+        stale = and_(table.c.status == "sending", table.c.claimed_until < now)
+        with self.engine.store.begin() as conn:
+            res = conn.execute(update(table).where(table.c.id == oid, or_(waiting, stale))
+                               .values(status="sending", claimed_until=now + LEASE,
+                                       attempts=table.c.attempts + 1))
+            if res.rowcount != 1:
+                return None
+            row = conn.execute(select(table.c.attempts, table.c.message).where(table.c.id == oid)).one()
+        return int(row.attempts), row.message
+
+    def _finish(self, oid: int, **values: Any) -> None:
+        with self.engine.store.begin() as conn:
+            conn.execute(update(table).where(table.c.id == oid, table.c.status == "sending")
+                         .values(claimed_until=None, **values))
+        if values.get("status") in ("sent", "failed"):
+            with self._lock:
+                self._mine.discard(oid)
+
+    def _failed(self, oid: int, attempts: int, error: str, *, permanent: bool) -> str:
+        s = self.engine.settings
+        if permanent or attempts >= s.mail_attempts:
+            self._finish(oid, status="failed", message=None, next_attempt_at=None, last_error=error[:1000])
+            log.warning("mail %s given up after %s attempt(s): %s", oid, attempts, error)
+            return "failed"
+        later = self.clock() + timedelta(seconds=backoff(attempts, s.mail_retry_after))
+        self._finish(oid, status="queued", next_attempt_at=later, last_error=error[:1000])
+        return "queued"
+
+    def connect(self) -> smtplib.SMTP:
+        """An SMTP session on the settings' relay; every socket wait ends after ``mail_timeout``."""
+        s = self.engine.settings
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.mail_timeout)
+        try:
+            if s.smtp_tls:
+                smtp.starttls()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    @staticmethod
+    def _close(smtp: smtplib.SMTP) -> None:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def deliver(self, ids: Sequence[int], *, force: bool = False, each: Callable[[int, str], None] | None = None,
+                pace: Callable[[], None] | None = None) -> Delivery:
+        """Send these rows (those still waiting), in order, over one SMTP session.
+
+        ``each(id, status)`` hears ``sent``, ``queued`` (to be retried) or ``failed`` for
+        each row this call attempted; ``pace()`` is called before each send (a rate)."""
+        out = Delivery()
+        smtp: smtplib.SMTP | None = None
+        try:
+            for oid in ids:
+                claimed = self._claim(oid, force=force)
+                if claimed is None:
+                    continue
+                attempts, sealed = claimed
+                try:
+                    if sealed is None:
+                        raise ValueError("the message is gone")
+                    sender, to, raw = self._open(sealed)
+                except ValueError as exc:  # DecryptionError too: no key opens it
+                    self._failed(oid, attempts, f"cannot read the queued message: {exc}", permanent=True)
+                    out.failed += 1
+                    if each:
+                        each(oid, "failed")
+                    continue
+                if pace:
+                    pace()
+                try:
+                    if smtp is None:
+                        smtp = self.connect()
+                    smtp.sendmail(sender, to, raw)
+                except (smtplib.SMTPException, OSError) as exc:
+                    state = self._failed(oid, attempts, f"{type(exc).__name__}: {exc}",
+                                         permanent=_permanent(exc))
+                    if state == "failed":
+                        out.failed += 1
+                    else:
+                        out.retrying += 1
+                    if each:
+                        each(oid, state)
+                    if smtp is not None:
+                        self._close(smtp)
+                        smtp = None
+                    if _relay_down(exc):
+                        out.stopped = True
+                        break
+                    continue
+                self._finish(oid, status="sent", sent_at=self.clock(), message=None, next_attempt_at=None,
+                             last_error=None)
+                out.sent += 1
+                if each:
+                    each(oid, "sent")
+        finally:
+            if smtp is not None:
+                self._close(smtp)
+        return out
+
+    def deliver_due(self, now: datetime | None = None, *, waiting: bool = False) -> Delivery:
+        """Send every message that is due (oldest first), until none is left or the relay
+        stops answering. ``waiting`` sends the ones still waiting for their retry time too."""
+        out = Delivery()
+        seen: set[int] = set()
+        while True:
+            ids = [i for i in self._due(now or self.clock(), BATCH, waiting=waiting) if i not in seen]
+            if not ids:
+                return out
+            seen.update(ids)
+            got = self.deliver(ids, force=waiting)
+            out.add(got)
+            if got.stopped:
+                return out
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Deliver now what this process queued and has not sent (retry times or not), and
+        wait up to ``timeout`` seconds for any of it another thread is sending. Returns how
+        many of those messages are still queued (they are retried later)."""
+        with self._lock:
+            ids = sorted(self._mine)
+        if not ids:
+            return 0
+        self.deliver(ids, force=True)
+        deadline = time.monotonic() + (self.engine.settings.mail_timeout * 2 if timeout is None else timeout)
+        states = self.status_of(ids)
+        while any(s == "sending" for s in states.values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            states = self.status_of(ids)
+        with self._lock:
+            self._mine.difference_update(i for i, s in states.items() if s not in ("queued", "sending"))
+        return sum(1 for s in states.values() if s in ("queued", "sending"))
+
+    # -- looking --------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        q = select(table.c.status, func.count()).group_by(table.c.status)
+        with self.engine.store.connect() as conn:
+            found = {str(s): int(n) for s, n in conn.execute(q)}
+        return {s: found.get(s, 0) for s in STATES}
+
+    def rows(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest rows (never their content), optionally of one status."""
+        cols = [table.c.id, table.c.reference, table.c.template, table.c.lang, table.c.status, table.c.attempts,
+                table.c.created_at, table.c.next_attempt_at, table.c.sent_at, table.c.last_error]
+        q = select(*cols).order_by(table.c.id.desc()).limit(limit)
+        if status is not None:
+            q = q.where(table.c.status == status)
+        with self.engine.store.connect() as conn:
+            out = []
+            for r in conn.execute(q):
+                row = dict(r._mapping)
+                for k in ("created_at", "next_attempt_at", "sent_at"):
+                    row[k] = _aware(row[k])
+                out.append(row)
+        return out
+
+    # -- the background sender --------------------------------------------------------------
+    def wake(self) -> None:
+        """New mail: the sender looks at once (started first when ``autostart`` asks)."""
+        if self._sender is None and self.autostart:
+            self.start_sender()
+        self._wake.set()
+
+    @property
+    def sending(self) -> bool:
+        return self._sender is not None
+
+    def start_sender(self, every: float | None = None) -> Sender:
+        with self._lock:
+            if self._sender is None:
+                self._sender = Sender(self, self.engine.settings.mail_poll if every is None else every)
+                self._sender.start()
+            return self._sender
+
+    def stop_sender(self) -> None:
+        with self._lock:
+            sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.close()
+
+    def close(self) -> None:
+        self.stop_sender()
+
+
+class Sender:
+    """A thread that delivers due mail, woken by new mail and every ``every`` seconds."""
+
+    def __init__(self, outbox: Outbox, every: float) -> None:
+        self.outbox = outbox
+        self.every = max(every, 0.05)
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.thread = threading.Thread(target=self._loop, name="pledge-mail", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            self.outbox._wake.clear()
+            try:
+                got = self.outbox.deliver_due()
+                if got.stopped:
+                    log.warning("mail relay %s:%s is not answering; queued mail is retried later",
+                                self.outbox.engine.settings.smtp_host, self.outbox.engine.settings.smtp_port)
+            except Exception:  # a bad round must not stop the sender
+                log.exception("mail sender: a round failed; it tries again")
+            self.rounds += 1
+            self.outbox._wake.wait(self.every)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.outbox._wake.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=self.outbox.engine.settings.mail_timeout * 3 + 5)
+
+
+def attach(app: Any, engine: Engine) -> None:
+    """The web app's sender: it starts with the app (its lifespan) and stops with it; a
+    host that runs no lifespan starts it on the first queued message. Inline mail needs none."""
+    box = engine.outbox
+    if box.inline:
+        return
+    box.autostart = True
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        import anyio.to_thread
+
+        box.start_sender()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            await anyio.to_thread.run_sync(box.stop_sender)
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,176 @@
+"""Retention promises on live data: rows past their limit that are neither exempt nor held.
+
+For each rule and collection of the policy (:func:`pledge.retention.rules.compile_rules`
+binds them to live tables: which column is the clock, through which link) one counting
+query asks how many rows are past the limit now. The selection reuses the rules' own
+condition parser and the engine's definition of a legal hold; the limit itself is
+computed here, independently of the sweep (:func:`pledge.prove.findings.cutoff`), and so
+is the end of each exemption's legal period. A row is
+
+* **past** when its clock is before ``now - period`` and the rule's condition holds, and
+  for an ``anonymise`` rule some of its fields still hold their values;
+* **exempt** when an exemption of the rule keeps rows of this table and its legal period
+  still runs (from the end of the year, where the law counts so);
+* **held** under an active legal hold.
+
+Past rows that are neither are what breaks the promise.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, and_, case, false, func, not_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from pledge.connectors.sql import SqlConnector
+from pledge.policy.model import Exemption, RetentionRule
+from pledge.prove.findings import EXAMPLES, Finding, cutoff, pseudonym
+from pledge.retention.holds import Holds, HoldSet
+from pledge.retention.rules import RuleError, Target, compile_rules, parse_condition
+
+if TYPE_CHECKING:
+    from pledge.engine import Engine
+
+Expr = ColumnElement[Any]
+
+
+def db_moment(moment: datetime, dialect: str) -> datetime:
+    """Aware UTC for PostgreSQL, naive UTC for SQLite and MariaDB (as they store it)."""
+    utc = moment.astimezone(UTC)
+    return utc if dialect == "postgresql" else utc.replace(tzinfo=None)
+
+
+def legal_period_start(ex: Exemption, now: datetime) -> datetime:
+    """Rows whose exemption clock is at or after this moment are still within the legal
+    period. With ``year_end`` the period runs from 1 January of the following year, so a
+    row is kept while ``1 January (year + 1) >= now - period``."""
+    limit = cutoff(now, ex.period)
+    if not ex.year_end:
+        return limit
+    limit = limit.astimezone(UTC)
+    start_of_year = datetime(limit.year, 1, 1, tzinfo=UTC)
+    # kept while 1 Jan of (year + 1) >= limit, i.e. year + 1 >= the first 1 January at or after it
+    first_jan_on_or_after = start_of_year if limit == start_of_year else datetime(limit.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(first_jan_on_or_after.year - 1, 1, 1, tzinfo=UTC)
+
+
+def _own_exemptions(target: Target) -> list[Exemption]:
+    """The rule's exemptions that keep rows of this very table (as the engine reads them)."""
+    return [ex for ex in target.exemptions
+            if target.collection in ex.collections or (not ex.collections and ex.trigger)]
+
+
+def _examples(engine: Engine, target: Target, pk: Any, keys: list[Any]) -> list[str]:
+    coll = engine.dataset.database(target.database).collection(target.table)
+    field = next((f for f in coll.fields if f.name == pk.name), None)
+    if field is not None and field.identity:
+        secret = engine.keys.subject_secret
+        return [pseudonym(secret, str(field.identity), k) for k in keys]
+    return [str(k) for k in keys]
+
+
+def _past(connector: SqlConnector, target: Target, table: Table, limit: datetime) -> Expr:
+    """Rows whose clock (here or in the linked table) is before ``limit``."""
+    clock = target.clock(connector)
+    if target.trigger.via is None:
+        return clock < limit
+    parent = connector.table(target.trigger.table)
+    ppk = list(parent.primary_key.columns)[0]
+    return table.c[target.trigger.via.column].in_(select(ppk).where(clock < limit))
+
+
+def check_target(engine: Engine, target: Target, holds: HoldSet, now: datetime) -> Finding:
+    rule = target.rule
+    connector = engine.connectors.get(target.database)
+    assert isinstance(connector, SqlConnector)
+    table = connector.table(target.table)
+    pk = list(table.primary_key.columns)[0]
+    dialect = connector.dialect
+    limit = cutoff(now, target.period)
+    parts: list[Expr] = [_past(connector, target, table, db_moment(limit, dialect))]
+    if rule.condition:
+        parts.append(parse_condition(rule.condition, table))
+    if target.action == "anonymise":
+        parts.append(target.not_anonymised(table))  # still holds what the rule takes away
+    past = and_(*parts)
+    kept_by: list[Expr] = []
+    periods: dict[str, str] = {}
+    for ex in _own_exemptions(target):
+        if ex.trigger in table.c:
+            start = legal_period_start(ex, now)
+            col = table.c[ex.trigger]
+            kept_by.append(or_(col.is_(None), col >= db_moment(start, dialect)))
+            periods[ex.key] = start.date().isoformat()
+    exempt: Expr = or_(*kept_by) if kept_by else false()
+    held_expr = holds.held(target.database, table, now) if holds else None
+    held: Expr = held_expr if held_expr is not None else false()
+    broken = and_(past, not_(exempt), not_(held))
+    counts = select(
+        func.coalesce(func.sum(case((broken, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(past, exempt), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(past, not_(exempt), held), 1), else_=0)), 0),
+    ).select_from(table)
+    with connector.begin() as conn:
+        n_broken, n_exempt, n_held = (int(v or 0) for v in conn.execute(counts).one())
+        keys = [r[0] for r in conn.execute(select(pk).where(broken).order_by(pk).limit(EXAMPLES))] \
+            if n_broken else []
+    detail: dict[str, Any] = {
+        "rule": rule.key, "collection": target.collection, "action": target.action,
+        "clock": target.trigger.text, "period": str(target.period), "cutoff": limit.isoformat(),
+        "condition": rule.condition, "exempt": n_exempt, "held": n_held,
+    }
+    if periods:
+        detail["exemptions"] = periods
+    if rule.vague:
+        detail["vague"] = rule.vague
+    return Finding(id=f"retention:{rule.key}:{target.collection}", kind="retention", title=rule.name,
+                   source=rule.source, status="broken" if n_broken else "kept", count=n_broken,
+                   examples=_examples(engine, target, pk, keys), detail=detail)
+
+
+def _unbound(rule: RetentionRule, reason: str, error: str | None = None) -> Finding:
+    return Finding(id=f"retention:{rule.key}", kind="retention", title=rule.name, source=rule.source,
+                   status="unknown", reason=reason, error=error,
+                   detail={"rule": rule.key, "collections": list(rule.collections)})
+
+
+def retention_findings(engine: Engine, now: datetime) -> list[Finding]:
+    """One finding per rule and collection, in policy order."""
+    rules = engine.policy.retention
+    bindable = [r for r in rules if r.period is not None]
+    out: list[Finding] = []
+    try:
+        targets = compile_rules(engine) if len(bindable) == len(rules) else None
+    except RuleError:
+        targets = None
+    if targets is None:  # bind rule by rule, so one bad rule does not hide the others
+        targets = []
+        for rule in rules:
+            if rule.period is None:
+                out.append(_unbound(rule, "no_period"))
+                continue
+            try:
+                targets.extend(_compile_one(engine, rule))
+            except RuleError as exc:
+                out.append(_unbound(rule, "rule_error", str(exc)))
+    holds = Holds(engine).snapshot(now)
+    out.extend(check_target(engine, t, holds, now) for t in targets)
+    order = {r.key: i for i, r in enumerate(rules)}
+    out.sort(key=lambda f: order.get(str(f.detail.get("rule")), len(order)))
+    return out
+
+
+class _OneRule:
+    """What :func:`compile_rules` reads of an engine, with a policy of one rule."""
+
+    def __init__(self, engine: Engine, rule: RetentionRule) -> None:
+        self.policy = engine.policy.model_copy(update={"retention": [rule]})
+        self.dataset = engine.dataset
+        self.connectors = engine.connectors
+
+
+def _compile_one(engine: Engine, rule: RetentionRule) -> list[Target]:
+    """The targets of one rule (the policy's other rules left out)."""
+    return compile_rules(cast("Engine", _OneRule(engine, rule)))
