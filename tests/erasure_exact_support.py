@@ -4,7 +4,7 @@ the check that a report equals that diff field by field, and a restore of a snap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,13 +126,14 @@ def assert_report_is_diff(report: dict[str, Any], before: Snap, after: Snap) -> 
 
 
 def make_engine(base: Path, url: str, dataset: dict[str, Any], policy: dict[str, Any],
-                now: datetime) -> Engine:
+                now: datetime | Callable[[], datetime]) -> Engine:
+    """An engine on ``url`` with this data map and policy; ``now`` is a moment or a clock."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "policy.yaml").write_text(yaml.safe_dump(policy))
     (base / "dataset.yaml").write_text(yaml.safe_dump(dataset, sort_keys=False))
     cfg = Config(name="exact", policy=base / "policy.yaml", dataset=base / "dataset.yaml",
                  platform_url=url, store_url=f"sqlite:///{base / 'store.db'}", base_dir=base)
-    return Engine(cfg, Settings(environment="test"), clock=lambda: now)
+    return Engine(cfg, Settings(environment="test"), clock=now if callable(now) else (lambda: now))
 
 
 def holds_value(saved: Snap, needle: Any, *, skip: set[tuple[str, Any]] = frozenset(),  # type: ignore[assignment]

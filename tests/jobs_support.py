@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pledge.engine import Engine
+from pledge.engine import Engine, JobsFactory
 from pledge.platforms import REFERENCE, create_platform
 from pledge.settings import Settings
 from tests.erasure_support import snapshot
@@ -47,7 +47,8 @@ class Twins:
 
 
 @contextmanager
-def twins(tmp: Path, users: int = 60) -> Iterator[Twins]:
+def twins(tmp: Path, users: int = 60, jobs: JobsFactory | None = None) -> Iterator[Twins]:
+    """``jobs`` builds the ``dist`` engine's runner (in-process without it), on first use."""
     with ExitStack() as stack:
         a = stack.enter_context(fresh_database("postgresql"))
         b = stack.enter_context(fresh_database("postgresql"))
@@ -58,7 +59,7 @@ def twins(tmp: Path, users: int = 60) -> Iterator[Twins]:
         inline = Engine.from_config_file(write_config(tmp, "inline", a, f"sqlite:///{tmp / 'inline-store.db'}"),
                                          settings, clock=lambda: REFERENCE)
         cfg = write_config(tmp, "dist", b, store)
-        dist = Engine.from_config_file(cfg, settings, clock=lambda: REFERENCE)
+        dist = Engine.from_config_file(cfg, settings, clock=lambda: REFERENCE, jobs=jobs)
         _ = dist.store  # migrated before any worker starts
         try:
             yield Twins(inline, dist, cfg, store)

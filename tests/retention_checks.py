@@ -239,14 +239,14 @@ def check_onetagger(engine: Engine, sweeper: Sweeper) -> None:
     # 12 miesięcy od ostatniej sesji użytkownika." An account that never signed in had one session:
     # the one in which it was created.
     inactive_cut = months_before(T, 12)
-    # 2: log files "przechowywane maksymalnie przez 12 miesięcy od ostatniej wizyty"
+    # 1.6: log files "przechowywane maksymalnie przez 12 miesięcy od ostatniej wizyty"
     logs_cut = months_before(T, 12)
-    # 3: "Przechowujemy dane marketingowe przez 12 miesięcy od ostatniej komunikacji z użytkownikiem."
+    # 1.6: "Przechowujemy dane marketingowe przez 12 miesięcy od ostatniej komunikacji z użytkownikiem."
     # (never contacted: the sign-up was the last communication)
     marketing_cut = months_before(T, 12)
-    # 5: "Dane analityczne zostaną usunięte w ciągu 24 miesięcy od ostatniej wizyty w witrynie."
+    # 2.1: "Dane analityczne zostaną usunięte w ciągu 24 miesięcy od ostatniej wizyty w witrynie."
     analytics_cut = months_before(T, 24)
-    # 5: "… lub dopóki Twoje konto jest aktywne, w zależności od tego, co nastąpi szybciej": a closed
+    # 2.1: "… lub dopóki Twoje konto jest aktywne, w zależności od tego, co nastąpi szybciej": a closed
     # account's analytics go at once, and so do those of an account inactive for 12 months (1.1).
     closing_cut = T
     # "Z wyłączeniem informacji wymaganych dla naszej księgowości": Connexeon BV keeps accounting

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pledge.engine import Engine
+from pledge.engine import Engine, JobsFactory
 from pledge.jobs.celery import CeleryJobs, JobSettings
 from pledge.platforms import create_platform, get_platform
 from pledge.retention.fanout import sweep_fanout
@@ -80,8 +80,8 @@ def _config(tmp: Path, name: str, platform_url: str, store_url: str) -> Path:
     return cfg
 
 
-def _engine(cfg: Path) -> Engine:
-    return Engine.from_config_file(cfg, Settings(environment="test"), clock=lambda: NOW)
+def _engine(cfg: Path, jobs: JobsFactory | None = None) -> Engine:
+    return Engine.from_config_file(cfg, Settings(environment="test"), clock=lambda: NOW, jobs=jobs)
 
 
 @contextmanager
@@ -94,15 +94,14 @@ def celery_deployment(broker: str, name: str, tmp: Path) -> Iterator[Deployment]
         for target in (url, twin_url):
             create_platform(name, target, users=USERS, seed=SEED, progress=False, boundary=NOW)
         cfg = _config(tmp, name, url, store)
-        dist = _engine(cfg)
+        queue = f"pledge-test-{uuid.uuid4().hex[:10]}"
+        dist = _engine(cfg, lambda e: CeleryJobs(e, settings=JobSettings(broker_url=BROKERS[broker], jobs_queue=queue,
+                                                                         jobs_timeout=90)))
         stack.callback(dist.close)
         inline = _engine(_config(tmp, name, twin_url, f"sqlite:///{tmp / 'inline-store.db'}"))
         stack.callback(inline.close)
         _ = dist.store  # migrated before the workers start
-        queue = f"pledge-test-{uuid.uuid4().hex[:10]}"
         stack.enter_context(workers(2, cfg, worker_env(BROKERS[broker], queue, store), tmp))
-        dist.jobs = CeleryJobs(dist, settings=JobSettings(broker_url=BROKERS[broker], jobs_queue=queue,
-                                                          jobs_timeout=90))
         yield Deployment(name, url, dist, inline)
 
 

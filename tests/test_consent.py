@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, text, update
 
-from pledge.consent import consent_history
+from pledge.consent import consent_history, versions
 from pledge.consent.unsubscribe import (
     LinkError,
     list_unsubscribe_headers,
@@ -109,15 +109,18 @@ def test_rules_by_basis_age_account_restriction_objection(engine: Engine) -> Non
     with engine.store.begin() as conn:
         conn.execute(insert(objections).values(subject_key=key, purpose="security", reason="",
                                                created_at=NOW))
+        versions.bump(conn, key)  # as rights code does (pledge.rights.restrict)
     assert engine.may(email, "security").code == "objected"
     assert engine.may(email, "service").allowed
     # a restriction stops everything but legal obligations (storage)
     with engine.store.begin() as conn:
         conn.execute(insert(restrictions).values(subject_key=key, purpose=None, reason="", created_at=NOW))
+        versions.bump(conn, key)
     assert engine.may(email, "service").code == "restricted"
     assert engine.may(email, "tax").allowed
     with engine.store.begin() as conn:
         conn.execute(update(restrictions).where(restrictions.c.subject_key == key).values(lifted_at=NOW))
+        versions.bump(conn, key)
     assert engine.may(email, "service").allowed
 
 
@@ -149,7 +152,8 @@ def test_gpc_turns_off_sale_and_sharing_only(engine: Engine) -> None:
 
 
 def test_writes_by_other_modules_invalidate_the_cache(engine: Engine) -> None:
-    """Restriction and objection rows written straight to the store (as rights code does)."""
+    """Restriction and objection rows written straight to the store, with the person's
+    version counter moved in the same transaction (as rights code does)."""
     email = adult(engine)
     engine.consent.record(email, "marketing_email", "given")
     assert engine.may(email, "marketing_email").allowed
@@ -157,9 +161,11 @@ def test_writes_by_other_modules_invalidate_the_cache(engine: Engine) -> None:
     with engine.store.begin() as conn:
         conn.execute(insert(objections).values(subject_key=key, purpose="marketing_email", reason="",
                                                created_at=NOW))
+        versions.bump(conn, key)
     assert engine.may(email, "marketing_email").code == "objected"
     with engine.store.begin() as conn:
         conn.execute(text("UPDATE objections SET withdrawn_at = CURRENT_TIMESTAMP"))
+        versions.bump(conn, key)
     assert engine.may(email, "marketing_email").allowed
 
 

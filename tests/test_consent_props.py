@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, update
 
+from pledge.consent import versions
 from pledge.engine import Engine
 from pledge.store.tables.rights import objections, restrictions
 from tests.consent_env import NOW, POLICY, add_user, make_engine
@@ -80,6 +81,8 @@ def apply(engine: Engine, model: Model, email: str, event: tuple[str, str | None
             conn.execute(update(restrictions).where(restrictions.c.subject_key == key, cond)
                          .values(lifted_at=NOW))
             model.restricted.discard(purpose)
+        if kind != "consent":  # as rights code does: the person's counter moves in the same transaction
+            versions.bump(conn, key)
 
 
 def test_decisions_follow_the_reference_model(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_rectify_restrict_object(tmp_path: Path) -> None:
     res = runner.invoke(app, ["rights", "rectify", "-c", str(cfg), "--email", email, "--set", "name=Ann New"])
     assert res.exit_code == 0, res.output
     assert snapshot(eng)["users"][3]["name"] == "Ann New"
-    res = runner.invoke(app, ["rights", "rectify", "-c", str(cfg), "--email", email, "--set", "email=nope"])
+    res = runner.invoke(app, ["rights", "rectify", "-c", str(cfg), "--email", email, "--set", "billing_email=nope"])
     assert res.exit_code == 2 and "not an email address" in res.output
     res = runner.invoke(app, ["rights", "restrict", "-c", str(cfg), "--email", email, "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["created"] is True

@@ -65,8 +65,7 @@ def test_key_ranges_cover_every_key() -> None:
 
 
 def test_local_jobs_equal_in_process(tmp_path: Path) -> None:
-    with twins(tmp_path) as t:
-        t.dist.jobs = LocalJobs(t.dist)
+    with twins(tmp_path, jobs=LocalJobs) as t:
         _check_equal_results(t)
         with t.dist.store.connect() as conn:
             runs = conn.execute(select(job_runs.c.state, job_runs.c.runs)).all()
@@ -74,9 +73,8 @@ def test_local_jobs_equal_in_process(tmp_path: Path) -> None:
 
 
 def test_task_delivered_twice_changes_nothing(tmp_path: Path) -> None:
-    with twins(tmp_path) as t:
+    with twins(tmp_path, jobs=LocalJobs) as t:
         email = emails(t.dist, 1)[0]
-        t.dist.jobs = LocalJobs(t.dist)
         erase_fanout(t.dist, {"email": email})
         with t.dist.store.connect() as conn:
             done = conn.execute(select(job_runs).where(job_runs.c.name == "rights.erase_step")).all()
@@ -104,12 +102,12 @@ def test_celery_workers_equal_in_process(broker: str, tmp_path: Path) -> None:
     require(broker, "127.0.0.1", 6379 if broker == "redis" else 5672)
     queue = f"pledge-test-{uuid.uuid4().hex[:10]}"
     env = worker_env(BROKERS[broker], queue, "")
-    with twins(tmp_path) as t:
+    settings = JobSettings(broker_url=BROKERS[broker], jobs_queue=queue, jobs_timeout=90)
+    with twins(tmp_path, jobs=lambda e: CeleryJobs(e, settings=settings)) as t:
         env["PLEDGE_DATABASE_URL"] = t.store_url
         with workers(2, t.dist_config, env, tmp_path) as started:
-            runner = CeleryJobs(t.dist, settings=JobSettings(broker_url=BROKERS[broker], jobs_queue=queue,
-                                                             jobs_timeout=90))
-            t.dist.jobs = runner
+            runner = t.dist.jobs
+            assert isinstance(runner, CeleryJobs)
             _check_equal_results(t)
             with t.dist.store.connect() as conn:
                 rows = conn.execute(select(job_runs)).all()
@@ -170,7 +168,8 @@ def test_requests_via_the_api_run_on_workers_with_in_process_results(tmp_path: P
     require("redis", "127.0.0.1", 6379)
     queue = f"pledge-test-{uuid.uuid4().hex[:10]}"
     env = worker_env(BROKERS["redis"], queue, "")
-    with twins(tmp_path) as t:
+    settings = JobSettings(broker_url=BROKERS["redis"], jobs_queue=queue)
+    with twins(tmp_path, jobs=lambda e: CeleryJobs(e, settings=settings)) as t:
         env["PLEDGE_DATABASE_URL"] = t.store_url
         people = emails(t.inline, 4)
         asks: list[tuple[str, str, dict[str, Any]]] = [
@@ -182,10 +181,9 @@ def test_requests_via_the_api_run_on_workers_with_in_process_results(tmp_path: P
             done_a = {i: a.get(f"/v1/requests/{i}").json() for i in [_submit(a, t.inline, *x) for x in asks]}
             want = _outcome(a, t.inline, done_a)
         assert all(v["state"] in ("completed", "partially_completed") for v in done_a.values())  # in-process: done
-        with workers(2, t.dist_config, env, tmp_path):
-            t.dist.jobs = CeleryJobs(t.dist, settings=JobSettings(broker_url=BROKERS["redis"], jobs_queue=queue))
-            with TestClient(create_app(t.dist), headers={"Authorization": f"Bearer {key_b}"}) as b:
-                got = _outcome(b, t.dist, _finished(b, [_submit(b, t.dist, *x) for x in asks]))
+        with workers(2, t.dist_config, env, tmp_path), \
+                TestClient(create_app(t.dist), headers={"Authorization": f"Bearer {key_b}"}) as b:
+            got = _outcome(b, t.dist, _finished(b, [_submit(b, t.dist, *x) for x in asks]))
         assert got == want and want[0][3] and want[1][2]["deleted"] + want[1][2]["masked"] > 0
         assert t.snapshots()[0] == t.snapshots()[1]
         with t.dist.store.connect() as conn:  # each request ran once, on a worker, not in this process
@@ -193,12 +191,11 @@ def test_requests_via_the_api_run_on_workers_with_in_process_results(tmp_path: P
                                 .where(job_runs.c.name == "requests.execute")).all()
         assert len(runs) == len(asks) and all(r.runs == 1 and r.state == "done" for r in runs)
         assert not any(r.claimed_by.endswith(f":{os.getpid()}") for r in runs)
-        # with a broker the app hands requests to workers, and the in-process sweep steps aside
+        # with a broker the in-process sweep steps aside (the engine's builder picks the runner:
+        # tests/test_cli_jobs.py)
         monkeypatch.setenv("PLEDGE_RETENTION_SWEEP", "3600")
         t.dist.settings.broker_url = BROKERS["redis"]
-        del t.dist.__dict__["jobs"]
         with TestClient(create_app(t.dist)) as client:
-            assert isinstance(t.dist.jobs, CeleryJobs)
             assert client.app.state.retention_scheduler is None  # type: ignore[attr-defined]
         t.inline.settings.broker_url = None  # (the twins share one Settings)
         with TestClient(create_app(t.inline)) as client:

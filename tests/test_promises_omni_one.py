@@ -278,6 +278,7 @@ def test_ccpa_right_to_know_covers_the_past_12_months(tmp_path: Path) -> None:
     from pledge.rights.verify import make_platform_token
     from tests.requests_support import code_from
 
+    assert {"ccpa_know", "ccpa_delete", "ccpa_opt_out"} <= {r.kind for r in policy().rights.offered}
     cfg = deployment(tmp_path, "omni-one", users=12)
     uid, email = rows(cfg, "SELECT u.id, u.email FROM users u WHERE u.status <> 'closed' AND (SELECT count(*) "
                            "FROM messages m WHERE m.author_id = u.id) >= 3 ORDER BY u.id")[0]

@@ -182,9 +182,8 @@ def test_every_promise_of_the_policy_is_accounted_for(tmp_path: Path) -> None:
 def test_an_open_breach_past_72_hours_breaks_the_promise(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    engine = deployment(tmp_path, "omni-one", f"sqlite:///{tmp_path / 'platform.db'}")
+    engine = deployment(tmp_path, "omni-one", f"sqlite:///{tmp_path / 'platform.db'}", now=NOW)
     try:
-        engine.set_clock(lambda: NOW)
         reg = engine.breaches
         b = reg.open(title="Export bucket left public", aware_at=NOW - timedelta(hours=80),
                      collections=["main.messages"], fields=["content"], window_from=NOW - timedelta(days=9),

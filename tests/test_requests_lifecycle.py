@@ -44,8 +44,13 @@ def sink() -> Iterator[DevMail]:
 
 
 @pytest.fixture
-def engine(cfg: Path, sink: DevMail, tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+def engine(cfg: Path, sink: DevMail, tmp_path: Path, clock: Clock) -> Iterator[Engine]:
+    eng = make_engine(cfg, clock, sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     yield eng
     eng.close()
 
@@ -153,7 +158,8 @@ def test_officer_opens_erasure_of_a_child_with_the_ground_recorded(engine: Engin
         assert conn.execute(text("SELECT count(*) FROM users WHERE id = :i"), {"i": child["id"]}).scalar() == 0
 
 
-def test_extension_once_with_a_reason_inside_the_first_period(engine: Engine, cfg: Path, sink: DevMail) -> None:
+def test_extension_once_with_a_reason_inside_the_first_period(engine: Engine, cfg: Path, sink: DevMail,
+                                                              clock: Clock) -> None:
     user = some_users(cfg, 5)[4]
     svc = engine.requests
     r = svc.create("access", {"email": user["email"]})
@@ -166,7 +172,7 @@ def test_extension_once_with_a_reason_inside_the_first_period(engine: Engine, cf
     with pytest.raises(RequestStateError):
         svc.extend(r.id, "again", actor="dpo")
     late = svc.create("access", {"email": user["email"]}, notify=False)
-    engine.set_clock(lambda: START.replace(month=4, day=20))
+    clock.now = START.replace(month=4, day=20)
     with pytest.raises(RequestStateError, match="too late"):
         svc.extend(late.id, "forgot", actor="dpo")
 

@@ -17,7 +17,8 @@ approve nor download). A TOTP code is accepted once (its time step is remembered
 Scopes: ``requests:read``, ``requests:write`` (create and verify on a person's behalf),
 ``requests:approve`` (approve, deny, extend, run), ``exports:read`` (download),
 ``decisions:read`` (purpose decisions, single and batch), ``consent:write`` (record a
-choice for a person named by email), ``activity:write`` (report a person's activity).
+choice for a person named by email), ``activity:write`` (report a person's activity),
+``metrics:read`` (``/metrics`` from outside the host).
 
 A valid key is remembered in-process for ``key_cache_seconds`` (by its SHA-256, with its
 scopes), so the decision fast path checks a key with a dict lookup. Revoking a key
@@ -42,6 +43,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pledge.errors import InvalidInput
 from pledge.rights.vault import Vault
 from pledge.signin_throttle import Refusal, SigninThrottle
 from pledge.store.tables.admin import admin_users, api_keys
@@ -58,14 +60,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"view"}),
 }
 SCOPES = ("requests:read", "requests:write", "requests:approve", "exports:read",
-          "decisions:read", "consent:write", "activity:write")
+          "decisions:read", "consent:write", "activity:write", "metrics:read")
 KEY_PREFIX = "plk_"
 #: How long a checked key is trusted without reading the store again.
 KEY_CACHE_SECONDS = 30.0
 KEY_CACHE_SIZE = 1024
 
 
-class AdminError(ValueError):
+class AdminError(InvalidInput):
     """Bad input for users or keys; the message says what would be valid."""
 
 

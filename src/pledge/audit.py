@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, func, insert, select, update
 
+from pledge.errors import Failed
 from pledge.store import Store
 from pledge.store.tables.core import audit_head, audit_log
 
@@ -115,7 +116,7 @@ class AuditProblem:
         return f"audit entry {self.entry_id}: {self.problem}"
 
 
-class AuditHeadMissing(RuntimeError):
+class AuditHeadMissing(Failed):
     """The log has entries but no head row: someone deleted it; nothing more is appended."""
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from pledge.engine import Engine
 from pledge.keys import Keyring, KeysMissing, keys_file_for, write_keys_file
 
 DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
+#: Where an installed Pledge copies an example to run it: ``./pledge-demo/<example>/``.
+DEMO_FOLDER = "pledge-demo"
 DEMO_ADMIN_FILE = "demo-admin.json"
 #: letters and digits only, so the password copies with one double-click
 ALPHABET = string.ascii_letters + string.digits
@@ -61,6 +64,48 @@ class DemoAdmin:
     def code(self) -> str:
         """The current 6-digit code (a convenience of the demo)."""
         return str(pyotp.TOTP(self.totp_secret).now())
+
+
+def examples_dir() -> tuple[Path, bool]:
+    """Where the example platforms are, and whether that is a source checkout.
+
+    A checkout (``make demo``, an editable install) has them in ``examples/`` beside
+    ``src/``: the demo runs each in place, its state beside it. A wheel carries them as
+    package data in ``pledge/examples/`` (``setup.py`` copies them in at build time), which
+    may be read-only: the demo copies one out first (:func:`demo_config`)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "examples").is_dir():
+        return checkout / "examples", True
+    return Path(__file__).resolve().parent / "examples", False
+
+
+def known_examples() -> list[str]:
+    """The names of the example platforms (each a folder with a ``pledge.yaml``)."""
+    root, _ = examples_dir()
+    return sorted(p.name for p in root.iterdir() if (p / "pledge.yaml").is_file()) if root.is_dir() else []
+
+
+def demo_config(example: str, workdir: Path | None = None) -> Path:
+    """The ``pledge.yaml`` the demo runs for ``example``.
+
+    In a checkout it is the example's own. Installed, the example's files are copied once to
+    ``<workdir>/pledge-demo/<example>/`` (the current folder by default), where the demo then
+    keeps its platform database, store, keys and console sign-in; a later start finds them
+    there. Raises :class:`LookupError` for an unknown example."""
+    root, checkout = examples_dir()
+    source = root / example
+    if not (source / "pledge.yaml").is_file():
+        raise LookupError(f"--example {example!r}: no such example; choose one of {', '.join(known_examples())}")
+    if checkout:
+        return source / "pledge.yaml"
+    target = (workdir or Path.cwd()) / DEMO_FOLDER / example
+    config = target / "pledge.yaml"
+    if not config.is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        files = sorted(p for p in source.iterdir() if p.is_file() and p.name != "pledge.yaml")
+        for path in [*files, source / "pledge.yaml"]:  # the config last: a copy cut short is redone
+            shutil.copyfile(path, target / path.name)
+    return config
 
 
 def platform_exists(engine: Engine) -> bool:
@@ -105,8 +150,7 @@ def demo_keys(engine: Engine) -> Keyring:
             raise
     write_keys_file(path)
     _set_aside_old_store(engine)
-    engine.__dict__.pop("keys", None)
-    return engine.keys
+    return engine.keys  # the failed load above was not remembered: this one reads the new file
 
 
 def _set_aside_old_store(engine: Engine) -> None:

@@ -44,12 +44,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Builds an engine's job runner (``pledge.jobs.runner_for`` for Celery with a broker).
+JobsFactory = Callable[["Engine"], "JobRunner"]
+
+
 class Engine:
+    """``clock`` and ``jobs`` are fixed when the engine is built and never swapped while it
+    runs: other threads (the web server's requests) share it. Work that must run "as of"
+    another moment takes that moment as an argument (``sweep.run(engine, now)``)."""
+
     def __init__(self, config: Config, settings: Settings | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None) -> None:
         self.config = config
         self.settings = settings or Settings()
         self._clock = clock or utcnow
+        self._jobs_factory = jobs
+        self._jobs: JobRunner | None = None
         self._platform_engines: dict[str, SAEngine] = {}
         #: the demo's local SMTP sink (pledge.devmail), shown at /dev/mail; None otherwise
         self.devmail: DevMail | None = None
@@ -60,17 +70,18 @@ class Engine:
 
     @classmethod
     def from_config_file(cls, path: str | Path, settings: Settings | None = None,
-                         clock: Callable[[], datetime] | None = None) -> Engine:
+                         clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None) -> Engine:
         settings = settings or Settings()
-        return cls(load_config(path, settings), settings, clock)
+        return cls(load_config(path, settings), settings, clock, jobs)
 
     # -- time ---------------------------------------------------------------------------
     def now(self) -> datetime:
-        """The engine's clock (``--now`` and tests move it)."""
+        """The engine's clock: the wall clock, or the one it was built with (``--now``, tests)."""
         return self._clock()
 
-    def set_clock(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
+    def started(self, part: str) -> bool:
+        """Whether a part built on first use (``outbox``, ``store``…) has been built yet."""
+        return part in self.__dict__
 
     # -- keys (pledge.keys): from the environment or the deployment's key file ------------
     @cached_property
@@ -165,13 +176,18 @@ class Engine:
 
         return Outbox(self)
 
-    # -- work split into tasks (pledge.tasks): in-process unless an interface sets a runner --
-    @cached_property
+    # -- work split into tasks (pledge.tasks): in-process unless the engine was built otherwise --
+    @property
     def jobs(self) -> JobRunner:
-        """Runs task lists; ``pledge.jobs.runner_for`` swaps in Celery when a broker is set."""
-        from pledge.tasks import InlineJobs
+        """Runs task lists: built once, on first use, by the ``jobs`` factory the engine was
+        built with (the interfaces pass ``pledge.jobs.runner_for`` when a broker is set), else
+        in-process. It cannot be replaced; work that needs another runner takes it as an
+        argument (``sweep_fanout(engine, jobs=…)``)."""
+        if self._jobs is None:
+            from pledge.tasks import InlineJobs
 
-        return InlineJobs(self)
+            self._jobs = (self._jobs_factory or InlineJobs)(self)
+        return self._jobs
 
     # -- the platform's databases -------------------------------------------------------
     def database_url(self, name: str) -> str:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 
+from pledge.errors import NotConfigured
+
 if TYPE_CHECKING:
     from pledge.settings import Settings
 
@@ -43,7 +45,7 @@ PURPOSES: dict[str, str] = {
 MIN_SECRET_CHARS = 32
 
 
-class KeysMissing(RuntimeError):
+class KeysMissing(NotConfigured):
     """The deployment has no keys (or unusable ones); the message says how to make them."""
 
 

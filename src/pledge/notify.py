@@ -218,7 +218,7 @@ class Notifier:
         msg = self._compose(to, template, lang, context, headers)
         queued = self.outbox.put(msg, reference=reference, recipient_key=keys[0], template=template.name, lang=lang,
                                  other_keys=keys[1:], conn=conn)
-        if not queued.fresh:
+        if queued.status not in ("new", "revived"):  # already on its way (a waiting copy now reads as this one)
             return False
         if self.outbox.inline and conn is None:
             return self.outbox.status_of([queued.id]).get(queued.id) == "sent"

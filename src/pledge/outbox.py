@@ -172,9 +172,9 @@ class Outbox:
         ``other_keys`` are the recipient's keys under older subject keys: a row under any
         of them is the same message. A copy still waiting, or one that failed, takes this
         message (the newest address and content) and waits again; one being sent or sent
-        is left alone. With
-        ``conn`` the row is written in the caller's transaction, and goes out when the
-        sender next looks (inline mode too: nothing is sent before the caller commits).
+        is left alone. With ``conn`` the row is written in the caller's transaction, and
+        goes out when the sender next looks (inline mode too: nothing is sent before the
+        caller commits).
         ``deliver=False`` leaves the row to the caller (:meth:`deliver`): bulk runs send
         their own, at their own rate."""
         sealed = self._seal(message)
@@ -368,7 +368,7 @@ class Outbox:
             if not ids:
                 return out
             seen.update(ids)
-            got = self.deliver(ids, force=waiting)
+            got = self.deliver(ids, force=waiting or now is not None)  # due as of ``now``: take them
             out.add(got)
             if got.stopped:
                 return out

@@ -51,6 +51,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from pledge.errors import Throttled
 from pledge.store.tables.ratelimit import rate_limits
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ MESSAGES = {
 WHOSE = {"client": "from this network address", "email": "for this email address", "overall": "just now"}
 
 
-class RateLimited(Exception):
+class RateLimited(Throttled):
     """An action refused by a rate limit; ``retry_after`` is in whole seconds (at least 1)."""
 
     def __init__(self, action: str, scope: str, retry_after: int) -> None:
@@ -240,6 +241,9 @@ class RateLimits:
 
         url = redis_url_for(engine.settings.redis_url, engine.settings.broker_url)
         if url:
+            from pledge.extras import require
+
+            require("redis", "rate limits in Redis (PLEDGE_REDIS_URL, or a redis:// PLEDGE_BROKER_URL)")
             prefix = "pledge-limits:" + hashlib.sha256(engine.config.store_url.encode()).hexdigest()[:16]
             storage = storage_from_string(url, key_prefix=prefix)
             assert isinstance(storage, Storage)  # a synchronous storage (not async+redis://)

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pledge.errors import InvalidInput
+
 
 class Settings(BaseSettings):
     """Process-wide settings, read from ``PLEDGE_*`` environment variables."""
@@ -57,7 +59,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInput):
     """A config file that cannot be used, with the file named."""
 
 

@@ -4,13 +4,15 @@ The core never imports a queue. It hands lists of task payloads to ``engine.jobs
 some object with this shape (:class:`JobRunner`)::
 
     results = engine.jobs.run_all("rights.fetch_rows", [payload, ...], batch="req-…")
-    task_id = engine.jobs.submit("requests.execute", payload, batch="request-…")
+    result = engine.jobs.submit("requests.execute", payload, batch="request-…")
 
 ``run_all`` runs every payload with the task function named (from :data:`TASKS`) and
-returns their results in order; ``submit`` starts one task and, on workers, returns
-without waiting (in-process it has run when it returns). :class:`InlineJobs` (the default) calls the functions here, in
-this process. ``pledge.jobs.celery`` sends them to Celery workers instead; a worker
-runs :func:`execute` for each message it receives.
+returns their results in order; ``submit`` starts one task: in-process it has run when
+it returns and gives the task's result (with any :data:`LOCAL` part), on workers it
+returns None at once and the store holds the outcome. :class:`InlineJobs` (the default)
+calls the functions here, in this process. ``pledge.jobs.celery`` sends them to Celery
+workers instead; a worker runs :func:`execute` for each message it receives. An engine's
+runner is chosen when the engine is built and never replaced.
 
 :func:`execute` is idempotent per task id: a ``job_runs`` row is the claim. A task that
 is already ``done`` returns its stored result without running again; a task another
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -34,34 +37,43 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pledge.errors import Failed, Unavailable
+from pledge.logs import activity, bind
 from pledge.store.tables.jobs import job_runs
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
 
-__all__ = ["TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFailed", "claim_rows", "execute",
+__all__ = ["LOCAL", "TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFailed", "claim_rows", "execute",
            "task_id_for"]
 
 TaskFn = Callable[["Engine", dict[str, Any]], dict[str, Any]]
 LEASE = timedelta(seconds=60)
+#: A task's result may carry, under this key, objects for a caller in the same process (a
+#: request's final view); it is never stored in the claim row, nor sent anywhere.
+LOCAL = "local"
 
 
 class JobRunner(Protocol):
     """What the engine needs from a job runner."""
 
+    #: True when tasks leave this process (workers); False when they run here
+    distributed: bool
+
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         ...
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
-        """Start one task without waiting for it on workers (in-process: run it now)."""
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any] | None:
+        """Start one task: in-process run it now and return its result; on workers return
+        None without waiting (the store holds the outcome)."""
         ...
 
 
-class TaskFailed(RuntimeError):
+class TaskFailed(Failed):
     """A task raised; the message names the task and the error."""
 
 
-class ClaimRefused(RuntimeError):
+class ClaimRefused(Unavailable):
     """Another worker holds a live lease on this task: try again later."""
 
 
@@ -119,12 +131,27 @@ def claim_rows(engine: Engine, batch: str, name: str, payloads: Sequence[dict[st
     return ids
 
 
+log = logging.getLogger("pledge.jobs")
+#: what a task's log line may show of its result: counts and states, never rows or identities
+_LOGGED = ("total_rows", "affected", "state", "ran", "status")
+
+
+def _call(engine: Engine, name: str, payload: dict[str, Any], batch: str, task_id: str | None = None) \
+        -> dict[str, Any]:
+    """Run one task function, logged at its start and end (pledge.logs), with its counts."""
+    with bind(task_id=task_id or batch), activity(log, "job", job=name, batch=batch) as counts:
+        ran = TASKS[name](engine, payload)
+        counts.update({k: ran[k] for k in _LOGGED if isinstance(ran.get(k), int | str)})
+        return ran
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(json.dumps(result, default=str))
+    """The result as stored and sent: JSON, without its :data:`LOCAL` part."""
+    out: dict[str, Any] = json.loads(json.dumps({k: v for k, v in result.items() if k != LOCAL}, default=str))
     return out
 
 
@@ -154,7 +181,8 @@ def execute(engine: Engine, task_id: str, name: str, payload: dict[str, Any], *,
         if claimed.rowcount != 1:
             raise ClaimRefused(f"task {task_id} is running elsewhere (lease until {row.lease_until})")
     try:
-        result = _jsonable(TASKS[name](engine, payload))
+        ran = _call(engine, name, payload, batch, task_id)
+        result = _jsonable(ran)
     except Exception as exc:
         with engine.store.begin() as conn:
             conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
@@ -164,7 +192,7 @@ def execute(engine: Engine, task_id: str, name: str, payload: dict[str, Any], *,
         conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
                      .values(state="done", result=result, finished_at=engine.now(), lease_until=None,
                              runs=job_runs.c.runs + 1))
-    return result
+    return {**result, LOCAL: ran[LOCAL]} if LOCAL in ran else result
 
 
 def results(engine: Engine, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
@@ -178,16 +206,17 @@ def results(engine: Engine, ids: Sequence[str]) -> dict[str, tuple[str, dict[str
 class InlineJobs:
     """Runs every task here and now, one after another (no broker, no claim rows)."""
 
+    distributed = False
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
-        fn = TASKS[name]
-        return [_jsonable(fn(self.engine, dict(p))) for p in payloads]
+        return [_jsonable(_call(self.engine, name, dict(p), batch)) for p in payloads]
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
-        TASKS[name](self.engine, dict(payload))
-        return task_id_for(batch, name, 0, payload)
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any]:
+        """Run the task now; its result, :data:`LOCAL` part included."""
+        return _call(self.engine, name, dict(payload), batch)
 
 
 def utc(moment: datetime) -> str:

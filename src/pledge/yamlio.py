@@ -26,6 +26,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pledge.errors import InvalidInput
+
 __all__ = [
     "Document",
     "Loaded",
@@ -87,7 +89,7 @@ class Problem:
         return text
 
 
-class LoadError(ValueError):
+class LoadError(InvalidInput):
     """A file that cannot be turned into its model; ``problems`` lists why."""
 
     def __init__(self, file: str | Path, problems: list[Problem]) -> None:

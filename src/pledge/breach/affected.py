@@ -40,12 +40,13 @@ from pledge.datamap.graph import Edge, build_graph
 from pledge.dataplane.identity import folds_case, normalise
 from pledge.dataplane.schema import require_live_schema
 from pledge.engine import Engine
+from pledge.errors import InvalidInput
 from pledge.retention.ledger import subject_key
 
 Root = tuple[str, tuple[Any, ...]]  # (db.collection, primary key) of an exposed row
 
 
-class AffectedError(ValueError):
+class AffectedError(InvalidInput):
     """A collection, field or time field the breach names that cannot be used."""
 
 

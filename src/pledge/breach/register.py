@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from pledge.breach.affected import AffectedError, find_affected
 from pledge.engine import Engine
+from pledge.errors import InvalidInput
 from pledge.store.tables.breach import breach_people, breach_phases, breaches
 
 LEVELS = ("low", "medium", "high")
@@ -38,7 +39,7 @@ PHASES = ("initial", "supplementary", "final")
 EXEMPTION_ENCRYPTED = "art34_3_a"
 
 
-class BreachError(ValueError):
+class BreachError(InvalidInput):
     """Input the register cannot accept, with what would be valid."""
 
 

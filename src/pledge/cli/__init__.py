@@ -6,11 +6,14 @@ import importlib
 
 import typer
 
+from pledge.cli.common import PledgeGroup
+
 app = typer.Typer(
     name="pledge",
     help="Pledge: a privacy policy as code, enforced in the platform's own databases.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=PledgeGroup,  # Pledge's errors become exit codes in one place (cli.common.EXIT_CODES)
 )
 
 
@@ -49,11 +52,19 @@ _register()
 
 
 def main() -> None:
+    from pledge.extras import MissingExtra
     from pledge.keys import KeysMissing
     from pledge.store import SchemaOutOfDate
 
     try:
         app()
+    except MissingExtra as exc:  # an optional package (a database driver, Celery) is not installed
+        from rich.markup import escape
+
+        from pledge.cli.common import err_console
+
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise SystemExit(1) from None
     except KeysMissing as exc:  # a command that reached for keys the deployment lacks
         from pledge.cli.common import err_console
 

@@ -1,4 +1,5 @@
-"""What every command shares: the -c/--config option, the engine, output helpers."""
+"""What every command shares: the -c/--config option, the engine, output helpers, and
+the one place where Pledge's errors become exit codes (:data:`EXIT_CODES`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,22 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from pledge.engine import Engine
+from pledge.errors import (
+    Conflict,
+    Failed,
+    Forbidden,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    PledgeError,
+    Throttled,
+    Unavailable,
+    kind_of,
+)
 from pledge.keys import KeysMissing
 from pledge.settings import ConfigError, Settings, default_config_path
 
@@ -31,6 +46,33 @@ NowOpt = Annotated[
 def fail(message: str, code: int = 2) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+#: The exit code for each kind of :class:`pledge.errors.PledgeError`: 2 when the command was
+#: given something it cannot use (bad input, an unknown name, a deployment not set up), 1
+#: when it could not be done (a state, a refusal, a failure). Anything else is a bug and
+#: keeps its traceback.
+EXIT_CODES: dict[type[PledgeError], int] = {
+    InvalidInput: 2, NotFound: 2, NotConfigured: 2,
+    Conflict: 1, Forbidden: 1, Throttled: 1, Unavailable: 1, Failed: 1, PledgeError: 1,
+}
+
+
+def exit_code_for(exc: PledgeError) -> int:
+    kind = kind_of(exc)
+    return EXIT_CODES[kind] if kind is not None else 1
+
+
+class PledgeGroup(TyperGroup):
+    """The ``pledge`` command group: a :class:`PledgeError` that a command did not handle
+    itself ends the command with ``error: <message>`` and its :data:`EXIT_CODES` code."""
+
+    def invoke(self, ctx: Any) -> Any:  # (typer's own click Context)
+        try:
+            return super().invoke(ctx)
+        except PledgeError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(exit_code_for(exc)) from None
 
 
 def parse_now(now: str | None) -> datetime | None:
@@ -58,9 +100,15 @@ def load_engine(config: Path | None, now: str | None = None, *, distributed: boo
     With a broker set, the command's work goes to ``pledge worker`` processes, as from the
     web app; a worker itself passes ``distributed=False`` and runs what it receives."""
     moment = parse_now(now)
+    settings = Settings()
+    jobs = None
+    if distributed and settings.broker_url:
+        from pledge.jobs import runner_for
+
+        jobs = runner_for
     try:
-        engine = Engine.from_config_file(config or default_config_path(), Settings(),
-                                         clock=(lambda: moment) if moment else None)
+        engine = Engine.from_config_file(config or default_config_path(), settings,
+                                         clock=(lambda: moment) if moment else None, jobs=jobs)
     except ConfigError as exc:
         fail(str(exc))
     if keys:
@@ -68,10 +116,6 @@ def load_engine(config: Path | None, now: str | None = None, *, distributed: boo
             engine.keys  # noqa: B018 - load now: a deployment without keys stops here, cleanly
         except KeysMissing as exc:
             fail(str(exc))
-    if distributed and engine.settings.broker_url:
-        from pledge.jobs import attach
-
-        attach(engine)
     from pledge.cli.mail import deliver_at_end
 
     deliver_at_end(engine)  # the mail the command queues goes out as it ends (pledge.outbox)

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -20,6 +19,7 @@ from pledge.datamap.check import Finding, check_dataset, has_errors
 from pledge.datamap.discover import DEFAULT_SAMPLE, DiscoveryReport, discover
 from pledge.datamap.load import dataset_to_yaml
 from pledge.datamap.model import Dataset
+from pledge.extras import create_engine
 from pledge.yamlio import LoadError
 
 
@@ -100,8 +100,8 @@ def _connect(url: str) -> SAEngine:
             fail("--url names an in-memory SQLite database, which is always empty; give a file")
         if not Path(db).exists():
             fail(f"--url: the SQLite file {db} does not exist")
+    eng = create_engine(parsed)  # a driver that is not installed: MissingExtra names its extra
     try:
-        eng = create_engine(parsed)
         with eng.connect():
             pass
     except (SQLAlchemyError, ImportError) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -25,15 +24,24 @@ mail_app = typer.Typer(help="Mail: the outbox every email goes through (queued, 
 app.add_typer(mail_app, name="mail")
 
 
+def _current_context() -> Any:
+    """The running command's click context (newer Typer vendors click as ``typer._click``)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # a Typer that uses the click package
+        from click import get_current_context  # type: ignore[import-not-found,no-redef,unused-ignore]
+    return get_current_context(silent=True)
+
+
 def deliver_at_end(engine: Engine) -> None:
     """When the running command ends (even by an error), send the mail it queued and say
     what is still queued."""
-    ctx = click.get_current_context(silent=True)
+    ctx = _current_context()
     if ctx is None:
         return
 
     def finish() -> None:
-        if "outbox" not in engine.__dict__:  # nothing was queued
+        if not engine.started("outbox"):  # nothing was queued
             return
         try:
             left = engine.outbox.flush()

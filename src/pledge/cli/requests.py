@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -155,6 +156,26 @@ def purge_exports(config: ConfigOpt = None,
     delivery.keep_days = days
     count = delivery.purge(actor="cli")
     console.print(f"purged {count} export(s)")
+
+
+@requests_app.command("expire")
+def expire(config: ConfigOpt = None,
+           days: Annotated[int, typer.Option(min=1, help="Expire requests still unverified this many days "
+                                                         "after receipt.")] = 30,
+           fmt: FormatOpt = "text", now: NowOpt = None) -> None:
+    """Expire requests never verified in time and destroy their identities.
+
+    The daily scheduler of `pledge serve` and Celery beat do this after each sweep."""
+    _check_format(fmt)
+    engine = load_engine(config, now)
+    try:
+        expired = engine.requests.expire_stale(now=engine.now(), after=timedelta(days=days), actor="cli")
+    finally:
+        engine.close()
+    if fmt == "json":
+        print_json({"expired": expired})
+        return
+    console.print(f"expired {len(expired)} unverified request(s); their identities are destroyed")
 
 
 @requests_app.command("open")

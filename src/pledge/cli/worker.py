@@ -56,4 +56,7 @@ def worker(
             f"--queues={settings.jobs_queue}", f"--hostname=pledge-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     if beat:
         argv.append("--beat")
+    from pledge import logs
+
+    logs.configure(level=loglevel.upper())  # JSON lines off a terminal: each task's start and end, counted
     celery_app.worker_main(argv)

@@ -28,6 +28,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pledge.errors import Unavailable
+
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 #: What ``begin()`` yields (a SQLAlchemy ``Connection`` for SQL connectors).
@@ -38,7 +40,7 @@ Handle = Any
 DEFAULT_BATCH = 800
 
 
-class ConnectorError(RuntimeError):
+class ConnectorError(Unavailable):
     """A table or column the data map names is missing from the live database."""
 
 

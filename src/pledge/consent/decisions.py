@@ -6,10 +6,14 @@ obligations go on), an objection (Art. 21), Global Privacy Control for purposes 
 sell or share, and consent where the purpose needs it. The first rule that says no
 gives the reason; otherwise the legal basis does.
 
-Decisions are cached in-process; a repeat question is one dict lookup. Every write
-to consent, restriction or objection tables through this process's store invalidates
-the person's entries (a store event listener watches those tables, so writes by
-other modules count too), so a withdrawal shows on the very next decision.
+Decisions are cached in-process, each with the person's version counter it was made
+under (:mod:`pledge.consent.versions`). Every write to a person's consent, restrictions
+or objections moves that counter in the same transaction, in whatever process makes
+it; a cached decision is served only while the counter in the store is still the one it
+was made under (one primary-key read), so a withdrawal shows on the very next decision
+in every process. A batch reads the counters of all its people in one query. Facts
+from the platform (age, account state) change outside Pledge: a decision is kept at
+most ``ttl`` seconds (five minutes), or until :meth:`DecisionService.forget`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from datetime import datetime
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, event, select
+from sqlalchemy import select
 
+from pledge.consent import versions
 from pledge.consent.facts import FactsSource, PersonFacts, fetch_facts, find_source
 from pledge.consent.ledger import Choice, UnknownPurpose, normalise_email
 from pledge.retention.ledger import key_clause
@@ -31,7 +36,6 @@ if TYPE_CHECKING:
     from pledge.engine import Engine
     from pledge.policy.model import Purpose
 
-WATCHED = ("restrictions", "objections", "consent_current", "consent_records")
 #: Facts from the platform change outside Pledge: decisions are kept this long at most.
 DEFAULT_TTL = 300.0
 
@@ -58,94 +62,95 @@ class PersonState:
     objected: set[str]
     gpc: bool | None
     loaded_at: float = field(default_factory=monotonic)
+    #: the person's version counter (pledge.consent.versions) read before this was loaded
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    decision: Decision
+    key: str
+    version: int
+    until: float
 
 
 class DecisionService:
     def __init__(self, engine: Engine, ttl: float = DEFAULT_TTL) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._cache: dict[tuple[str, str, bool | None], tuple[Decision, float]] = {}
-        self._by_subject: dict[str, list[tuple[str, str, bool | None]]] = {}
+        self._cache: dict[tuple[str, str, bool | None], _Cached] = {}
+        self._by_subject: dict[str, set[tuple[str, str, bool | None]]] = {}
         self._people: dict[str, PersonState] = {}
-        self._generation = 0
         self._lock = threading.Lock()
         self._source: FactsSource | None = None
         self._source_found = False
-        self._watch(engine)
 
-    # -- the fast path ----------------------------------------------------------------
+    # -- deciding -----------------------------------------------------------------------
     def may(self, email: str, purpose: str, gpc: bool | None = None) -> Decision:
+        """The decision now: cached while the person's version counter in the store has not
+        moved (one primary-key read) and the facts are younger than ``ttl``."""
         hit = self._cache.get((email, purpose, gpc))
-        if hit is not None and hit[1] > monotonic():
-            return hit[0]
-        return self._decide_and_cache(email, purpose, gpc)
-
-    def cached(self, email: str, purpose: str, gpc: bool | None = None) -> Decision | None:
-        """The cached decision, or None (never touches a database: safe on an event loop)."""
-        hit = self._cache.get((email, purpose, gpc))
-        return hit[0] if hit is not None and hit[1] > monotonic() else None
+        key = hit.key if hit is not None else self.engine.consent.subject_key(email)
+        with self.engine.store.connect() as conn:
+            version = versions.read(conn, key)
+        if hit is not None and hit.version == version and hit.until > monotonic():
+            return hit.decision
+        return self._decide_and_cache(email, purpose, gpc, key, version)
 
     def many(self, items: list[tuple[str, str]], gpc: bool | None = None) -> list[Decision]:
-        return [self.may(e, p, gpc) for e, p in items]
+        """Decisions for many (email, purpose) pairs, the version counters read in one query."""
+        keys: dict[str, str] = {}
+        for email, purpose in items:
+            hit = self._cache.get((email, purpose, gpc))
+            keys[email] = hit.key if hit is not None else self.engine.consent.subject_key(email)
+        with self.engine.store.connect() as conn:
+            now_at = versions.read_many(conn, set(keys.values()))
+        out: list[Decision] = []
+        for email, purpose in items:
+            key = keys[email]
+            version = now_at.get(key, 0)
+            hit = self._cache.get((email, purpose, gpc))
+            if hit is not None and hit.version == version and hit.until > monotonic():
+                out.append(hit.decision)
+            else:
+                out.append(self._decide_and_cache(email, purpose, gpc, key, version))
+        return out
 
-    # -- invalidation -----------------------------------------------------------------
+    # -- forgetting -----------------------------------------------------------------------
     def invalidate(self, subject_key: str | None = None) -> None:
-        """Forget cached decisions for one person (by subject key), or for everyone."""
+        """Drop this process's cached decisions for one person (by subject key), or for
+        everyone. Other processes need not be told: their entries carry a version counter
+        that the change moved (:mod:`pledge.consent.versions`)."""
         with self._lock:
-            self._generation += 1
             if subject_key is None:
                 self._cache.clear()
                 self._by_subject.clear()
                 self._people.clear()
                 return
             self._people.pop(subject_key, None)
-            for k in self._by_subject.pop(subject_key, []):
+            for k in self._by_subject.pop(subject_key, set()):
                 self._cache.pop(k, None)
 
     def forget(self, email: str) -> None:
-        """Drop a person's cached facts and decisions (after the platform changed them)."""
-        self.invalidate(self.engine.consent.subject_key(email))
-
-    def _watch(self, engine: Engine) -> None:
-        sa = engine.store.engine
-
-        def after_execute(conn: Connection, cursor: Any, statement: str, parameters: Any,
-                          context: Any, executemany: bool) -> None:
-            head = statement.lstrip()[:6].upper()
-            if head not in ("INSERT", "UPDATE", "DELETE"):
-                return
-            low = statement.lower()
-            if not any(t in low for t in WATCHED):
-                return
-            key = parameters.get("subject_key") if isinstance(parameters, dict) else None
-            pending: set[str | None] = conn.info.setdefault("pledge.consent.dirty", set())
-            pending.add(key if isinstance(key, str) else None)
-            self.invalidate(key if isinstance(key, str) else None)
-
-        def after_commit(conn: Connection) -> None:
-            pending = conn.info.pop("pledge.consent.dirty", None)
-            if pending:
-                if None in pending:
-                    self.invalidate(None)
-                else:
-                    for key in pending:
-                        self.invalidate(key)
-
-        event.listen(sa, "after_cursor_execute", after_execute)
-        event.listen(sa, "commit", after_commit)
+        """The platform changed what it knows of this person (age, account): every process
+        decides again (their version counter moves), this one at once."""
+        key = self.engine.consent.subject_key(email)
+        with self.engine.store.begin() as conn:
+            versions.bump(conn, key)
+        self.invalidate(key)
 
     # -- the slow path ----------------------------------------------------------------
-    def _decide_and_cache(self, email: str, purpose: str, gpc: bool | None) -> Decision:
+    def _decide_and_cache(self, email: str, purpose: str, gpc: bool | None, key: str, version: int) -> Decision:
+        """Decide and remember it under ``version``, read before anything about the person was
+        loaded: a change committed meanwhile moved the counter past it, so the entry is not
+        served again (it may be made again at once; it is never served stale)."""
         norm = normalise_email(email)
-        key = self.engine.consent.subject_key(norm)
-        generation = self._generation
-        state = self.person(norm, key)
+        state = self.person(norm, key, version)
         decision = self.decide(state, self._purpose(purpose), gpc)
+        ckey = (email, purpose, gpc)
         with self._lock:
-            if generation == self._generation:  # nothing changed while we computed
-                ckey = (email, purpose, gpc)
-                self._cache[ckey] = (decision, state.loaded_at + self.ttl)
-                self._by_subject.setdefault(key, []).append(ckey)
+            self._cache[ckey] = _Cached(decision, key, version, state.loaded_at + self.ttl)
+            self._by_subject.setdefault(key, set()).add(ckey)
         return decision
 
     def _purpose(self, key: str) -> Purpose:
@@ -160,10 +165,14 @@ class DecisionService:
             self._source_found = True
         return self._source
 
-    def person(self, email: str, key: str) -> PersonState:
-        """Load (or reuse) everything about one person: one query per table."""
+    def person(self, email: str, key: str, version: int | None = None) -> PersonState:
+        """Load (or reuse, while ``version`` is the one it was loaded under and the facts are
+        young) everything about one person: one query per table."""
+        if version is None:
+            with self.engine.store.connect() as conn:
+                version = versions.read(conn, key)
         cached = self._people.get(key)
-        if cached is not None and cached.loaded_at + self.ttl > monotonic():
+        if cached is not None and cached.version == version and cached.loaded_at + self.ttl > monotonic():
             return cached
         facts = fetch_facts(self.engine, self.facts_source(), email)
         # after a subject key rotation, records under the older keys count too
@@ -180,6 +189,7 @@ class DecisionService:
             restricted={r.purpose for r in r_rows if r.purpose is not None},
             objected={r.purpose for r in o_rows},
             gpc=self.engine.consent.latest_gpc(keys),
+            version=version,
         )
         self._people[key] = state
         return state

@@ -6,7 +6,8 @@ purpose, under which notice version, the state (given, withdrawn or refused), ho
 request (a keyed HMAC of the IP address and user agent, never the values).
 
 History rows are only inserted. ``consent_current`` beside it holds the newest state
-per person and purpose and is written in the same transaction.
+per person and purpose and is written in the same transaction, as is the person's version
+counter (:mod:`pledge.consent.versions`), which tells every process's decision cache.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
+from pledge.consent import versions
+from pledge.errors import NotFound
 from pledge.retention.ledger import key_clause
 from pledge.store.tables.consent import consent_current, consent_records
 
@@ -31,7 +34,7 @@ STATES: tuple[str, ...] = ("given", "withdrawn", "refused")
 COOKIE_PREFIX = "cookies."
 
 
-class UnknownPurpose(KeyError):
+class UnknownPurpose(NotFound, KeyError):
     """A purpose key that the policy does not define."""
 
     def __str__(self) -> str:
@@ -137,6 +140,7 @@ class ConsentLedger:
             if done.rowcount == 0:
                 conn.execute(insert(consent_current).values(subject_key=key, purpose=purpose, **current))
             rows.append({"id": rec_id, **values})
+        versions.bump(conn, key)  # every process's cached decisions for this person are stale now
         self.engine.audit.record("consent.record", actor=actor, target=key[:16], conn=conn,
                                  details={"choices": choices, "method": method, "channel": channel,
                                           "notice_version": version, "gpc": gpc})

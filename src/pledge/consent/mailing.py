@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from pledge.connectors.sql import SqlConnector
 from pledge.consent.facts import find_source
 from pledge.consent.unsubscribe import list_unsubscribe_headers, preferences_url
+from pledge.errors import InvalidInput
 from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier
 
@@ -60,7 +61,7 @@ MARKETING = EmailTemplate("consent.marketing", "{subject}", "{body}\n\n-- \n{foo
 _HEADERS = "_list_unsubscribe"
 
 
-class MarketingError(ValueError):
+class MarketingError(InvalidInput):
     """A marketing send that cannot be made as asked."""
 
 

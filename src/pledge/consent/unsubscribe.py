@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
+from pledge.errors import Forbidden
 from pledge.store.tables.consent import consent_link_uses
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ UNSUBSCRIBE_MAX_AGE = 400 * 86400  # a year of newsletters and then some
 PREFERENCES_MAX_AGE = 90 * 86400
 
 
-class LinkError(ValueError):
+class LinkError(Forbidden, ValueError):
     """A link that cannot be used: ``kind`` is tampered, expired or used."""
 
     def __init__(self, kind: str, message: str) -> None:

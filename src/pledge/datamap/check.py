@@ -52,7 +52,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine, Inspector
 
 from pledge.connectors.base import Connector, ConnectorError
@@ -60,6 +59,7 @@ from pledge.datamap.discover import EngineLike, LiveSchema, merge_schema, read_s
 from pledge.datamap.model import Dataset
 from pledge.datamap.types import compatible, declared_family
 from pledge.dataplane import rowkey
+from pledge.extras import create_engine
 
 Severity = Literal["error", "warning"]
 
@@ -417,8 +417,9 @@ def _case_advice(dataset: Dataset, database: str, collection: str, connector: Co
     out: list[Finding] = []
     coll = dataset.database(database).collection(collection)
     dialect = str(getattr(connector, "dialect", ""))
+    live = connector.describe(collection)
     for f in coll.fields:
-        if f.identity != "email":
+        if f.identity != "email" or live is None or f.name not in live.fields:
             continue
         try:
             how = connector.case_match(collection, f.name)

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select
+from sqlalchemy import Column, MetaData, Table, inspect, select
 from sqlalchemy.engine import Connection, Engine, Inspector
 
 from pledge.datamap import detect
 from pledge.datamap.model import Collection, Database, DataField, Dataset, Reference
 from pledge.datamap.types import live_family
+from pledge.extras import create_engine
 
 #: Tables that belong to tools, not to the platform.
 IGNORED_TABLES = {"alembic_version", "sqlite_sequence", "spatial_ref_sys"}

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from pledge.datamap.model import Dataset, IdentityKind
+from pledge.errors import InvalidInput
 
 IDENTITY_KINDS: tuple[str, ...] = get_args(IdentityKind)
 
 
-class DatamapGraphError(ValueError):
+class DatamapGraphError(InvalidInput):
     """A reference that names no known field, or another unusable part of the map."""
 
 

@@ -26,11 +26,12 @@ from typing import Any, Literal
 
 from pledge.datamap.graph import IDENTITY_KINDS, FieldRef, ReferenceGraph, build_graph
 from pledge.datamap.model import Dataset
+from pledge.errors import InvalidInput
 
 StepKind = Literal["identity", "derived", "reference"]
 
 
-class PlanError(ValueError):
+class PlanError(InvalidInput):
     """Identities the data map cannot start from."""
 
 

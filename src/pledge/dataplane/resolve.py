@@ -204,8 +204,8 @@ def resolve(engine: Engine, identities: Mapping[str, Any], *, columns: Columns =
     if columns not in ("all", "keys"):
         raise ValueError(f"columns must be 'all' or 'keys', not {columns!r}")
     ids = normalise_identities(identities)
+    require_live_schema(engine)  # before planning: a misspelt field is named as such, with its line
     the_plan = the_plan or plan(engine.dataset, ids)
-    require_live_schema(engine)
     with ExitStack() as stack:
         run = _Run(engine, the_plan, ids, columns, dict(connections or {}), stack)
         run.run()

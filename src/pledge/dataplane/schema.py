@@ -49,7 +49,7 @@ class SchemaMismatch(ConnectorError):
 
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
-        lines = [f"  {f.where + ': ' if f.where else ''}{f.path}: {f.message} [{f.code}]" for f in findings]
+        lines = [f"  {f.where + ': ' if f.where else ''}{f.path}: {f.message} ({f.code})" for f in findings]
         super().__init__(
             "the data map does not match the live database, so nothing was run:\n" + "\n".join(lines)
             + "\nFix the data map (or the database), then check with: pledge datamap check")
@@ -106,10 +106,11 @@ def require_live_schema(engine: Engine, databases: Iterable[str] | None = None) 
     database (or only ``databases``). Cached per process; see the module docstring."""
     dataset = engine.dataset
     names = list(databases) if databases is not None else [d.name for d in dataset.databases]
-    errors = _static_errors(dataset)
+    errors: list[Finding] = []
     for name in names:
         connector = engine.connectors.get(name)
         with _LOCK:
             errors.extend(_verdict(dataset, name, connector))
+    errors.extend(_static_errors(dataset))
     if errors:
         raise SchemaMismatch(errors)

@@ -1,11 +1,13 @@
 """Job runners for the engine: in-process (default) or Celery workers (with a broker URL).
 
-Interfaces (CLI, web) call :func:`attach` once after building an engine::
+Interfaces (CLI, web server, workers) choose the runner when they build the engine::
 
-    engine = load_engine(config)
-    attach(engine)        # PLEDGE_BROKER_URL set -> Celery; otherwise in-process
+    engine = Engine.from_config_file(config, settings, jobs=runner_for)   # a broker is set
 
-The core only ever sees ``engine.jobs`` (:class:`pledge.tasks.JobRunner`).
+``runner_for`` gives Celery when ``PLEDGE_BROKER_URL`` is set and in-process runs
+through the claim rows otherwise. An engine's runner is never replaced; work that must
+go elsewhere takes a runner as an argument (``sweep_fanout(engine, jobs=…)``). The core
+only ever sees ``engine.jobs`` (:class:`pledge.tasks.JobRunner`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from pledge.engine import Engine
     from pledge.tasks import JobRunner
 
-__all__ = ["attach", "runner_for"]
+__all__ = ["runner_for"]
 
 
 def runner_for(engine: Engine) -> JobRunner:
@@ -27,9 +29,3 @@ def runner_for(engine: Engine) -> JobRunner:
     from pledge.jobs.local import LocalJobs
 
     return LocalJobs(engine)
-
-
-def attach(engine: Engine) -> JobRunner:
-    runner = runner_for(engine)
-    engine.jobs = runner
-    return runner

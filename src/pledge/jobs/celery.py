@@ -4,7 +4,8 @@
   ``reject_on_worker_lost`` (a killed worker's message is delivered again),
   prefetch 1, JSON only, a Redis visibility timeout short enough to recover in minutes
   (unacked messages looked for every few seconds, not kombu's ~100 s), and beat's
-  daily retention sweep (followed by a signed audit checkpoint).
+  daily retention sweep (followed by the expiry of unverified requests and a signed audit
+  checkpoint).
 * The one task, ``pledge.run``, builds the worker's engine once and calls
   :func:`pledge.tasks.execute` (the claim row makes a second delivery harmless). A claim
   held by a live lease elsewhere is retried after a pause.
@@ -28,11 +29,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery
-from celery.schedules import crontab
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pledge.extras import missing_extra
 from pledge.tasks import ClaimRefused, TaskFailed, claim_rows, execute, results
+
+try:
+    from celery import Celery
+    from celery.schedules import crontab
+except ModuleNotFoundError as _exc:  # installed without the celery extra
+    raise (missing_extra(_exc, "Celery workers (PLEDGE_BROKER_URL, pledge worker)") or _exc) from _exc
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -81,12 +87,11 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             raise RuntimeError("this Celery app has no config: start workers with `pledge worker -c CONFIG`")
         if config_path not in engines:
             from pledge.engine import Engine as _Engine
-            from pledge.tasks import InlineJobs
 
+            # no jobs factory: a task's own sub-work (a request's fetches and erasure steps)
+            # runs here, inline; waiting on other workers from inside a task could leave every
+            # worker waiting
             built = _Engine.from_config_file(config_path)
-            # a task's own sub-work (a request's fetches and erasure steps) runs here, inline:
-            # waiting on other workers from inside a task could leave every worker waiting
-            built.jobs = InlineJobs(built)
             built.outbox.autostart = True  # mail queued here goes out from this worker's sender thread
             engines[config_path] = built
         return engines[config_path]
@@ -106,15 +111,13 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
     @app.task(name="pledge.sweep")  # type: ignore[untyped-decorator]
     def daily_sweep(parts: int = 4) -> dict[str, Any]:
         from pledge.retention.fanout import sweep_fanout
-        from pledge.retention.scheduler import checkpoint
-        from pledge.tasks import InlineJobs
+        from pledge.retention.scheduler import checkpoint, expire_requests
 
         eng = engine()
-        eng.jobs = CeleryJobs(eng, app=app)  # the ranges go to every worker
-        try:
-            return sweep_fanout(eng, parts=parts)
+        try:  # the ranges go to every worker; this worker's engine keeps running its tasks inline
+            return sweep_fanout(eng, parts=parts, jobs=CeleryJobs(eng, app=app))
         finally:
-            eng.jobs = InlineJobs(eng)
+            expire_requests(eng)  # unverified requests past their time lose their identities
             checkpoint(eng)  # publish the audit head once a day (pledge.audit_anchor)
 
     return app
@@ -122,6 +125,8 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
 
 class CeleryJobs:
     """Send tasks to workers and wait for their results in the store."""
+
+    distributed = True
 
     def __init__(self, engine: Engine, *, app: Celery | None = None, settings: JobSettings | None = None) -> None:
         self.engine = engine
@@ -135,11 +140,10 @@ class CeleryJobs:
         self.app.send_task("pledge.run", args=[task_id, name, payload, batch], task_id=task_id,
                            queue=self.settings.jobs_queue)
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> None:
         """Write the claim row and send the task; a worker runs it (the store holds the outcome)."""
         [tid] = claim_rows(self.engine, batch, name, [payload])
         self.send(tid, name, dict(payload), batch)
-        return tid
 
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         if not payloads:

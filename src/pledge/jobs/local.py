@@ -18,6 +18,8 @@ __all__ = ["LocalJobs"]
 
 
 class LocalJobs:
+    distributed = False
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -26,7 +28,6 @@ class LocalJobs:
         return [execute(self.engine, tid, name, dict(p), batch=batch)
                 for tid, p in zip(ids, payloads, strict=True)]
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> str:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any]:
         [tid] = claim_rows(self.engine, batch, name, [payload])
-        execute(self.engine, tid, name, dict(payload), batch=batch)
-        return tid
+        return execute(self.engine, tid, name, dict(payload), batch=batch)

@@ -31,11 +31,13 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    func,
     inspect,
     text,
 )
 from sqlalchemy.engine import Engine as SAEngine
 
+from pledge.errors import InvalidInput
 from pledge.policy.duration import Duration
 from pledge.store import make_sa_engine
 
@@ -56,7 +58,7 @@ USER_AGENTS = (
 )
 
 
-class PlatformError(ValueError):
+class PlatformError(InvalidInput):
     """A platform that cannot be built here: unknown name, or a database not empty."""
 
 
@@ -428,6 +430,17 @@ NAMING = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING)
+
+
+def lower_indexes(*columns: Column[Any]) -> None:
+    """Indexes on ``lower(column)`` for email identities, which Pledge matches
+    case-insensitively (``pledge datamap check`` asks for them). PostgreSQL and SQLite only:
+    MariaDB's default ``*_ci`` collation compares case-insensitively, so the column's own index
+    serves there."""
+    for col in columns:
+        # a tuple of dialect names is documented; SQLAlchemy's annotation says str
+        Index(f"ix_{col.table.name}_{col.name}_lower", func.lower(col)).ddl_if(
+            dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]
 
 
 def pk() -> Column[int]:

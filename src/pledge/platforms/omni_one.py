@@ -40,6 +40,7 @@ from pledge.platforms.bulk import (
     chunks,
     created,
     fk,
+    lower_indexes,
     new_metadata,
     pk,
     stamp,
@@ -159,6 +160,7 @@ analytics_events = Table(
     Column("event", String(60), nullable=False),
     Column("page", String(200)),
 )
+lower_indexes(users.c.email, invitations.c.email)  # emails are matched case-insensitively
 
 MODELS = ("openai/gpt-4o", "anthropic/claude-3.5-sonnet", "google/gemini-1.5-pro",
           "meta-llama/llama-3.1-70b", "mistralai/mistral-large", "deepseek/deepseek-chat")

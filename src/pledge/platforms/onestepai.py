@@ -30,6 +30,7 @@ from pledge.platforms.bulk import (
     chunks,
     created,
     fk,
+    lower_indexes,
     new_metadata,
     pk,
     stamp,
@@ -119,6 +120,7 @@ api_access_log = Table(
     Column("ip_address", String(45), nullable=False),
     Column("endpoint", String(200), nullable=False),
 )
+lower_indexes(users.c.email, marketing_contacts.c.email)  # emails are matched case-insensitively
 
 LABELS = ("face", "person", "car", "dog", "logo", "text", "tree", "building")
 MODELS = ("face-detect-v3", "object-detect-v5", "ocr-v2", "scene-v1")

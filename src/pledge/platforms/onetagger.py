@@ -30,6 +30,7 @@ from pledge.platforms.bulk import (
     chunks,
     created,
     fk,
+    lower_indexes,
     new_metadata,
     pk,
     stamp,
@@ -120,6 +121,9 @@ demo_accounts = Table(
     Column("name", String(200), nullable=False),
     stamp("expires_at", nullable=False),
 )
+# emails are matched case-insensitively
+lower_indexes(accounts.c.email, chat_transcripts.c.visitor_email, newsletter_subscriptions.c.email,
+              demo_accounts.c.email)
 
 REGIONS = ("europe-central2", "europe-west3", "europe-west1", "us-east1")
 PATHS = ("/", "/logowanie", "/panel", "/cennik", "/dokumentacja", "/kontenery", "/faktury", "/blog")

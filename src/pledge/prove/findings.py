@@ -17,13 +17,18 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pledge.errors import Unavailable
 from pledge.policy.duration import Duration
 from pledge.retention.ledger import subject_key
 
-__all__ = ["EXAMPLES", "KINDS", "REASONS", "STATUSES", "TITLES", "Finding", "Proof", "cutoff", "pseudonym",
-           "years_before"]
+if TYPE_CHECKING:
+    from pledge.connectors.sql import SqlConnector
+    from pledge.engine import Engine
+
+__all__ = ["EXAMPLES", "KINDS", "REASONS", "STATUSES", "TITLES", "Finding", "Proof", "ProveError", "cutoff",
+           "pseudonym", "sql_connector", "years_before"]
 
 EXAMPLES = 5
 STATUSES = ("broken", "unknown", "kept")
@@ -77,6 +82,20 @@ REASONS: dict[str, str] = {
     "no_period": "The rule has no period, so there is no limit to check.",
     "rule_error": "The rule cannot be bound to the live tables.",
 }
+
+
+class ProveError(Unavailable):
+    """The proof could not be made (a database unreachable, a table missing); says why."""
+
+
+def sql_connector(engine: Engine, database: str) -> SqlConnector:
+    """The SQL connector of one platform database (the checks count with SQL)."""
+    from pledge.connectors.sql import SqlConnector
+
+    connector = engine.connectors.get(database)
+    if not isinstance(connector, SqlConnector):
+        raise ProveError(f"database {database!r} needs a SQL connector to be checked")
+    return connector
 
 
 def cutoff(now: datetime, period: Duration) -> datetime:

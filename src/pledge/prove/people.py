@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, DateTime, Table, and_, func, or_, select
 
-from pledge.connectors.sql import SqlConnector
 from pledge.consent.facts import FactsSource, find_source
 from pledge.policy.model import Age
-from pledge.prove.findings import EXAMPLES, Finding, pseudonym, years_before
+from pledge.prove.findings import EXAMPLES, Finding, pseudonym, sql_connector, years_before
 from pledge.store.tables.consent import consent_current
 
 if TYPE_CHECKING:
@@ -72,8 +71,7 @@ def under_minimum(engine: Engine, age: Age, now: datetime) -> list[Finding]:
     born_after = years_before(today, age.minimum)
     out: list[Finding] = []
     for database, collection, name in places:
-        connector = engine.connectors.get(database)
-        assert isinstance(connector, SqlConnector)
+        connector = sql_connector(engine, database)
         table = connector.table(collection)
         col = table.c[name]
         pk = list(table.primary_key.columns)[0]
@@ -133,8 +131,7 @@ def parental_consent(engine: Engine, age: Age, now: datetime) -> list[Finding]:
     today = now.date()
     out: list[Finding] = []
     for database, collection, name in places:
-        connector = engine.connectors.get(database)
-        assert isinstance(connector, SqlConnector)
+        connector = sql_connector(engine, database)
         table = connector.table(collection)
         col = table.c[name]
         pk = list(table.primary_key.columns)[0]

@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pledge.connectors.sql import SqlConnector
 from pledge.policy.model import Exemption, RetentionRule
-from pledge.prove.findings import EXAMPLES, Finding, cutoff, pseudonym
+from pledge.prove.findings import EXAMPLES, Finding, cutoff, pseudonym, sql_connector
 from pledge.retention.holds import Holds, HoldSet
 from pledge.retention.rules import RuleError, Target, compile_rules, parse_condition
 
@@ -83,8 +83,7 @@ def _past(connector: SqlConnector, target: Target, table: Table, limit: datetime
 
 def check_target(engine: Engine, target: Target, holds: HoldSet, now: datetime) -> Finding:
     rule = target.rule
-    connector = engine.connectors.get(target.database)
-    assert isinstance(connector, SqlConnector)
+    connector = sql_connector(engine, target.database)
     table = connector.table(target.table)
     pk = list(table.primary_key.columns)[0]
     dialect = connector.dialect

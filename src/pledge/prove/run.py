@@ -19,7 +19,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pledge.connectors.base import ConnectorError
-from pledge.prove.findings import Finding, Proof
+from pledge.dataplane.schema import require_live_schema
+from pledge.prove.findings import Finding, Proof, ProveError
 from pledge.prove.own import breach_findings, request_findings
 from pledge.prove.people import age_findings
 from pledge.prove.promises import uncheckable
@@ -29,9 +30,7 @@ from pledge.store.tables.prove import prove_runs
 if TYPE_CHECKING:
     from pledge.engine import Engine
 
-
-class ProveError(RuntimeError):
-    """The proof could not be made (a database unreachable, a table missing); says why."""
+__all__ = ["ProveError", "get_run", "history", "latest", "prove", "run", "save"]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -43,6 +42,7 @@ def prove(engine: Engine, now: datetime | None = None) -> Proof:
     moment = _aware(now or engine.now())
     findings: list[Finding] = []
     try:
+        require_live_schema(engine)  # a data map that does not match the live schema proves nothing
         findings += retention_findings(engine, moment)
         findings += age_findings(engine, moment)
         findings += request_findings(engine, moment)

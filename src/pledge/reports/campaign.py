@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import MetaData, Table, func, insert, select, update
 
 from pledge.engine import Engine
+from pledge.errors import InvalidInput
 from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier, Outcome
 from pledge.reports.changes import EVERYONE, PolicyDiff
@@ -70,7 +71,7 @@ CHANGE_LINES = {
 OTHER_CHANGES = N_("- other changes described in the notice")
 
 
-class CampaignError(ValueError):
+class CampaignError(InvalidInput):
     """A campaign that cannot start or send as asked."""
 
 

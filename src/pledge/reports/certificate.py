@@ -1,7 +1,9 @@
 """Erasure certificates: a signed account of what a completed erasure removed, masked and kept.
 
 The certificate holds no personal data beyond the request id: table names, row counts,
-field names with their masking strategy, and for retained rows the reason and the law.
+field names with what each became (``null``, ``[redacted]``, ``hash``, ``fake``) and the links
+cut, which rows were other people's (they only lost their link to the person), and for
+kept rows the reason, the law and the end of the legal period.
 It is signed with Ed25519; the key is derived from the deployment's newest signing key
 (HKDF-SHA256), and the public key travels inside the certificate so anyone can check it.
 Checking against the deployment's own public keys (``expected_key``: one, or one per
@@ -22,11 +24,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pledge.errors import InvalidInput
+
 KIND = "pledge.erasure-certificate"
 FORMAT_VERSION = 1
 
 
-class CertificateError(ValueError):
+class CertificateError(InvalidInput):
     """A report that cannot be certified, or a certificate that does not verify."""
 
 
@@ -50,7 +54,9 @@ def _entries(value: Any, kind: str) -> list[dict[str, Any]]:
     """Either report shape to a list of entries without row ids.
 
     Accepts ``{"table": count}`` / ``{"table": {field: strategy}}`` / ``[{table, count, reason, law}]``
-    as well as the erasure engine's ``[{"collection", "rows", "reason", "fields", "exemption", "law"}]``.
+    as well as the erasure engine's ``[{"collection", "rows", "reason", "fields", "detached", "kept",
+    "exemption", "law", "until", "shared"}]`` (``fields``: what each field became; ``detached``:
+    links set NULL; ``shared``: rows of other people that only lost their link to the person).
     """
     out: list[dict[str, Any]] = []
     if isinstance(value, dict):
@@ -67,9 +73,15 @@ def _entries(value: Any, kind: str) -> list[dict[str, Any]]:
             entry["rows"] = int(rows)
         if item.get("fields"):
             entry["fields"] = {str(f): str(s) for f, s in dict(item["fields"]).items()}
-        for k in ("reason", "exemption", "law"):
+        if item.get("detached"):
+            entry["detached"] = [str(c) for c in item["detached"]]
+        if item.get("kept"):
+            entry["kept"] = {str(f): str(why) for f, why in dict(item["kept"]).items()}
+        for k in ("reason", "exemption", "law", "until"):
             if item.get(k):
                 entry[k] = str(item[k])
+        if item.get("shared"):
+            entry["shared"] = True
         out.append(entry)
     return out
 
@@ -145,8 +157,12 @@ def to_html(document: dict[str, Any]) -> str:
         parts.append("<table><thead><tr><th>Collection</th><th>Rows</th><th>Fields</th><th>Reason</th>"
                      "</tr></thead><tbody>")
         for entry in body[kind]:
-            fields = ", ".join(f"{f}: {s}" for f, s in entry.get("fields", {}).items())
-            reason = "; ".join(x for x in (entry.get("reason"), entry.get("law")) if x)
+            fields = ", ".join([f"{f} → {s}" for f, s in entry.get("fields", {}).items()]
+                               + [f"{f} → null (link cut)" for f in entry.get("detached", [])]
+                               + [f"{f} kept ({why})" for f, why in entry.get("kept", {}).items()])
+            reason = "; ".join(x for x in (("other people's row: " if entry.get("shared") else "")
+                                           + str(entry.get("reason") or ""), entry.get("law"),
+                                           f"until {entry['until']}" if entry.get("until") else "") if x)
             parts.append(f"<tr><td>{e(entry['collection'])}</td><td>{entry.get('rows', '')}</td>"
                          f"<td>{e(fields)}</td><td>{e(reason)}</td></tr>")
         parts.append("</tbody></table>")

@@ -1,4 +1,4 @@
-"""A retention sweep split into primary-key ranges, one task each, for ``engine.jobs``.
+"""A retention sweep split into primary-key ranges, one task each, for a job runner.
 
 :func:`sweep_fanout` finds the highest integer primary key among the data map's
 collections, cuts ``1..top`` into ``parts`` ranges and runs
@@ -18,6 +18,7 @@ from pledge.retention import sweep
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
+    from pledge.tasks import JobRunner
 
 __all__ = ["key_ranges", "sweep_fanout", "sweep_range_task"]
 
@@ -55,13 +56,15 @@ def key_ranges(top: int, parts: int) -> list[tuple[int, int]]:
 
 
 def sweep_fanout(engine: Engine, now: datetime | None = None, *, parts: int = 4,
-                 actor: str = "retention") -> dict[str, Any]:
+                 actor: str = "retention", jobs: JobRunner | None = None) -> dict[str, Any]:
+    """Sweep at ``now`` (default: the engine's clock), one task per key range, through ``jobs``
+    (default: the engine's own runner; Celery beat passes a runner that sends to workers)."""
     moment = now or engine.now()
     ranges = key_ranges(_top_key(engine), parts)
     payloads: list[dict[str, Any]] = [{"now": moment.isoformat(), "start_pk": lo, "end_pk": hi, "actor": actor}
                                       for lo, hi in ranges]
     payloads[0]["start_pk"] = None  # keys below 1 too
     payloads[-1]["end_pk"] = None  # and rows added above top while it runs
-    results = engine.jobs.run_all("retention.sweep_range", payloads, batch=f"sweep-{moment.isoformat()}")
+    results = (jobs or engine.jobs).run_all("retention.sweep_range", payloads, batch=f"sweep-{moment.isoformat()}")
     return {"now": moment.isoformat(), "ranges": results, "total_rows": sum(r["total_rows"] for r in results),
             "status": "done" if all(r["status"] == "done" for r in results) else "partial"}

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from pledge.errors import InvalidInput
 from pledge.retention.ledger import subject_key
 from pledge.retention.rules import RuleError, parse_condition
 from pledge.rights.fkgraph import Link, database_links
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from pledge.engine import Engine
 
 
-class HoldError(ValueError):
+class HoldError(InvalidInput):
     """A hold that cannot be placed or released as asked."""
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from pledge.errors import InvalidInput
 from pledge.retention import sweep
 from pledge.retention.ledger import rectifications_since, subject_key, subject_keys_since
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from pledge.engine import Engine
 
 
-class ReplayError(ValueError):
+class ReplayError(InvalidInput):
     """A replay that must not run as asked (outside the backup window)."""
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, String, Table, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from pledge.errors import InvalidInput
 from pledge.policy.duration import Duration
 from pledge.policy.model import Exemption, RetentionRule
 from pledge.rights.fkgraph import Link, database_links
@@ -47,7 +48,7 @@ MAX_CONDITION = 2000
 MAX_DEPTH = 40
 
 
-class RuleError(ValueError):
+class RuleError(InvalidInput):
     """A retention rule that cannot be turned into a selection, with the rule named."""
 
 

@@ -1,7 +1,8 @@
 """A small in-process scheduler: ``pledge serve`` sweeps once a day.
 
-After each sweep it runs a proof on live data (``pledge.prove``: is every checkable promise
-kept now?) and appends a signed audit checkpoint to the deployment's checkpoint
+After each sweep it expires data-subject requests never verified in time, destroying their
+identities (:meth:`pledge.rights.requests.RequestService.expire_stale`), runs a proof on live
+data (``pledge.prove``: is every checkable promise kept now?) and appends a signed audit checkpoint to the deployment's checkpoint
 file (:func:`pledge.audit_anchor.write_checkpoint`).
 
 Started from the web application's lifespan (:func:`attach`). It is off under pytest
@@ -57,6 +58,17 @@ def checkpoint(engine: Engine) -> None:
         log.exception("audit checkpoint NOT written; run `pledge audit verify`")
 
 
+def expire_requests(engine: Engine) -> None:
+    """Expire unverified requests past their time, destroying their identities; a failure is
+    logged and the next tick tries again."""
+    try:
+        expired = engine.requests.expire_stale(actor="scheduler")
+        if expired:
+            log.info("%d unverified request(s) expired; their identities are destroyed", len(expired))
+    except Exception:
+        log.exception("expiring unverified requests failed; it runs again at the next tick")
+
+
 def prove_now(engine: Engine) -> None:
     """The daily proof on live data after the sweep (:mod:`pledge.prove`), stored and audited;
     a failure is logged and the next tick tries again."""
@@ -82,10 +94,11 @@ class Scheduler:
 
         while not self.stop.wait(0 if self.runs == 0 else self.every):
             try:
-                report = run(self.engine, actor="scheduler")
+                report = run(self.engine, self.engine.now(), actor="scheduler")  # time is an argument
                 log.info("retention sweep: %s rows", report["total_rows"])
             except Exception:  # a bad night must not stop the server
                 log.exception("retention sweep failed; retrying at the next tick")
+            expire_requests(self.engine)
             prove_now(self.engine)
             checkpoint(self.engine)
             self.runs += 1

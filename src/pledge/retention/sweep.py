@@ -27,11 +27,11 @@ the primary keys, so a sweep can be split into tasks over key ranges.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, not_, select, upd
 
 from pledge.connectors.base import batched
 from pledge.connectors.sql import SqlConnector
+from pledge.dataplane.schema import require_live_schema
 from pledge.retention.holds import Holds, HoldSet
 from pledge.retention.ledger import mark_reference_done, record_intents
 from pledge.retention.ranged import MAX_BATCH, RangeSweep
@@ -50,10 +51,9 @@ from pledge.rights.masking import delete_rows, mask_rows
 from pledge.store.tables.core import checkpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from pledge.engine import Engine
 
+log = logging.getLogger("pledge.retention.sweep")
 #: progress(target key, rows done in this target, rows expected in it)
 Progress = Callable[[str, int, int], None]
 BATCH = 1000
@@ -90,17 +90,6 @@ def _pk(connector: SqlConnector, name: str) -> Any:
     return list(connector.table(name).primary_key.columns)[0]
 
 
-@contextmanager
-def _clock(engine: Engine, now: datetime) -> Iterator[None]:
-    """Run with the engine's clock held at ``now`` (the planner and ledger read it)."""
-    old = engine._clock
-    engine.set_clock(lambda: now)
-    try:
-        yield
-    finally:
-        engine.set_clock(old)
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -124,32 +113,32 @@ def _where(engine: Engine, target: Target, holds: HoldSet, now: datetime,
 # -- the dry run ----------------------------------------------------------------------------------------
 def plan(engine: Engine, now: datetime | None = None, sample: int = SAMPLE) -> dict[str, Any]:
     """What a sweep at ``now`` would do: per rule and table the rows, the oldest and samples."""
+    require_live_schema(engine)  # the data map must match the live schema (cached per process)
     now = _aware(now or engine.now())
-    with _clock(engine, now):
-        targets = compile_rules(engine)
-        holds = Holds(engine).snapshot(now)
-        out: list[dict[str, Any]] = []
-        for target in targets:
-            connector = _connector(engine, target.database)
-            table = connector.table(target.table)
-            pk = _pk(connector, target.table)
-            where = _where(engine, target, holds, now)
-            clock = target.clock(connector)
-            with connector.begin() as conn:
-                count = int(conn.execute(select(func.count()).select_from(table).where(where)).scalar() or 0)
-                oldest_q = select(func.min(clock)).select_from(table)
-                if target.trigger.via is not None:
-                    parent = connector.table(target.trigger.table)
-                    ppk = list(parent.primary_key.columns)[0]
-                    oldest_q = oldest_q.join(parent, table.c[target.trigger.via.column] == ppk)
-                oldest = conn.execute(oldest_q.where(where)).scalar() if count else None
-                ids = [r[0] for r in conn.execute(select(pk).where(where).order_by(pk).limit(sample))]
-            out.append({"rule": target.rule.key, "collection": target.collection, "action": target.action,
-                        "trigger": target.trigger.text, "period": str(target.period),
-                        "cutoff": target.cutoff(now).isoformat(), "rows": count,
-                        "oldest": oldest.isoformat() if isinstance(oldest, datetime) else oldest,
-                        "sample_ids": ids, "cascade": target.rule.cascade,
-                        "erasure": "person" if target.person else target.action})
+    targets = compile_rules(engine)
+    holds = Holds(engine).snapshot(now)
+    out: list[dict[str, Any]] = []
+    for target in targets:
+        connector = _connector(engine, target.database)
+        table = connector.table(target.table)
+        pk = _pk(connector, target.table)
+        where = _where(engine, target, holds, now)
+        clock = target.clock(connector)
+        with connector.begin() as conn:
+            count = int(conn.execute(select(func.count()).select_from(table).where(where)).scalar() or 0)
+            oldest_q = select(func.min(clock)).select_from(table)
+            if target.trigger.via is not None:
+                parent = connector.table(target.trigger.table)
+                ppk = list(parent.primary_key.columns)[0]
+                oldest_q = oldest_q.join(parent, table.c[target.trigger.via.column] == ppk)
+            oldest = conn.execute(oldest_q.where(where)).scalar() if count else None
+            ids = [r[0] for r in conn.execute(select(pk).where(where).order_by(pk).limit(sample))]
+        out.append({"rule": target.rule.key, "collection": target.collection, "action": target.action,
+                    "trigger": target.trigger.text, "period": str(target.period),
+                    "cutoff": target.cutoff(now).isoformat(), "rows": count,
+                    "oldest": oldest.isoformat() if isinstance(oldest, datetime) else oldest,
+                    "sample_ids": ids, "cascade": target.rule.cascade,
+                    "erasure": "person" if target.person else target.action})
     return {"now": now.isoformat(), "dry_run": True, "holds": len(holds.holds), "targets": out,
             "total_rows": sum(t["rows"] for t in out)}
 
@@ -327,21 +316,21 @@ def _plan_people(engine: Engine, target: Target, keys: list[Any], holds: HoldSet
     from pledge.rights.erasure import plan_erasure
 
     identities, _people = _person_identities(engine, target, keys)
-    steps, _notes = plan_erasure(engine, identities)
+    steps, _notes = plan_erasure(engine, identities, now=now)
     if not holds or not _touches_held(engine, steps, holds, now):
         return steps, set()
     kept: list[Any] = []
     held: set[Any] = set()
     for key in keys:
         ids, _ = _person_identities(engine, target, [key])
-        one, _n = plan_erasure(engine, ids)
+        one, _n = plan_erasure(engine, ids, now=now)
         if _touches_held(engine, one, holds, now):
             held.add(key)
         else:
             kept.append(key)
     if not kept:
         return [], held
-    steps, _notes = plan_erasure(engine, _person_identities(engine, target, kept)[0])
+    steps, _notes = plan_erasure(engine, _person_identities(engine, target, kept)[0], now=now)
     return steps, held
 
 
@@ -382,11 +371,11 @@ def _run_steps(engine: Engine, steps: list[Any]) -> dict[str, int]:
 
 
 def erase_identities(engine: Engine, identities: dict[str, list[Any]], people: list[dict[str, str]], *,
-                     source: str, reference: str, scope: dict[str, Any]) -> dict[str, int]:
-    """Erase people named by ``identities`` as the rights planner would, ledger first."""
+                     source: str, reference: str, scope: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
+    """Erase people named by ``identities`` as the rights planner would at ``now``, ledger first."""
     from pledge.rights.erasure import plan_erasure
 
-    steps, _notes = plan_erasure(engine, identities)
+    steps, _notes = plan_erasure(engine, identities, now=now)
     record_intents(engine.ledger, people, source=source, reference=reference, scope=scope)
     engine.audit.record(f"{source}.erase.intent", target=reference,
                         details={**scope, "people": len(people)})
@@ -540,6 +529,7 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
     Plain deletes start at ``batch_size`` rows and grow while batches finish fast, up to
     ``max_batch`` (:mod:`pledge.retention.ranged`); other targets keep ``batch_size``.
     """
+    require_live_schema(engine)  # refuses before anything runs when the data map does not match
     now = _aware(now or engine.now())
     cp = _Checkpoints(engine, "all" if start_pk is None and end_pk is None else f"{start_pk}-{end_pk}")
     meta = cp.get("meta")
@@ -553,32 +543,36 @@ def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = N
                   batch_size=batch_size, start_pk=start_pk, end_pk=end_pk, actor=actor,
                   max_batch=max_batch)
     stopped: str | None = None
-    with _clock(engine, sweep_now):
-        targets = compile_rules(engine)
-        holds = Holds(engine).snapshot(sweep_now)
-        engine.audit.record("retention.sweep.resume" if resumed else "retention.sweep.start", actor=actor,
-                            details={"now": sweep_now.isoformat(), "start_pk": start_pk, "end_pk": end_pk})
-        for target in targets:
-            expected = (_expected(engine, target, holds, sweep_now, start_pk, end_pk)
-                        if progress is not None else 0)
-            try:
-                sweep.results.append(sweep.run_target(target, holds, expected))
-            except _Stop as stop:
-                stopped = str(stop)
-                sweep.results.append(sweep.current)
-                break
-        if stopped is None:
-            cp.clear()
-            cp.put("meta", {"status": "done", "now": sweep_now.isoformat()})
-        seconds = time.perf_counter() - started
-        report = {"now": sweep_now.isoformat(), "dry_run": False, "resumed": resumed,
-                  "status": "partial" if stopped else "done", "stopped_by": stopped,
-                  "targets": [r.as_dict() for r in sweep.results], "total_rows": sweep.total,
-                  "seconds": round(seconds, 3),
-                  "rows_per_second": round(sweep.total / seconds, 1) if seconds > 0 else None}
-        engine.audit.record("retention.sweep.done" if not stopped else "retention.sweep.paused", actor=actor,
-                            details={"now": sweep_now.isoformat(), "total_rows": sweep.total,
-                                     "stopped_by": stopped})
+    targets = compile_rules(engine)
+    holds = Holds(engine).snapshot(sweep_now)
+    engine.audit.record("retention.sweep.resume" if resumed else "retention.sweep.start", actor=actor,
+                        details={"now": sweep_now.isoformat(), "start_pk": start_pk, "end_pk": end_pk})
+    log.info("retention sweep started", extra={"event": "sweep.start", "resumed": resumed, "start_pk": start_pk,
+                                               "end_pk": end_pk, "targets": len(targets)})
+    for target in targets:
+        expected = (_expected(engine, target, holds, sweep_now, start_pk, end_pk)
+                    if progress is not None else 0)
+        try:
+            sweep.results.append(sweep.run_target(target, holds, expected))
+        except _Stop as stop:
+            stopped = str(stop)
+            sweep.results.append(sweep.current)
+            break
+    if stopped is None:
+        cp.clear()
+        cp.put("meta", {"status": "done", "now": sweep_now.isoformat()})
+    seconds = time.perf_counter() - started
+    report = {"now": sweep_now.isoformat(), "dry_run": False, "resumed": resumed,
+              "status": "partial" if stopped else "done", "stopped_by": stopped,
+              "targets": [r.as_dict() for r in sweep.results], "total_rows": sweep.total,
+              "seconds": round(seconds, 3),
+              "rows_per_second": round(sweep.total / seconds, 1) if seconds > 0 else None}
+    engine.audit.record("retention.sweep.done" if not stopped else "retention.sweep.paused", actor=actor,
+                        details={"now": sweep_now.isoformat(), "total_rows": sweep.total,
+                                 "stopped_by": stopped})
+    log.info("retention sweep %s: %d rows", report["status"], sweep.total,
+             extra={"event": "sweep.done", "status": report["status"], "rows": sweep.total, "stopped_by": stopped,
+                    "duration_ms": round(seconds * 1000, 1), "start_pk": start_pk, "end_pk": end_pk})
     left = None if max_rows is None else max_rows - sweep.total
     if resumed and stopped is None and sweep_now != now and (left is None or left > 0):
         later = run(engine, now, max_rows=left,

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 
 from pledge.connectors.sql import SqlConnector
 from pledge.consent.facts import PersonFacts, fetch_facts, find_source
+from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -51,7 +52,7 @@ GROUND = "child_under_minimum_age"
 POLICY_ACTOR = "policy:age.on_child_found"
 
 
-class ChildError(ValueError):
+class ChildError(InvalidInput):
     """A child-found action that cannot be taken as asked; the message says why."""
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import insert, select, update
 
+from pledge.errors import Forbidden
 from pledge.rights.vault import Vault
 from pledge.store.tables.requests import request_exports
 from pledge.store.tables.requests import requests as requests_table
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Delivery", "DeliveryError"]
 
 
-class DeliveryError(ValueError):
+class DeliveryError(Forbidden, ValueError):
     """A link that does not open an export; ``reason``: bad_signature, expired, used, purged, missing."""
 
     def __init__(self, reason: str, message: str) -> None:

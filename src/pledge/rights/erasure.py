@@ -35,6 +35,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -79,30 +80,29 @@ class ErasurePlan:
     identities: dict[str, list[str]] = field(default_factory=dict)
 
 
-def make_plan(engine: Engine, identities: Mapping[str, Any]) -> ErasurePlan:
-    """Plan an erasure; reads only."""
+def make_plan(engine: Engine, identities: Mapping[str, Any], now: datetime | None = None) -> ErasurePlan:
+    """Plan an erasure as of ``now`` (default: the engine's clock); reads only.
+
+    ``identities`` of the plan are the given ones plus those of the person's own rows in
+    tables of people (:attr:`pledge.rights.erasure_rows.Ownership.found`). The locator's
+    ``discovered`` identities are not used for the ledger: they include every identity field
+    of any row matched on an identity, which can name someone else (the second person in a
+    shared row), and a replay would then erase them too.
+    """
     located = _locate(engine, identities)
-    planner = Planner(engine, located)
+    planner = Planner(engine, located, now)
     steps = planner.build()
     found = planner.ownership.found if planner.ownership is not None else {}
     merged = {k: sorted({norm(v, k) for v in vs}) for k, vs in normalise_identities(identities).items()}
-    for source in (found, _discovered(located)):
-        for kind, values in source.items():
-            merged[kind] = sorted(set(merged.get(kind, [])) | {norm(v, kind) for v in values})
+    for kind, values in found.items():
+        merged[kind] = sorted(set(merged.get(kind, [])) | {norm(v, kind) for v in values})
     return ErasurePlan(steps, planner.notes, merged)
 
 
-def _discovered(located: Located) -> dict[str, list[Any]]:
-    """Identities the locator itself reports having found (when it does)."""
-    extra = getattr(located, "discovered", None)
-    if not isinstance(extra, Mapping):
-        return {}
-    return {str(k): list(v) if isinstance(v, list | tuple | set) else [v] for k, v in extra.items()}
-
-
-def plan_erasure(engine: Engine, identities: Mapping[str, Any]) -> tuple[list[Step], list[str]]:
-    """The ordered steps of an erasure and planning notes; reads only."""
-    plan = make_plan(engine, identities)
+def plan_erasure(engine: Engine, identities: Mapping[str, Any],
+                 now: datetime | None = None) -> tuple[list[Step], list[str]]:
+    """The ordered steps of an erasure as of ``now`` and planning notes; reads only."""
+    plan = make_plan(engine, identities, now)
     return plan.steps, plan.notes
 
 
@@ -188,7 +188,9 @@ def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_ru
     ``deleted``, ``masked`` and ``retained`` list the person's rows and the rows of others
     that changed (marked ``shared``); ``shared`` repeats the rows of other people that were
     touched, ``others`` the rows of other people reached but left as they are. The totals
-    count rows that are gone, rows that changed and the person's rows kept unchanged.
+    count rows that are gone, rows that changed and the person's rows kept unchanged (so they
+    equal a before/after diff); ``kept`` counts the person's rows that stay, and of them
+    those kept under an exemption.
     """
     report: dict[str, Any] = {"request_id": request_id, "dry_run": dry_run,
                               "status": "planned" if dry_run else "done",
@@ -206,6 +208,11 @@ def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_ru
         counts[step.outcome] += len(step.keys)
     report["totals"] = {o: sum(len(s.keys) for s in steps if s.outcome == o and not (s.shared and o == "retained"))
                         for o in ("deleted", "masked", "retained")}
+    # the person's rows that stay: unchanged, or changed but kept (under an exemption, or
+    # anonymised because others still need them); ``exempt``: kept under an exemption
+    mine = [s for s in steps if not s.shared and s.outcome != "deleted"]
+    report["kept"] = {"rows": sum(len(s.keys) for s in mine),
+                      "exempt": sum(len(s.keys) for s in mine if s.exemption)}
     report["statements"] = sum(1 for s in steps if s.op != "none")
     return report
 

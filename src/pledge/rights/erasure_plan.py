@@ -42,6 +42,7 @@ from sqlalchemy import Column, Connection, String, select
 from pledge.connectors.base import batched
 from pledge.connectors.sql import SqlConnector
 from pledge.datamap.model import Collection, DataField
+from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.erasure_rows import (
     MINE,
@@ -76,7 +77,7 @@ Op = Literal["delete", "update", "none"]
 Action = Literal["delete", "mask", "keep"]
 
 
-class ErasurePlanError(ValueError):
+class ErasurePlanError(InvalidInput):
     """A data map or policy that cannot drive an erasure (e.g. an unknown exemption)."""
 
 
@@ -182,9 +183,11 @@ class _Decision:
 class Planner:
     """Builds the ordered steps of one erasure (reads the platform; writes nothing)."""
 
-    def __init__(self, engine: Engine, located: Located) -> None:
+    def __init__(self, engine: Engine, located: Located, now: datetime | None = None) -> None:
         self.engine = engine
         self.located = located
+        #: the moment exemption periods are counted to (a sweep passes its own; else the clock)
+        self.now = now or engine.now()
         self.notes: list[str] = []
         self.ownership: Ownership | None = None
         self.rows: dict[str, dict[Any, dict[str, Any]]] = {}
@@ -315,7 +318,7 @@ class Planner:
         if clock is not None and mine:
             starts = clock_starts(conn, self.connector(database), clock, mine)
         expired = empty = 0
-        now = self.engine.now()
+        now = self.now
         for key, row in rows.items():
             rid = (coll_key, key)
             if key not in mine:
@@ -412,15 +415,19 @@ class Planner:
                     else:
                         own.links[child_key] = link_fields(self.engine.dataset, database, Collection(name=lk.child),
                                                            links, set(connector.columns(lk.child)))
+                # the child's key, the link, and the columns that say whose the child is
+                wanted_cols = dict.fromkeys([*(c.name for c in ccols), *lk.columns,
+                                             *(c for lf in own.links[child_key] for c in lf.columns)])
+                read = [table.c[c] for c in wanted_cols if c in table.c]
                 for chunk in batched(sorted(keys, key=repr), 500):
-                    for row in conn.execute(select(table).where(key_in(cols, chunk))):
+                    for row in conn.execute(select(*read).where(key_in(cols, chunk))):
                         m = dict(row._mapping)
                         ckey = m[ccols[0].name] if len(ccols) == 1 else tuple(m[c.name] for c in ccols)
                         vals = [m[c] for c in lk.columns]
                         pval = vals[0] if len(vals) == 1 else tuple(vals)
                         child = (child_key, ckey)
                         if child not in self.decisions:
-                            self.external[child] = m
+                            self.external.setdefault(child, {}).update(m)
                         out.append((lk, child, (f"{database}.{parent}", pval)))
         return out
 
@@ -490,7 +497,7 @@ class Planner:
                 if pd.action != "delete" or lk.nullable:
                     continue
                 # a row that stays needs this parent: anonymise the parent instead of deleting it
-                whose = "other people's" if self._is_others(child) else "the person's kept"
+                whose = self._whose(database, child)
                 pcoll = dataset.resolve_collection(parent[0])[1] if dataset.has(parent[0]) else None
                 fields = mask_strategies(pcoll, self.keycols[parent[0]]) if pcoll is not None else {}
                 decisions[parent] = _Decision(
@@ -517,6 +524,17 @@ class Planner:
                 cd.action = "mask"
                 cd.reason = f"{cd.reason}; its link to the person's row ({lk.describe()}) is cut"
             cd.cut.update(lk.columns)
+
+    def _whose(self, database: str, child: RowId) -> str:
+        """Who keeps the rows that still need a parent, in words for a reason."""
+        if self._is_others(child):
+            return "other people's"
+        if child in self.external:
+            name = child[0].split(".", 1)[1]
+            if not self.engine.dataset.database(database).has_collection(name):
+                return "unmapped (the data map does not cover them)"
+            return "unreached (no declared reference leads to them)"
+        return "the person's kept"
 
     def _theirs_kept(self, coll_key: str, coll: Collection, rid: RowId) -> _Decision:
         d = self._theirs(coll_key, coll, self.rows[coll_key][rid[1]])

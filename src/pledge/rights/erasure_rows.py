@@ -4,20 +4,22 @@
 of other people (a service request the erased employee handled, a customer who was
 referred by the erased one). A row belongs to the person only through its *owner fields*:
 the collection's ``owner:`` list in the data map, or by default its identity fields and its
-references to tables of people (collections that declare an identity field). Each
+references to tables of people (collections whose primary key is an identity). Each
 non-null owner field names the person (its value is one of their identities, or a key of
 one of their rows) or someone else. A row is
 
 * ``mine`` — some owner field names the person and none names anyone else; also a row of
   a table of people matched on one of the person's identities;
-* ``mixed`` — owner fields name the person *and* others (shared with them);
+* ``mixed`` — owner fields name the person *and* others (shared with them); with
+  ``shared: owner`` such a row counts as the person's own;
 * ``theirs`` — owner fields name only others;
 * ``orphan`` — no owner field is set: the row belongs to what it was reached through, so
   it is ``mine`` when reached from one of the person's own rows (an order line through
   their order) or by one of their identities, and nobody's otherwise.
 
 Identities grow while ownership is worked out: a row of a table of people that matches
-one identity gives all its identity values (their user id, their phone, an older email),
+one identity gives all its identity values (their user id, their phone, an older email);
+identity fields elsewhere (a contact email in someone's order) never do,
 and those are what the erasure ledger records (:attr:`Ownership.found`). Values compare
 under the identity rules of :mod:`pledge.dataplane.identity` (an email ignores case, so
 ``Ann@Example.org`` is ``ann@example.org``; ids are exact).
@@ -44,6 +46,7 @@ from sqlalchemy import Connection, select
 from pledge.connectors.base import batched
 from pledge.datamap.model import Collection, Dataset
 from pledge.dataplane.identity import given_values, normalise
+from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.fkgraph import Link
 
@@ -56,7 +59,7 @@ MINE, MIXED, THEIRS, ORPHAN = "mine", "mixed", "theirs", "orphan"
 RowId = tuple[str, Any]  # ("db.collection", key)
 
 
-class ExemptionMapError(ValueError):
+class ExemptionMapError(InvalidInput):
     """An exemption whose trigger a collection cannot reach."""
 
 
@@ -72,12 +75,14 @@ def norms(kind: str, values: Any) -> set[str]:
 
 
 def is_people(dataset: Dataset, coll_key: str) -> bool:
-    """A table of people: its collection declares an identity field."""
+    """A table of people, one row per person: a primary-key field of it is an identity
+    (``users.id`` is the ``user_id``). Other collections with identity fields (a contact
+    email, a face tag) hold *links* to people, not people."""
     try:
         _db, coll = dataset.resolve_collection(coll_key)
     except KeyError:
         return False
-    return any(f.identity for f in coll.fields)
+    return any(f.identity and f.primary_key for f in coll.fields)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class LinkField:
     #: "db.collection" and its columns, for a reference
     target: str | None = None
     target_columns: tuple[str, ...] = ()
+    #: the reference names a whole row key of its target (a foreign key into a primary key)
+    keyed: bool = False
 
     @property
     def name(self) -> str:
@@ -100,6 +107,7 @@ def link_fields(dataset: Dataset, database: str, coll: Collection, links: list[L
                 live_columns: set[str]) -> list[LinkField]:
     """Identity fields, declared references and live foreign keys of ``coll``, each once."""
     out: dict[tuple[str, ...], LinkField] = {}
+    keyed = {lk.columns: lk for lk in links if lk.child == coll.name}
     for f in coll.fields:
         if f.name not in live_columns:
             continue
@@ -108,11 +116,13 @@ def link_fields(dataset: Dataset, database: str, coll: Collection, links: list[L
         for ref in f.references:
             db, parent, target = ref.target
             if db == database and (f.name,) not in out:
-                out[(f.name,)] = LinkField((f.name,), target=f"{db}.{parent}", target_columns=(target,))
-    for lk in links:
-        if lk.child == coll.name and lk.columns not in out:
-            out[lk.columns] = LinkField(lk.columns, target=f"{database}.{lk.parent}",
-                                        target_columns=lk.parent_columns)
+                lk = keyed.get((f.name,))
+                out[(f.name,)] = LinkField((f.name,), target=f"{db}.{parent}", target_columns=(target,),
+                                           keyed=lk is not None and lk.parent == parent)
+    for cols, lk in keyed.items():
+        if cols not in out:
+            out[cols] = LinkField(cols, target=f"{database}.{lk.parent}", target_columns=lk.parent_columns,
+                                  keyed=True)
     return list(out.values())
 
 
@@ -193,10 +203,30 @@ class Ownership:
             cache[ck] = self._mine_values(lf.target, lf.target_columns)
         return value in cache[ck]
 
+    def _container_says(self, coll_key: str, row: dict[str, Any],
+                        cache: dict[tuple[str, tuple[str, ...]], set[Any]]) -> bool | None:
+        """For a row with no owner of its own: True when a foreign key of it leads to one of the
+        person's rows (an order line of their order), False when its foreign keys lead only to
+        rows that are not theirs (a line of someone else's order), None without any."""
+        says: bool | None = None
+        for lf in self.links.get(coll_key, []):
+            if not lf.keyed or lf.target is None or is_people(self.dataset, lf.target):
+                continue
+            one = self.names_person(coll_key, lf, row, cache)
+            if one is True:
+                return True
+            if one is False:
+                says = False
+        return says
+
     def _reached_through_mine(self, coll_key: str, row: dict[str, Any],
                               cache: dict[tuple[str, tuple[str, ...]], set[Any]]) -> bool:
+        """Reached from one of the person's rows through a field that is not a link to a
+        person (a link that names the person is a link, not ownership: it is cut)."""
+        links = {lf.columns[0] for lf in self.links.get(coll_key, [])
+                 if len(lf.columns) == 1 and (lf.kind or (lf.target is not None and is_people(self.dataset, lf.target)))}
         for step in self.plan.steps:
-            if step.key != coll_key or row.get(step.match) is None:
+            if step.key != coll_key or row.get(step.match) is None or step.match in links:
                 continue
             if step.kind == "identity":
                 if norm(row[step.match], step.source) in self.identities.get(step.source, ()):
@@ -217,6 +247,12 @@ class Ownership:
             if (row[step.match],) in cache[ck]:
                 return True
         return False
+
+    def _shared(self, coll_key: str) -> str | None:
+        try:
+            return self.dataset.resolve_collection(coll_key)[1].shared
+        except KeyError:
+            return None
 
     def classify(self, coll_key: str, row: dict[str, Any],
                  cache: dict[tuple[str, tuple[str, ...]], set[Any]] | None = None) -> str:
@@ -248,7 +284,13 @@ class Ownership:
                     if rid in self.people:
                         continue
                     status = self.classify(coll_key, row, cache)
-                    inherited = status == ORPHAN and self._reached_through_mine(coll_key, row, cache)
+                    if status == MIXED and self._shared(coll_key) == "owner":
+                        status = MINE  # declared: the person's own even where it names others
+                    inherited = False
+                    if status == ORPHAN:
+                        container = self._container_says(coll_key, row, cache)
+                        inherited = container is True or (
+                            container is None and self._reached_through_mine(coll_key, row, cache))
                     if inherited:
                         status = MINE
                         self.inherited.add(rid)
@@ -350,13 +392,7 @@ def resolve_clock(dataset: Dataset, connector: SqlConnector, database: str, coll
 
 
 def _tables(connector: SqlConnector) -> set[str]:
-    from sqlalchemy import inspect
-
-    cache = getattr(connector, "_pledge_table_names", None)
-    if cache is None:
-        cache = set(inspect(connector.engine).get_table_names())
-        connector._pledge_table_names = cache  # type: ignore[attr-defined]
-    return set(cache)
+    return set(connector.tables())  # listed once per connector, by the connector
 
 
 def _naive_utc(value: Any) -> datetime | None:

@@ -42,12 +42,16 @@ __all__ = ["access_located", "access_rows", "erase_fanout", "erase_step_task", "
 
 # -- tasks ----------------------------------------------------------------------------------------
 def fetch_rows_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
-    """Whole rows of one collection by primary key (read only)."""
+    """Whole rows of one collection by row key (read only); composite keys as lists."""
+    from pledge.dataplane.schema import require_live_schema
+
+    require_live_schema(engine, [payload["database"]])  # sets the row keys in a worker, too
     connector = engine.connectors.get(payload["database"])
-    pk = payload["pk"]
+    pk = payload["pk"] if isinstance(payload["pk"], list) else [payload["pk"]]
+    keys = [tuple(k) if isinstance(k, list) else (k,) for k in payload["keys"]]
     with connector.begin() as conn:
-        rows = list(connector.select_in(conn, payload["collection"], pk, payload["keys"]))
-    rows.sort(key=lambda r: (r[pk] is None, r[pk]))
+        rows = list(connector.fetch(conn, payload["collection"], keys))
+    rows.sort(key=lambda r: tuple((r[c] is None, r[c]) for c in pk))
     return {"rows": json_rows(rows)}
 
 
@@ -64,30 +68,25 @@ def _digest(identities: Mapping[str, Any]) -> str:
 def access_located(engine: Engine, identities: Mapping[str, Any]) -> Located:
     """:func:`locate` with whole rows, the rows fetched as tasks (JSON-ready values).
 
-    The traversal runs here on keys only; each collection's rows are then read by primary
-    key in one ``rights.fetch_rows`` task. Rows come back as :func:`json_rows` gives them,
+    The traversal runs here on keys only; each collection's rows are then read by row key
+    (composite keys included) in one ``rights.fetch_rows`` task. Rows come back as :func:`json_rows` gives them,
     which is what the access package writes either way.
     """
     found = locate(engine, identities, columns="keys")
     payloads: list[dict[str, Any]] = []
-    whole: dict[str, list[dict[str, Any]]] = {}
     for coll in found.collections():
         pk = found.primary_keys.get(coll, [])
         database, name = coll.split(".", 1)
-        if len(pk) != 1:  # composite keys: read in place, rare
-            whole[coll] = json_rows(locate(engine, identities).rows.get(coll, []))
-            continue
-        payloads.append({"database": database, "collection": name, "pk": pk[0],
-                         "keys": [k[0] for k in found.keys(coll)]})
+        payloads.append({"database": database, "collection": name, "pk": list(pk),
+                         "keys": [list(k) for k in found.keys(coll)]})
     # A fresh batch per call: a redelivered message finds its own task's stored result,
     # but a later access for the same person always reads the data anew.
     results = engine.jobs.run_all("rights.fetch_rows", payloads,
                                   batch=f"access-{_digest(identities)}-{secrets.token_hex(8)}")
     out = {f"{p['database']}.{p['collection']}": r["rows"] for p, r in zip(payloads, results, strict=True)}
-    out.update(whole)
     rows = {c: (out.get(c) or []) if found.rows.get(c) else [] for c in found.plan.collections}
     return Located(found.plan, found.identities, rows, dict(found.primary_keys),
-                   found.statements + len(payloads), dict(found.via))
+                   found.statements + len(payloads), dict(found.via), discovered=dict(found.discovered))
 
 
 def access_rows(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:

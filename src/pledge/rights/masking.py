@@ -63,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from pledge.connectors.sql import key_in as sql_key_in
+from pledge.errors import InvalidInput
 
 BATCH_SIZE = 500
 PSEUDONYM_PREFIX = "pz_"
@@ -71,7 +72,7 @@ _PSEUDONYM_RE = re.compile(r"^pz_[0-9a-f]{6,}$")
 MASKING_STRATEGIES = ("null", "hmac", "redact", "fake")
 
 
-class MaskingError(ValueError):
+class MaskingError(InvalidInput):
     """A masking request that cannot be applied as asked."""
 
 

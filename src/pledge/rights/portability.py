@@ -21,6 +21,7 @@ import httpx
 
 from pledge.datamap.model import Dataset
 from pledge.engine import Engine
+from pledge.errors import Failed
 from pledge.policy.model import Policy
 from pledge.rights.access import subject_target
 from pledge.rights.art15 import covers
@@ -30,7 +31,7 @@ from pledge.rights.locate import Located, locate
 PORTABLE_BASES = ("consent", "contract")
 
 
-class PortabilityError(RuntimeError):
+class PortabilityError(Failed):
     """An export that cannot be sent: a refused address or a failed transmission."""
 
 

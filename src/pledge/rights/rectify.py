@@ -32,6 +32,7 @@ from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, Numeric, String, 
 from pledge.connectors.base import batched
 from pledge.datamap.model import Collection, DataField
 from pledge.emails import EMAIL_RE
+from pledge.errors import InvalidInput
 from pledge.rights.locate import Located, locate
 from pledge.rights.masking import key_columns, key_in, row_key
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
 
 
-class RectifyError(ValueError):
+class RectifyError(InvalidInput):
     """A change that cannot be applied; names the field and what would be valid."""
 
 
@@ -226,7 +227,7 @@ def rectify(engine: Engine, identities: Mapping[str, Any], changes: Mapping[str,
 def person_identities(engine: Engine, located: Located) -> dict[str, list[str]]:
     """Every normalised identity of the person in ``located`` (whole rows): the ones given,
     and those of the rows of tables of people that match them (their user id, phone…)."""
-    from pledge.rights.erasure_rows import Ownership, norm
+    from pledge.rights.erasure_rows import Ownership
 
     rows: dict[str, dict[Any, dict[str, Any]]] = {}
     for coll_key in located.collections():
@@ -234,10 +235,4 @@ def person_identities(engine: Engine, located: Located) -> dict[str, list[str]]:
         rows[coll_key] = {tuple(r.get(c) for c in pk) if pk else i: r for i, r in enumerate(located.rows[coll_key])}
     own = Ownership(engine.dataset, located.plan, rows, {})
     own.compute(located.identities)
-    out = own.found
-    extra = getattr(located, "discovered", None)
-    if isinstance(extra, Mapping):
-        for kind, values in extra.items():
-            vals = values if isinstance(values, list | tuple | set) else [values]
-            out[str(kind)] = sorted(set(out.get(str(kind), [])) | {norm(v, str(kind)) for v in vals})
-    return out
+    return own.found

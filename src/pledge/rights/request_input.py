@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pledge.datamap.model import IdentityKind
 from pledge.emails import is_email_address
+from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pledge.engine import Engine
@@ -52,7 +53,7 @@ PARAMS: dict[str, frozenset[str]] = {
 }
 
 
-class RequestInputError(ValueError):
+class RequestInputError(InvalidInput):
     """Input a request cannot carry; ``field`` names it (``params.changes``, ``identities.user_id``)."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pledge.reports.certificate import issue as issue_certificate
 from pledge.rights.export import dumps, write_zip
+from pledge.tasks import LOCAL
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -191,4 +192,5 @@ def request_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
         return {"request_id": view.id, "state": view.state, "ran": False}
     view = svc.carry_out(view.id, actor=str(payload.get("actor") or "system"), run_token=payload.get("run") or None,
                          loaded=loaded)
-    return {"request_id": view.id, "state": view.state, "ran": True}
+    # the final view goes back to a submitter in this process (never stored or sent)
+    return {"request_id": view.id, "state": view.state, "ran": True, LOCAL: view}

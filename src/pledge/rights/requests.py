@@ -41,16 +41,17 @@ found by ``identity_key``, the keyed HMAC of the email.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
 from pledge.emails import is_email_address
+from pledge.errors import Conflict, InvalidInput, NotFound
 from pledge.rights.deadlines import days_left, deadline_for, is_overdue, regime_for
 from pledge.rights.vault import Vault
 from pledge.store.tables.requests import requests as requests_table
@@ -121,17 +122,19 @@ INITIATIVE_GROUNDS: dict[str, str] = {
 }
 
 ASSURANCE = ("none", "reasonable", "reasonably_high")
+#: an unverified request expires (and loses its identities) this long after receipt
+EXPIRE_AFTER = timedelta(days=30)
 
 
-class RequestError(ValueError):
+class RequestError(InvalidInput):
     """A request that cannot be made or moved as asked; the message says why."""
 
 
-class RequestNotFound(RequestError):
+class RequestNotFound(NotFound, RequestError):
     pass
 
 
-class RequestStateError(RequestError):
+class RequestStateError(Conflict, RequestError):
     pass
 
 
@@ -195,35 +198,25 @@ class RequestService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.vault = Vault(engine.keys)
-        self._here = threading.local()  # the view carry_out last wrote in this thread (see _submit)
 
     # -- collaborators (built lazily: each is its own module) -----------------------------
-    @property
+    @cached_property
     def verifier(self) -> Verifier:
         from pledge.rights.verify import Verifier
 
-        if "_verifier" not in self.__dict__:
-            self.__dict__["_verifier"] = Verifier(self.engine, self.vault)
-        v: Verifier = self.__dict__["_verifier"]
-        return v
+        return Verifier(self.engine, self.vault)
 
-    @property
+    @cached_property
     def delivery(self) -> Delivery:
         from pledge.rights.delivery import Delivery
 
-        if "_delivery" not in self.__dict__:
-            self.__dict__["_delivery"] = Delivery(self.engine, self.vault)
-        d: Delivery = self.__dict__["_delivery"]
-        return d
+        return Delivery(self.engine, self.vault)
 
-    @property
+    @cached_property
     def notices(self) -> Notices:
         from pledge.rights.notices import Notices
 
-        if "_notices" not in self.__dict__:
-            self.__dict__["_notices"] = Notices(self.engine)
-        n: Notices = self.__dict__["_notices"]
-        return n
+        return Notices(self.engine)
 
     # -- reading --------------------------------------------------------------------------
     def _view(self, row: Row[Any] | SimpleNamespace) -> RequestView:
@@ -486,14 +479,15 @@ class RequestService:
         return self._submit(self.get(public_id), actor)
 
     def _submit(self, view: RequestView, actor: str) -> RequestView:
+        from pledge.tasks import LOCAL
+
         run = str(view.result.get("run", "")) if view.state == "executing" else ""
-        self._here.done = None
-        self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
-                                batch=f"request-{view.id}")
-        done: RequestView | None = self._here.done
-        self._here.done = None
-        # carried out here and now (no broker): its final row is what carry_out just wrote
-        return done if done is not None and done.id == view.id else self.get(view.id)
+        ran = self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
+                                      batch=f"request-{view.id}")
+        # carried out here and now (no broker): the task returns the view carry_out just wrote;
+        # on workers (None), or a run that found nothing to do, the row says where it stands
+        done = (ran or {}).get(LOCAL)
+        return done if isinstance(done, RequestView) and done.id == view.id else self.get(view.id)
 
     def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None,
                   loaded: tuple[RequestView, dict[str, Any]] | None = None) -> RequestView:
@@ -520,7 +514,6 @@ class RequestService:
                               result=result)
         self.notices.requester(view, payload["identities"]["email"], "completed")
         self.notices.recipients(view, payload["identities"])
-        self._here.done = view
         return view
 
     def _failed(self, public_id: str, exc: Exception, *, actor: str) -> RequestView:
@@ -532,7 +525,6 @@ class RequestService:
                 return self._view(row)
             view = self._move(conn, row, "failed", actor=actor, details={"failure": failure},
                               result={**dict(row.result or {}), "failure": failure})
-        self._here.done = view
         return view
 
     def deny(self, public_id: str, ground: str, *, note: str = "", actor: str, notify: bool = True) -> RequestView:
@@ -570,12 +562,32 @@ class RequestService:
         self.notices.requester(view, self.identities(public_id)["email"], "extended")
         return view
 
-    def expire_stale(self, *, after: timedelta = timedelta(days=30), actor: str = "system") -> list[str]:
-        """Requests never verified within ``after`` of receipt become ``expired``."""
-        cutoff = self.engine.now() - after
+    def expire_stale(self, *, now: datetime | None = None, after: timedelta = EXPIRE_AFTER,
+                     actor: str = "system") -> list[str]:
+        """Requests never verified within ``after`` of receipt (at ``now``, default the
+        engine's clock) become ``expired``, and their identities are destroyed: the sealed
+        payload is replaced by an empty one and the lookup key is cleared, in the same
+        transaction as the move and its audit entry. Expired requests that still hold
+        identities (expired before this was done) lose them too. Returns the ids expired.
+
+        The daily scheduler (``pledge serve``), Celery beat and ``pledge requests expire``
+        run it."""
+        cutoff = (now or self.engine.now()) - after
+        gone = {"payload_enc": self.vault.seal({"identities": {}, "params": {}}), "identity_key": ""}
         done: list[str] = []
-        for view in self.find(state=None):
-            if view.state in ("received", "verifying") and view.received_at < cutoff:
-                self.transition(view.id, "expired", actor=actor, details={"after_days": after.days})
-                done.append(view.id)
+        with self.engine.store.connect() as conn:
+            stale = [r.public_id for r in conn.execute(
+                select(requests_table.c.public_id, requests_table.c.received_at)
+                .where(requests_table.c.state.in_(("received", "verifying")))) if _aware(r.received_at) < cutoff]
+        for public_id in stale:
+            with self.engine.store.begin() as conn:
+                row = self._row(conn, public_id, lock=True)
+                if row.state not in ("received", "verifying"):  # verified meanwhile
+                    continue
+                self._move(conn, row, "expired", actor=actor, details={"after_days": after.days,
+                                                                        "identities": "destroyed"}, **gone)
+            done.append(public_id)
+        with self.engine.store.begin() as conn:
+            conn.execute(update(requests_table).where(requests_table.c.state == "expired",
+                                                      requests_table.c.identity_key != "").values(**gone))
         return done

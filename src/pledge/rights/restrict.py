@@ -5,7 +5,8 @@ in Pledge's store (``restrictions`` / ``objections``), keyed by the person's
 ``subject_key`` (the keyed HMAC of their email, never the address itself). The
 consent engine reads :func:`active_restrictions` and :func:`active_objections` to
 turn them into purpose decisions. Every change is written to the audit log in the
-same transaction. New rows use the newest subject key; reads (and lifting, withdrawing)
+same transaction, and moves the person's version counter (:mod:`pledge.consent.versions`)
+there too, so every process decides anew at once. New rows use the newest subject key; reads (and lifting, withdrawing)
 match the person under every subject key, so records from before a rotation still apply.
 """
 
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from pledge.consent import versions
 from pledge.emails import is_email_address
+from pledge.errors import InvalidInput
 from pledge.retention.ledger import key_clause
 from pledge.store.tables.rights import objections, restrictions
 
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
     from pledge.engine import Engine
 
 
-class RightsInputError(ValueError):
+class RightsInputError(InvalidInput):
     """A request that names an unknown purpose or gives an unusable identity."""
 
 
@@ -111,6 +114,7 @@ def restrict(engine: Engine, email: str, purpose: str | None = None, *, reason: 
         res = conn.execute(insert(restrictions).values(
             subject_key=key, purpose=purpose, reason=reason, created_at=engine.now()))
         rid = int(res.inserted_primary_key[0])  # type: ignore[index]
+        versions.bump(conn, key)  # decisions in every process see it at once
         engine.audit.record("rights.restrict", actor=actor, target=key,
                             details={"purpose": purpose, "reason": reason, "restriction_id": rid}, conn=conn)
     return {"action": "restrict", "subject_key": key, "purpose": purpose, "id": rid, "created": True}
@@ -125,6 +129,7 @@ def lift_restriction(engine: Engine, email: str, purpose: str | None = None, *,
                if purpose is None or r["purpose"] == purpose]
         if ids:
             conn.execute(update(restrictions).where(restrictions.c.id.in_(ids)).values(lifted_at=engine.now()))
+            versions.bump(conn, key)
             engine.audit.record("rights.restrict.lift", actor=actor, target=key,
                                 details={"purpose": purpose, "restriction_ids": ids}, conn=conn)
     return {"action": "lift", "subject_key": key, "purpose": purpose, "lifted": ids}
@@ -147,6 +152,7 @@ def object_to(engine: Engine, email: str, purpose: str, *, reason: str = "",
         res = conn.execute(insert(objections).values(
             subject_key=key, purpose=purpose, reason=reason, created_at=engine.now()))
         oid = int(res.inserted_primary_key[0])  # type: ignore[index]
+        versions.bump(conn, key)
         engine.audit.record("rights.object", actor=actor, target=key,
                             details={"purpose": purpose, "reason": reason, "objection_id": oid,
                                      "absolute": absolute, "art21_applies": grounded}, conn=conn)
@@ -161,6 +167,7 @@ def withdraw_objection(engine: Engine, email: str, purpose: str, *, actor: str =
         ids = [o["id"] for o in _active_objections(conn, subject_keys_for(engine, email)) if o["purpose"] == purpose]
         if ids:
             conn.execute(update(objections).where(objections.c.id.in_(ids)).values(withdrawn_at=engine.now()))
+            versions.bump(conn, key)
             engine.audit.record("rights.object.withdraw", actor=actor, target=key,
                                 details={"purpose": purpose, "objection_ids": ids}, conn=conn)
     return {"action": "withdraw", "subject_key": key, "purpose": purpose, "withdrawn": ids}

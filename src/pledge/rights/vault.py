@@ -20,13 +20,14 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from pledge.errors import Forbidden
 from pledge.keys import Keyring, KeysMissing
 from pledge.retention.ledger import subject_key
 
 __all__ = ["DecryptionError", "Vault"]
 
 
-class DecryptionError(ValueError):
+class DecryptionError(Forbidden, ValueError):
     """A token that none of the configured keys opens (wrong key, or tampered)."""
 
 

@@ -41,6 +41,7 @@ import jwt
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, insert, select, update
 
+from pledge.errors import Forbidden
 from pledge.policy.duration import Duration
 from pledge.rights.requests import RequestError, RequestStateError, RequestView
 from pledge.rights.vault import Vault
@@ -62,7 +63,7 @@ ORG_CONFIRM_DAYS = 14
 STATUS_DAYS = 7
 
 
-class VerificationError(RequestError):
+class VerificationError(Forbidden, RequestError):
     """A proof that failed; ``reason`` is one of: wrong, expired, used, locked, no_code,
     bad_token, mismatch."""
 

@@ -23,8 +23,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, exc, text
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import Engine as SAEngine
+
+from pledge.errors import Unavailable
+from pledge.extras import create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: For the ``alembic`` command line: ``alembic -c <this> -x url=URL upgrade heads``.
@@ -126,7 +129,7 @@ def known_revisions() -> frozenset[str]:
     return frozenset(s.revision for s in _script().walk_revisions())
 
 
-class SchemaOutOfDate(RuntimeError):
+class SchemaOutOfDate(Unavailable):
     """The store's schema is not the one this Pledge needs (behind, or from a newer Pledge)."""
 
     def __init__(self, current: tuple[str, ...], needed: tuple[str, ...]) -> None:
@@ -148,7 +151,7 @@ class SchemaOutOfDate(RuntimeError):
                 f"run `{upgrade_command}`")
 
 
-class MigrationLockTimeout(RuntimeError):
+class MigrationLockTimeout(Unavailable):
     """Another process held the migration lock for longer than the timeout."""
 
 

@@ -249,6 +249,8 @@ def preview(engine: Engine, view: RequestView) -> dict[str, Any]:
     from pledge.rights.locate import locate
 
     identities = engine.requests.identities(view.id)
+    if not identities:  # an expired request's identities are destroyed (RequestService.expire_stale)
+        return {"mode": "error", "rows": [], "totals": {}, "notes": ["its identities were destroyed when it expired"]}
     try:
         if view.kind in ("erasure", "ccpa_delete"):
             report = erase(engine, identities, plan=True)

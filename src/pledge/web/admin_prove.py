@@ -56,26 +56,20 @@ def _show(request: Request, engine: Any, admin: Any, t: Translator, proof: Proof
 
 @router.get("", response_class=HTMLResponse)
 def prove_page(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> HTMLResponse:
-    return _show(request, engine, admin, t, latest(engine), error=request.query_params.get("error"))
+    return _show(request, engine, admin, t, latest(engine))
 
 
 @router.post("/run")
-def prove_now(engine: EngineDep, admin: AdminDep, t: TranslatorDep,
+def prove_now(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorDep,
               csrf: Annotated[str, Form()] = "") -> Response:
     if not csrf_ok(admin.session, csrf):
         raise HTTPException(403, t("The form's security token is missing or wrong. Reload the page and try again."))
     permitted(admin, "run", t)
     try:
         proof = run(engine, actor=admin.actor)
-    except ProveError as exc:
-        return RedirectResponse(f"/admin/prove?error={_quote(str(exc))}", status_code=303)
+    except ProveError as exc:  # the page again, saying why (503: try again once the database is back)
+        return _show(request, engine, admin, t, latest(engine), error=str(exc), status_code=503)
     return RedirectResponse(f"/admin/prove/{proof.id}", status_code=303)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:300])
 
 
 def _run(engine: Any, run_id: int, t: Translator) -> Proof:

@@ -13,8 +13,11 @@ Server-to-server calls need a scoped API key (``Authorization: Bearer plk_…``,
 choice for a person named by ``subject`` (an email) ``consent:write``. The browser needs
 no key: the banner posts with the person's signed token (``data-subject-token``), and
 for an unknown visitor it keeps the choice in a cookie only and posts nothing; a raw
-``subject`` without a key is refused with 401. The decision fast path checks the key
-before the cache, so a cached answer never reaches a caller without the scope.
+``subject`` without a key is refused with 401. ``GET /v1/decisions`` is the hot path: one
+documented route that reads its query itself (no dependency injection, no validation
+models), checks the key before anything else, so a cached answer never reaches a caller
+without the scope, and decides on a worker thread (a cached decision still reads the
+person's version counter: :mod:`pledge.consent.versions`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
+from pledge.consent.decisions import Decision
 from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
 from pledge.consent.unsubscribe import LinkError, read_preferences
 from pledge.emails import is_email_address
@@ -63,59 +67,62 @@ def _email(value: str) -> str:
 
 
 # -- decisions ---------------------------------------------------------------------------
-async def decision_fast(request: Request) -> Response:
-    """The hot path, without FastAPI's dependency injection and validation: the key
-    check (a hash and a dict lookup while the key is remembered), then a cached decision
-    (one dict lookup) and a JSON dump. Anything else goes the full way."""
-    engine: Engine = request.app.state.engine
-    token = bearer_token(request.headers.get("authorization"))
-    try:
-        if token is None or engine.admins.remembered_api_key(token) is not None:
-            key_for(engine, token, READ)  # from memory: a hash and a dict lookup
-        else:  # not checked lately: the store is read, on a worker thread
-            await run_in_threadpool(key_for, engine, token, READ)
-    except HTTPException as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    q = request.query_params
-    subject, purpose = q.get("subject"), q.get("purpose")
-    if subject and purpose:
-        hit = engine.decisions.cached(subject.strip(), purpose, gpc_header(request))
-        if hit is not None:
-            return Response(json.dumps(hit.as_dict()), media_type="application/json")
-    if not subject or not purpose:
-        return JSONResponse({"detail": "give subject (an email) and purpose (a purpose key)"}, status_code=422)
-    try:
-        body = await _decide(engine, subject, purpose, gpc_header(request))
-    except HTTPException as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-    return JSONResponse(body)
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": True, "description": description, "schema": {"type": "string"}}
 
 
-# The documented route below has the same path; this one is registered first and wins.
-router.add_route("/v1/decisions", decision_fast, methods=["GET"], include_in_schema=False)
+DECISION_OPENAPI: dict[str, Any] = {
+    "parameters": [_query("subject", "The person's email address."),
+                   _query("purpose", "A purpose key from the policy."),
+                   {"name": "Sec-GPC", "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": "1: the person's Global Privacy Control signal (no sale or sharing)."}],
+    "security": [{"ApiKey": []}],
+}
+DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The decision and its reason.", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["allowed", "reason", "code"], "properties": {
+            "allowed": {"type": "boolean"}, "reason": {"type": "string"}, "code": {"type": "string"}}}}}},
+    **AUTH_RESPONSES,
+    404: {"description": "The purpose is not in the policy."},
+    422: {"description": "subject or purpose is missing, or subject is not an email address."},
+}
 
 
-async def _decide(engine: Engine, subject: str, purpose: str, gpc: bool | None) -> dict[str, Any]:
-    email = _email(subject)
-    hit = engine.decisions.cached(email, purpose, gpc)
-    if hit is not None:
-        return hit.as_dict()
-    try:
-        return (await run_in_threadpool(engine.may, email, purpose, gpc)).as_dict()
-    except UnknownPurpose as exc:
-        raise _bad(404, str(exc)) from None
+def _decision(engine: Engine, token: str | None, remembered: bool, email: str, purpose: str,
+              gpc: bool | None) -> Decision:
+    """The key check (unless it was just done from memory) and the decision, on one worker thread."""
+    if not remembered:
+        key_for(engine, token, READ)
+    return engine.may(email, purpose, gpc)
 
 
-@router.get("/v1/decisions", tags=["consent"], responses=AUTH_RESPONSES,
-            dependencies=[Depends(requires(READ))])
-async def decision(request: Request, engine: EngineDep,
-                   subject: str = Query(..., description="The person's email address."),
-                   purpose: str = Query(..., description="A purpose key from the policy.")) -> dict[str, Any]:
+@router.get("/v1/decisions", tags=["consent"], responses=DECISION_RESPONSES, openapi_extra=DECISION_OPENAPI,
+            response_class=JSONResponse)
+async def decision(request: Request) -> Response:
     """May this purpose be carried out for this person now? With the reason.
 
-    Needs an API key with the ``decisions:read`` scope. A cached answer is served on the
-    event loop; a miss reads the store in a thread."""
-    return await _decide(engine, subject, purpose, gpc_header(request))
+    Needs an API key with the ``decisions:read`` scope. The key is checked first (from
+    memory while it was seen in the last 30 s); the decision comes from the cache while
+    the person's version counter in the store has not moved, so a change made through any
+    server process counts at once."""
+    engine: Engine = request.app.state.engine
+    token = bearer_token(request.headers.get("authorization"))
+    remembered = token is not None and engine.admins.remembered_api_key(token) is not None
+    try:
+        if remembered or token is None:
+            key_for(engine, token, READ)  # from memory: a hash and a dict lookup (or a plain 401)
+        q = request.query_params
+        subject, purpose = q.get("subject", ""), q.get("purpose", "")
+        if not purpose or not is_email_address(subject.strip()):
+            if not remembered:  # the key before anything else, even a bad query
+                await run_in_threadpool(key_for, engine, token, READ)
+            raise _bad(422, "give subject (an email) and purpose (a purpose key)" if not subject or not purpose
+                       else f"subject {subject.strip()!r} is not an email address")
+        found = await run_in_threadpool(_decision, engine, token, remembered, subject.strip(), purpose,
+                                        gpc_header(request))
+    except HTTPException as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return Response(json.dumps(found.as_dict()), media_type="application/json")
 
 
 class DecisionItem(BaseModel):
@@ -133,14 +140,10 @@ class BatchIn(BaseModel):
 def decisions_batch(body: BatchIn, request: Request, engine: EngineDep) -> dict[str, Any]:
     """Up to 1,000 decisions at once, in the order asked. Needs the ``decisions:read`` scope."""
     gpc = body.gpc or gpc_header(request)
-    out = []
-    for item in body.items:
-        try:
-            d = engine.may(_email(item.subject), item.purpose, gpc)
-        except UnknownPurpose as exc:
-            raise _bad(404, str(exc)) from None
-        out.append({"subject": item.subject, "purpose": item.purpose, **d.as_dict()})
-    return {"results": out}
+    asked = [(_email(item.subject), item.purpose) for item in body.items]
+    decided = engine.decisions.many(asked, gpc)  # an unknown purpose: 404 (pledge.web.errors)
+    return {"results": [{"subject": item.subject, "purpose": item.purpose, **d.as_dict()}
+                        for item, d in zip(body.items, decided, strict=True)]}
 
 
 # -- recording choices -----------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pledge.engine import Engine
+
+log = logging.getLogger("pledge.web")
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -21,10 +24,9 @@ def create_app(engine: Engine) -> FastAPI:
         docs_url="/docs",
     )
     app.state.engine = engine
-    if engine.settings.broker_url:  # requests are carried out by `pledge worker`s
-        from pledge.jobs import attach
-
-        attach(engine)
+    if engine.settings.broker_url and not engine.jobs.distributed:
+        log.warning("a broker is set but this engine runs its tasks in-process: build it with "
+                    "jobs=pledge.jobs.runner_for (as `pledge serve` does) to hand requests to `pledge worker`s")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     from pledge.web import errors, home, notice_page
@@ -33,9 +35,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(notice_page.router)
     errors.install(app)
 
-    from pledge.web import api_consent, preferences
+    from pledge.web import api_consent, api_consent_version, preferences
 
     app.include_router(api_consent.router)
+    app.include_router(api_consent_version.router)  # the decisions epoch, for caching clients
     app.include_router(preferences.router)
 
     from pledge.web import admin, center, devmail_page
@@ -71,4 +74,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=engine.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, https=engine.settings.base_url.lower().startswith("https://"))
+    from pledge.web import ops
+
+    ops.install(app, engine)  # /healthz /readyz /metrics, and the request log (the outermost middleware)
     return app

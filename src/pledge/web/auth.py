@@ -32,7 +32,7 @@ bearer = HTTPBearer(
     auto_error=False, scheme_name=SCHEME,
     description="A scoped API key from `pledge admin create-api-key --scope …`, sent as "
                 "`Authorization: Bearer plk_…`. Scopes: requests:read, requests:write, requests:approve, "
-                "exports:read, decisions:read, consent:write, activity:write. No key or a revoked key: 401; "
+                "exports:read, decisions:read, consent:write, activity:write, metrics:read. No key or a revoked key: 401; "
                 "a key without the route's scope: 403.")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 

@@ -72,8 +72,3 @@ def home(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
                     for r in policy.recipients],
         dev=engine.settings.environment == "development",
     )
-
-
-@router.get("/healthz", tags=["meta"])
-def healthz(engine: EngineDep) -> dict[str, str]:
-    return {"status": "ok", "platform": engine.config.name}

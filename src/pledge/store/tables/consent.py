@@ -39,6 +39,17 @@ consent_current = Table(
     Column("record_id", Integer, nullable=False),
 )
 
+#: A counter per person, bumped in the same transaction as every write to their consent,
+#: restrictions or objections (pledge.consent.versions): a process serves a cached decision
+#: only while the counter it was made under is still the one here, so a change made by any
+#: process counts at once in every other.
+consent_versions = Table(
+    "consent_versions",
+    metadata,
+    Column("subject_key", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 #: Signed one-click links that have been used; a link's nonce may appear once.
 consent_link_uses = Table(
     "consent_link_uses",

@@ -1,0 +1,176 @@
+"""The mail outbox (pledge.outbox): queued encrypted, sent once, retried with backoff, given up
+visibly, and delivered by the CLI that queued it. Real SQLite stores and a real SMTP sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from pledge.cli import app
+from pledge.devmail import DevMail, free_port
+from pledge.engine import Engine
+from pledge.notify import EmailTemplate, Notifier
+from pledge.outbox import backoff
+from pledge.store.tables.outbox import outbox
+from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+
+HELLO = EmailTemplate("test.hello", "Hello {name}", "Hello {name},\nthis is message {n}.\n")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deployment(tmp_path_factory.mktemp("outbox"), "omni-one", users=10)
+
+
+def engine_on(cfg: Path, tmp_path: Path, port: int, **settings: object) -> Engine:
+    return make_engine(cfg, Clock(START), port, database_url=f"sqlite:///{tmp_path / 'store.db'}",
+                       mail_mode="outbox", **settings)
+
+
+def test_a_queued_message_is_encrypted_sent_once_and_then_cleared(cfg: Path, tmp_path: Path) -> None:
+    with smtp_sink() as sink:
+        engine = engine_on(cfg, tmp_path, sink.port)
+        try:
+            notifier = Notifier(engine, rate_per_second=0)
+            assert notifier.send("ann@example.org", HELLO, "en", {"name": "Ann", "n": 1}, reference="t:1",
+                                 headers={"X-Pledge-Test": "yes"})
+            # the same message again while it waits: not a second one; the waiting copy reads as the newest
+            assert not notifier.send("ann@example.org", HELLO, "en", {"name": "Ann", "n": 2}, reference="t:1",
+                                     headers={"X-Pledge-Test": "yes"})
+            with engine.store.connect() as conn:
+                [row] = conn.execute(select(outbox)).all()
+            assert row.status == "queued" and row.message is not None
+            assert b"ann@example.org" not in row.message and b"Hello" not in row.message  # encrypted
+            assert sink.messages() == []  # nothing sent by send(): no sender runs in this process
+
+            got = engine.outbox.deliver_due()
+            assert got.sent == 1 and not got.stopped
+            [msg] = sink.messages()
+            assert msg.recipients == ("ann@example.org",) and "message 2." in msg.body
+            assert b"X-Pledge-Test: yes" in msg.raw
+            with engine.store.connect() as conn:
+                [row] = conn.execute(select(outbox)).all()
+            assert row.status == "sent" and row.message is None and row.sent_at is not None
+            assert row.recipient_key == notifier.key("ann@example.org")
+
+            # sent once, ever: again for the same reference changes nothing
+            assert not notifier.send("ann@example.org", HELLO, "en", {"name": "Ann", "n": 3}, reference="t:1")
+            assert engine.outbox.deliver_due().sent == 0 and len(sink.messages()) == 1
+        finally:
+            engine.close()
+
+
+def test_two_senders_on_one_store_never_send_a_message_twice(cfg: Path, tmp_path: Path) -> None:
+    with smtp_sink() as sink:
+        one, two = engine_on(cfg, tmp_path, sink.port), engine_on(cfg, tmp_path, sink.port)
+        try:
+            notifier = Notifier(one, rate_per_second=0)
+            addresses = [f"person{i}@example.org" for i in range(40)]
+            for i, address in enumerate(addresses):
+                notifier.send(address, HELLO, "en", {"name": "P", "n": i}, reference=f"race:{i}")
+            barrier = threading.Barrier(2)
+            sent: list[int] = []
+
+            def run(engine: Engine) -> None:
+                barrier.wait()
+                sent.append(engine.outbox.deliver_due().sent)
+
+            threads = [threading.Thread(target=run, args=(e,)) for e in (one, two)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sum(sent) == 40
+            got = Counter(r for m in sink.messages() for r in m.recipients)
+            assert set(got) == set(addresses) and set(got.values()) == {1}
+        finally:
+            one.close()
+            two.close()
+
+
+def test_a_relay_that_is_down_means_retries_with_backoff_then_a_visible_failure(cfg: Path, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens here yet
+    engine = engine_on(cfg, tmp_path, port, mail_attempts=3, mail_retry_after=60)
+    sink: DevMail | None = None
+    try:
+        notifier = Notifier(engine, rate_per_second=0)
+        assert notifier.send("bob@example.org", HELLO, "en", {"name": "Bob", "n": 1}, reference="down:1")
+        now = engine.outbox.clock()
+        first = engine.outbox.deliver_due(now)
+        assert first.retrying == 1 and first.stopped
+        [row] = engine.outbox.rows()
+        assert row["status"] == "queued" and row["attempts"] == 1 and "Connection" in row["last_error"]
+        wait = row["next_attempt_at"] - now
+        assert timedelta(seconds=59) < wait <= timedelta(seconds=61)
+        assert engine.outbox.deliver_due(now).retrying == 0  # not due yet: no attempt
+        assert [backoff(n, 60) for n in (1, 2, 3, 7, 8)] == [60, 120, 240, 3600, 3600]
+
+        engine.outbox.deliver_due(now + timedelta(minutes=2))  # second attempt
+        got = engine.outbox.deliver_due(now + timedelta(hours=1))  # third: the last
+        assert got.failed == 1
+        [row] = engine.outbox.rows()
+        assert row["status"] == "failed" and row["attempts"] == 3
+        assert engine.outbox.counts()["failed"] == 1
+        with engine.store.connect() as conn:
+            assert conn.execute(select(outbox.c.message)).scalar() is None  # given up: content gone
+
+        listed = runner.invoke(app, ["mail", "list", "-c", str(cfg), "--status", "failed", "--format", "json"],
+                               env={**os.environ, "PLEDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"})
+        assert listed.exit_code == 0, listed.output
+        data = json.loads(listed.stdout)
+        assert data["outbox"]["failed"] == 1 and data["messages"][0]["reference"] == "down:1"
+        assert "bob@example.org" not in listed.stdout
+
+        # the relay is back; sending the same message again revives it
+        sink = DevMail("127.0.0.1", port).start()
+        assert notifier.send("bob@example.org", HELLO, "en", {"name": "Bob", "n": 2}, reference="down:1")
+        assert engine.outbox.deliver_due().sent == 1
+        [msg] = sink.messages()
+        assert "message 2." in msg.body
+    finally:
+        if sink is not None:
+            sink.stop()
+        engine.close()
+
+
+def test_the_cli_sends_what_it_queued_and_says_what_is_left(cfg: Path, tmp_path: Path) -> None:
+    person = some_users(cfg, 1)[0]["email"]
+    port = free_port()
+    env = {**os.environ, "PLEDGE_SMTP_PORT": str(port), "PLEDGE_ENVIRONMENT": "development",
+           "PLEDGE_MAIL_TIMEOUT": "2", "PLEDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    opened = runner.invoke(app, ["requests", "open", "-c", str(cfg), "--kind", "access", "--email", person,
+                                 "--channel", "post"], env=env)
+    assert opened.exit_code == 0, opened.output
+    assert "2 message(s) could not be sent yet" in opened.output and "pledge mail send-due" in opened.output
+
+    listed = runner.invoke(app, ["mail", "list", "-c", str(cfg), "--format", "json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.stdout)
+    assert data["outbox"]["queued"] == 2
+    tried = {m["template"]: m["attempts"] for m in data["messages"]}
+    assert tried == {"request.received": 1, "request.code": 0}  # the relay refused the first: the round ended
+
+    with smtp_sink() as sink:
+        env["PLEDGE_SMTP_PORT"] = str(sink.port)
+        due = runner.invoke(app, ["mail", "send-due", "-c", str(cfg), "--format", "json"], env=env)
+        assert due.exit_code == 0, due.output
+        assert json.loads(due.stdout)["sent"] == 1  # the code; the receipt waits for its retry time
+        now = runner.invoke(app, ["mail", "send-due", "-c", str(cfg), "--all", "--format", "json"], env=env)
+        assert now.exit_code == 0, now.output
+        assert json.loads(now.stdout)["sent"] == 1 and json.loads(now.stdout)["outbox"]["sent"] == 2
+        assert sorted("code" in m.subject for m in sink.messages()) == [False, True]
+
+        # with the relay up, a command's mail is gone before it ends
+        again = runner.invoke(app, ["requests", "open", "-c", str(cfg), "--kind", "erasure", "--email", person,
+                                    "--channel", "post"], env=env)
+        assert again.exit_code == 0, again.output
+        assert "could not be sent" not in again.output and len(sink.messages()) == 4
