@@ -60,7 +60,7 @@ def entries_rows(report: dict[str, Any], *outcomes: str) -> dict[tuple[str, Any]
     """(table, key) -> the report entry that lists it, for ``outcomes``."""
     out: dict[tuple[str, Any], dict[str, Any]] = {}
     for o in outcomes:
-        for e in report[o]:
+        for e in report.get(o, []):
             for k in e["ids"]:
                 rid = (e["collection"].split(".", 1)[1], _key(k))
                 assert rid not in out, f"{rid} listed twice"
@@ -148,8 +148,6 @@ def holds_value(saved: Snap, needle: Any, *, skip: set[tuple[str, Any]] = frozen
             for col, value in row.items():
                 if columns is not None and col not in columns.get(table, set()):
                     continue
-                if text is not None and isinstance(value, str) and value.lower() == text:
-                    out.add((table, key, col))
-                elif text is None and value == needle and not isinstance(value, bool):
+                if text is not None and isinstance(value, str) and value.lower() == text or text is None and value == needle and not isinstance(value, bool):
                     out.add((table, key, col))
     return out

@@ -93,7 +93,9 @@ def check_erased(engine: Engine, users_table: str, before: dict[str, Any], after
                  person: dict[str, Any], report: dict[str, Any]) -> None:
     eng = engine.platform_engine(engine.dataset.databases[0].name)
     kept = exempt_rows(report)
-    staying = listed(report, "masked", "retained")
+    # rows the report lists as staying: the person's kept rows, and other people's rows whose
+    # NOT NULL link to the person cannot be cut (the person's row they point at is anonymised)
+    staying = listed(report, "masked", "retained", "others")
     touched = listed(report, "deleted", "masked", "retained")
     for col in ("email", "phone", "name", "person_tag", "person_name"):
         ident = person.get(col)

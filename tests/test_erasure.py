@@ -32,7 +32,15 @@ from pledge.engine import Engine
 from pledge.rights.erasure import erase
 from pledge.settings import Config, Settings
 from pledge.store.tables.core import checkpoints, erasure_ledger
-from tests.erasure_support import exempt_rows, fk_enforced, links_to, listed, rows_holding, rows_with_id, snapshot
+from tests.erasure_support import (
+    exempt_rows,
+    fk_enforced,
+    links_to,
+    listed,
+    rows_holding,
+    rows_with_id,
+    snapshot,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

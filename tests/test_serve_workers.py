@@ -75,8 +75,8 @@ def test_the_factory_builds_the_app_from_the_environment(tmp_path: Path, monkeyp
     monkeypatch.setenv("PLEDGE_CONFIG", str(cfg))
     monkeypatch.setenv("PLEDGE_ENVIRONMENT", "test")
     monkeypatch.setenv("PLEDGE_RETENTION_SWEEP", "3600")
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers))
+    touched = [logging.getLogger(n) for n in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg, lg.level, list(lg.handlers), lg.propagate) for lg in touched]
     apps = []
     try:
         first = app_factory()
@@ -85,6 +85,7 @@ def test_the_factory_builds_the_app_from_the_environment(tmp_path: Path, monkeyp
         second = app_factory()  # another worker on the same host
         apps.append(second)
         assert second.state.scheduler_lock is None and os.environ["PLEDGE_RETENTION_SWEEP"] == "off"
+        assert logging.getLogger("uvicorn.access").level == logging.WARNING  # query strings stay out
         with serving(second) as url:
             assert httpx.get(url + "/healthz").json()["platform"] == first.state.engine.config.name
             assert httpx.get(url + "/readyz").status_code == 200
@@ -93,5 +94,7 @@ def test_the_factory_builds_the_app_from_the_environment(tmp_path: Path, monkeyp
             if app.state.scheduler_lock is not None:
                 app.state.scheduler_lock.close()
             app.state.engine.close()
-        root.setLevel(saved[0])
-        root.handlers[:] = saved[1]
+        for lg, level, handlers, propagate in saved:
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate

@@ -47,7 +47,7 @@ EMAIL_MASK = "[email]"
 
 #: attributes every LogRecord has; anything else on a record is an extra field
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime",
-                                                                               "taskName"}
+                                                                               "taskName", "color_message"}
 
 
 def redact(text: str) -> str:
@@ -110,10 +110,12 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def _tracing_on() -> bool:
+    return os.environ.get("PLEDGE_OTEL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _trace_ids() -> dict[str, str]:
-    """The current OpenTelemetry trace and span ids, when tracing is on (pledge.web.tracing)."""
-    if os.environ.get("PLEDGE_OTEL", "").lower() not in ("1", "true", "yes", "on"):
-        return {}
+    """The current OpenTelemetry trace and span ids (pledge.web.tracing), if a span is on."""
     try:
         from opentelemetry import trace
     except ImportError:
@@ -128,6 +130,10 @@ def _trace_ids() -> dict[str, str]:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, the bound context, extra fields."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.traced = _tracing_on()  # PLEDGE_OTEL: add the current span's ids
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -136,7 +142,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         out.update(_CONTEXT.get())
-        out.update(_trace_ids())
+        if self.traced:
+            out.update(_trace_ids())
         out.update(_extras(record))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

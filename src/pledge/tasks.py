@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import insert, or_, select, update
@@ -217,7 +217,3 @@ class InlineJobs:
     def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any]:
         """Run the task now; its result, :data:`LOCAL` part included."""
         return _call(self.engine, name, dict(payload), batch)
-
-
-def utc(moment: datetime) -> str:
-    return moment.isoformat()

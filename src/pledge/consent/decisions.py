@@ -91,8 +91,7 @@ class DecisionService:
         moved (one primary-key read) and the facts are younger than ``ttl``."""
         hit = self._cache.get((email, purpose, gpc))
         key = hit.key if hit is not None else self.engine.consent.subject_key(email)
-        with self.engine.store.connect() as conn:
-            version = versions.read(conn, key)
+        version = versions.read_pooled(self.engine.store.engine, key)
         if hit is not None and hit.version == version and hit.until > monotonic():
             return hit.decision
         return self._decide_and_cache(email, purpose, gpc, key, version)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,9 +24,13 @@ from sqlalchemy.exc import IntegrityError
 
 from pledge.store.tables.consent import consent_versions
 
-__all__ = ["bump", "read", "read_many"]
+__all__ = ["bump", "read", "read_many", "read_pooled"]
 
 _V = consent_versions.c
+#: the one statement of the hot path, per DB-API parameter style
+_READ_SQL = {"qmark": "SELECT version FROM consent_versions WHERE subject_key = ?",
+             "format": "SELECT version FROM consent_versions WHERE subject_key = %s",
+             "pyformat": "SELECT version FROM consent_versions WHERE subject_key = %s"}
 
 
 def bump(conn: Connection, subject_key: str) -> None:
@@ -56,6 +60,28 @@ def bump(conn: Connection, subject_key: str) -> None:
 def read(conn: Connection, subject_key: str) -> int:
     """The person's counter now (0 when nothing was ever written for them)."""
     return int(conn.execute(select(_V.version).where(_V.subject_key == subject_key)).scalar() or 0)
+
+
+def read_pooled(engine: Engine, subject_key: str) -> int:
+    """:func:`read` on a pooled connection, without building a statement: the decision hot
+    path (a pool checkout and one prepared primary-key read, about a tenth of the cost of
+    a Core ``select`` on a ``Connection``). Every read is its own transaction: the pool ends
+    it when the connection goes back, so the next read sees what committed meanwhile."""
+    sql = _READ_SQL.get(engine.dialect.paramstyle)
+    if sql is None:  # a driver with another parameter style: the ordinary way
+        with engine.connect() as conn:
+            return read(conn, subject_key)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, (subject_key,))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, rolled back
+    return int(row[0]) if row else 0
 
 
 def read_many(conn: Connection, subject_keys: Collection[str]) -> dict[str, int]:

@@ -54,7 +54,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import Connection, Engine, Inspector
 
-from pledge.connectors.base import Connector, ConnectorError
+from pledge.connectors.base import Connector
 from pledge.datamap.discover import EngineLike, LiveSchema, merge_schema, read_schema
 from pledge.datamap.model import Dataset
 from pledge.datamap.types import compatible, declared_family
@@ -423,7 +423,7 @@ def _case_advice(dataset: Dataset, database: str, collection: str, connector: Co
             continue
         try:
             how = connector.case_match(collection, f.name)
-        except (ConnectorError, Exception):  # advice only: never fail the check over it
+        except Exception:  # advice only: never fail the check over it
             continue
         if how.indexed:
             continue

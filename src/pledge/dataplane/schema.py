@@ -18,7 +18,8 @@ MariaDB). Within :data:`PROBE_SECONDS` of the last probe the cached verdict is r
 without a query; after that one cheap fingerprint query decides: unchanged, the verdict
 stands; changed (a migration ran), the connector forgets its reflected tables and the
 comparison runs again. So a schema change is noticed at most :data:`PROBE_SECONDS` later,
-and a steady schema costs one small query per second at most.
+and a steady schema costs one small query per second at most. A mismatch is never reused
+without a probe: a run retried after the schema is fixed sees the fix at once.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def live_errors(dataset: Dataset, database: str, connector: Connector) -> list[F
 def _verdict(dataset: Dataset, database: str, connector: Connector) -> list[Finding]:
     state = connector.schema_state
     now = monotonic()
-    if isinstance(state, _Verdict) and state.dataset == id(dataset) and now - state.probed < PROBE_SECONDS:
+    # a clean verdict is reused briefly; a mismatch is probed again every time, so a run
+    # retried right after the schema is fixed is not refused on a stale verdict
+    if isinstance(state, _Verdict) and state.dataset == id(dataset) and not state.errors \
+            and now - state.probed < PROBE_SECONDS:
         return state.errors
     fingerprint = connector.fingerprint()
     if isinstance(state, _Verdict) and state.dataset == id(dataset) and state.fingerprint == fingerprint:

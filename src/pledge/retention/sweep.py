@@ -370,20 +370,6 @@ def _run_steps(engine: Engine, steps: list[Any]) -> dict[str, int]:
     return dict(counts)
 
 
-def erase_identities(engine: Engine, identities: dict[str, list[Any]], people: list[dict[str, str]], *,
-                     source: str, reference: str, scope: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
-    """Erase people named by ``identities`` as the rights planner would at ``now``, ledger first."""
-    from pledge.rights.erasure import plan_erasure
-
-    steps, _notes = plan_erasure(engine, identities, now=now)
-    record_intents(engine.ledger, people, source=source, reference=reference, scope=scope)
-    engine.audit.record(f"{source}.erase.intent", target=reference,
-                        details={**scope, "people": len(people)})
-    counts = _run_steps(engine, steps)
-    mark_reference_done(engine.ledger, reference)
-    return counts
-
-
 # -- the sweep -----------------------------------------------------------------------------------------
 class _Stop(Exception):
     pass

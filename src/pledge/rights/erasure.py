@@ -219,6 +219,8 @@ def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_ru
 
 # -- running ------------------------------------------------------------------------------------
 def _run_step(engine: Engine, step: Step) -> int:
+    if step.op == "none":
+        return 0  # rows kept as they are: nothing to run
     connector = engine.connectors.get(step.database)
     table = connector.table(step.collection)  # type: ignore[attr-defined]
     with connector.begin() as conn:
@@ -252,7 +254,8 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
         step.done = True
         if on_step is not None:
             on_step(index, step)
-        checkpoint.step_done(index, step)
+        if step.op != "none":  # a kept group has nothing to redo: no checkpoint write
+            checkpoint.step_done(index, step)
     report = build_report(rid, steps, notes, dry_run=False)
     report["resumed"] = resumed
     report["ledger_id"] = meta["ledger_id"]

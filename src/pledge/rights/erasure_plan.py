@@ -33,7 +33,7 @@ without one); a table with neither is refused.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,7 +41,7 @@ from sqlalchemy import Column, Connection, String, select
 
 from pledge.connectors.base import batched
 from pledge.connectors.sql import SqlConnector
-from pledge.datamap.model import Collection, DataField
+from pledge.datamap.model import Collection
 from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.erasure_rows import (
@@ -51,8 +51,10 @@ from pledge.rights.erasure_rows import (
     Ownership,
     RowId,
     clock_starts,
+    exempt_strategies,
     is_people,
     link_fields,
+    mask_strategies,
     resolve_clock,
 )
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
@@ -71,6 +73,8 @@ from pledge.rights.masking import (
 if TYPE_CHECKING:
     from pledge.engine import Engine
     from pledge.rights.locate import Located
+
+__all__ = ["ErasurePlanError", "Planner", "Step", "exempt_strategies", "mask_strategies"]
 
 Outcome = Literal["deleted", "masked", "retained"]
 Op = Literal["delete", "update", "none"]
@@ -116,52 +120,17 @@ class Step:
         return f"{self.database}.{self.collection}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in out.items():  # shallow copies: keys and field maps are flat
+            if isinstance(value, list | dict):
+                out[name] = value.copy()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:
         step = cls(**data)
         step.keys = [tuple(k) if isinstance(k, list) else k for k in step.keys]
         return step
-
-
-def _personal(coll: Collection, pk: list[str]) -> list[DataField]:
-    return [f for f in coll.fields if f.name not in pk and (f.is_personal or f.erasure)]
-
-
-def mask_strategies(coll: Collection, pk: list[str]) -> dict[str, str]:
-    """Field -> strategy when rows of ``coll`` are masked (a field's own strategy wins)."""
-    default = coll.erasure if coll.erasure in MASKING_STRATEGIES else "null"
-    out: dict[str, str] = {}
-    for f in _personal(coll, pk):
-        strategy = f.erasure or default
-        if strategy == "delete":
-            strategy = "null"
-        if strategy != "retain":
-            out[f.name] = strategy
-    return out
-
-
-def _covered(f: DataField, exemption: Exemption) -> bool:
-    if not exemption.categories:
-        return True
-    return bool(f.categories) and all(
-        any(c == e or c.startswith(e + ".") for e in exemption.categories) for c in f.categories
-    )
-
-
-def exempt_strategies(coll: Collection, pk: list[str], exemption: Exemption) -> dict[str, str]:
-    """What is still masked in rows kept for an exemption: fields with their own strategy,
-    and personal fields the exemption's categories do not cover."""
-    out: dict[str, str] = {}
-    for f in _personal(coll, pk):
-        if f.erasure == "retain":
-            continue
-        if f.erasure is not None:
-            out[f.name] = "null" if f.erasure == "delete" else f.erasure
-        elif not _covered(f, exemption):
-            out[f.name] = "null"
-    return out
 
 
 @dataclass
@@ -401,11 +370,12 @@ class Planner:
         out: list[tuple[Link, RowId, RowId]] = []
         for parent, keys in wanted.items():
             for lk in incoming(links, parent):
-                if list(lk.parent_columns) != self.keycols.get(f"{database}.{parent}", list(lk.parent_columns)):
+                link_cols = self._in_key_order(database, lk)
+                if link_cols is None:
                     continue
                 table = connector.table(lk.child)
                 ccols = key_columns(table, self._child_key(database, lk.child))
-                cols = [table.c[c] for c in lk.columns]
+                cols = [table.c[c] for c in link_cols]
                 child_key = f"{database}.{lk.child}"
                 if child_key not in own.links:
                     dbm = self.engine.dataset.database(database)
@@ -423,13 +393,21 @@ class Planner:
                     for row in conn.execute(select(*read).where(key_in(cols, chunk))):
                         m = dict(row._mapping)
                         ckey = m[ccols[0].name] if len(ccols) == 1 else tuple(m[c.name] for c in ccols)
-                        vals = [m[c] for c in lk.columns]
+                        vals = [m[c] for c in link_cols]
                         pval = vals[0] if len(vals) == 1 else tuple(vals)
                         child = (child_key, ckey)
                         if child not in self.decisions:
                             self.external.setdefault(child, {}).update(m)
                         out.append((lk, child, (f"{database}.{parent}", pval)))
         return out
+
+    def _in_key_order(self, database: str, lk: Link) -> list[str] | None:
+        """The link's child columns in the order of its parent's row key (None: it does not
+        lead to a row key Pledge names the parent's rows by)."""
+        keycols = self.keycols.get(f"{database}.{lk.parent}") or self.connector(database).row_key(lk.parent)
+        if sorted(keycols) != sorted(lk.parent_columns):
+            return None
+        return [lk.columns[lk.parent_columns.index(c)] for c in keycols]
 
     def _is_others(self, rid: RowId) -> bool:
         """A row that belongs to someone else (or is shared with them)."""
@@ -470,7 +448,10 @@ class Planner:
                 for lk in links:
                     if lk.child != name or is_people(dataset, f"{database}.{lk.parent}"):
                         continue
-                    value = tuple(row.get(c) for c in lk.columns)
+                    link_cols = self._in_key_order(database, lk)
+                    if link_cols is None:
+                        continue
+                    value = tuple(row.get(c) for c in link_cols)
                     if any(v is None for v in value):
                         continue
                     parent = (f"{database}.{lk.parent}", value[0] if len(value) == 1 else value)
@@ -551,6 +532,7 @@ class Planner:
         buckets: dict[tuple[Any, ...], Step] = {}
         secret = self.engine.keys.subject_secret
         fakers = _Faker()
+        planned: dict[tuple[Any, ...], tuple[dict[str, str], dict[str, str]]] = {}
         for coll_key in order + extra:
             name = coll_key.split(".", 1)[1]
             table = self.connector(database).table(name)
@@ -569,10 +551,13 @@ class Planner:
                             kept[col] = f"kept with the record ({d.exemption})"
                             del strategies[col]
                 cut = sorted(c for c in d.cut if c in table.c and table.c[c].nullable)
-                try:
-                    applied, skipped = plan_columns(table, strategies, cut)
-                except MaskingError as exc:
-                    raise ErasurePlanError(str(exc)) from None
+                sig_in = (coll_key, tuple(sorted(strategies.items())), tuple(cut))
+                if sig_in not in planned:
+                    try:
+                        planned[sig_in] = plan_columns(table, strategies, cut)
+                    except MaskingError as exc:
+                        raise ErasurePlanError(str(exc)) from None
+                applied, skipped = planned[sig_in]
                 kept.update({c: why for c, why in skipped.items() if c not in d.cut})
                 fields: dict[str, str] = {}
                 for col, strategy in applied.items():

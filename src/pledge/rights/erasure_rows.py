@@ -44,11 +44,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from pledge.connectors.base import batched
-from pledge.datamap.model import Collection, Dataset
+from pledge.datamap.model import Collection, DataField, Dataset
 from pledge.dataplane.identity import given_values, normalise
 from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.fkgraph import Link
+from pledge.rights.masking import MASKING_STRATEGIES
 
 if TYPE_CHECKING:
     from pledge.connectors.sql import SqlConnector
@@ -145,8 +146,20 @@ class Ownership:
     #: rows that are the person's only because they were reached through the person
     inherited: set[RowId] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self._owner_cache: dict[str, tuple[Any, list[LinkField]]] = {}
+        self._link_names: dict[str, set[str]] = {}
+
     def owner_fields(self, coll_key: str) -> list[LinkField]:
         """The fields that say whose a row of ``coll_key`` is (see the module docstring)."""
+        cached = self._owner_cache.get(coll_key)
+        if cached is not None and cached[0] is self.links.get(coll_key):
+            return cached[1]
+        out = self._owner_fields(coll_key)
+        self._owner_cache[coll_key] = (self.links.get(coll_key), out)
+        return out
+
+    def _owner_fields(self, coll_key: str) -> list[LinkField]:
         lfs = self.links.get(coll_key, [])
         try:
             coll = self.dataset.resolve_collection(coll_key)[1]
@@ -223,8 +236,11 @@ class Ownership:
                               cache: dict[tuple[str, tuple[str, ...]], set[Any]]) -> bool:
         """Reached from one of the person's rows through a field that is not a link to a
         person (a link that names the person is a link, not ownership: it is cut)."""
-        links = {lf.columns[0] for lf in self.links.get(coll_key, [])
-                 if len(lf.columns) == 1 and (lf.kind or (lf.target is not None and is_people(self.dataset, lf.target)))}
+        links = self._link_names.get(coll_key)
+        if links is None:
+            links = {lf.columns[0] for lf in self.links.get(coll_key, []) if len(lf.columns) == 1
+                     and (lf.kind or (lf.target is not None and is_people(self.dataset, lf.target)))}
+            self._link_names[coll_key] = links
         for step in self.plan.steps:
             if step.key != coll_key or row.get(step.match) is None or step.match in links:
                 continue
@@ -298,13 +314,52 @@ class Ownership:
                         self.inherited.discard(rid)
                     if self.status.get(rid) != status:
                         self.status[rid] = status
-                        changed = True
-                        cache = {}
+                        changed = True  # another pass, with fresh sets of the person's rows
 
     def person_links(self, coll_key: str, row: dict[str, Any]) -> list[LinkField]:
         """Link fields of ``row`` that name the person (what a row of others loses)."""
         cache: dict[tuple[str, tuple[str, ...]], set[Any]] = {}
         return [lf for lf in self.links.get(coll_key, []) if self.names_person(coll_key, lf, row, cache)]
+
+
+# -- what is masked -------------------------------------------------------------------------------
+def _personal(coll: Collection, pk: list[str]) -> list[DataField]:
+    return [f for f in coll.fields if f.name not in pk and (f.is_personal or f.erasure)]
+
+
+def mask_strategies(coll: Collection, pk: list[str]) -> dict[str, str]:
+    """Field -> strategy when rows of ``coll`` are masked (a field's own strategy wins)."""
+    default = coll.erasure if coll.erasure in MASKING_STRATEGIES else "null"
+    out: dict[str, str] = {}
+    for f in _personal(coll, pk):
+        strategy = f.erasure or default
+        if strategy == "delete":
+            strategy = "null"
+        if strategy != "retain":
+            out[f.name] = strategy
+    return out
+
+
+def _covered(f: DataField, exemption: Exemption) -> bool:
+    if not exemption.categories:
+        return True
+    return bool(f.categories) and all(
+        any(c == e or c.startswith(e + ".") for e in exemption.categories) for c in f.categories
+    )
+
+
+def exempt_strategies(coll: Collection, pk: list[str], exemption: Exemption) -> dict[str, str]:
+    """What is still masked in rows kept for an exemption: fields with their own strategy,
+    and personal fields the exemption's categories do not cover."""
+    out: dict[str, str] = {}
+    for f in _personal(coll, pk):
+        if f.erasure == "retain":
+            continue
+        if f.erasure is not None:
+            out[f.name] = "null" if f.erasure == "delete" else f.erasure
+        elif not _covered(f, exemption):
+            out[f.name] = "null"
+    return out
 
 
 # -- exemption clocks ------------------------------------------------------------------------------

@@ -128,10 +128,9 @@ def erase_fanout(engine: Engine, identities: Mapping[str, Any], *, request_id: s
     checkpoint = _Checkpoint(engine, rid)
     meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
                                                   reference=reference, audit_extra={"distributed": True})
-    for index, step in enumerate(steps):
-        if step.op == "none" and not step.done:
-            step.done = True
-            checkpoint.step_done(index, step)
+    for step in steps:
+        if step.op == "none":
+            step.done = True  # rows kept as they are: nothing to run, nothing to checkpoint
     for wave in _waves(steps):
         payloads = [{"index": i, "step": steps[i].to_dict()} for i in wave]
         done = engine.jobs.run_all("rights.erase_step", payloads, batch=f"{rid}-{meta['ledger_id']}")

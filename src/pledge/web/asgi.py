@@ -11,6 +11,9 @@ the store (in production an old schema raises :class:`pledge.store.SchemaOutOfDa
 run ``pledge db upgrade`` first; elsewhere it is upgraded once, under the migration lock)
 and hands tasks to Celery workers when ``PLEDGE_BROKER_URL`` is set.
 
+uvicorn's own lines go through the same handler, and its access log is off (Pledge logs
+each request by its route template, never its query string).
+
 Only one worker on a host runs the in-process daily retention sweep: the first to take
 ``<state dir>/scheduler.lock``; the others leave it to that one. ``pledge serve --workers
 N`` starts uvicorn with this factory.
@@ -81,9 +84,20 @@ def _close_with(app: FastAPI, engine: Engine) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _adopt_uvicorn_logs() -> None:
+    """uvicorn's lines through Pledge's handler; its access log off, however uvicorn was
+    started (its access lines carry query strings, which may hold tokens)."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
 def app_factory() -> FastAPI:
     """One worker's app (see the module docstring)."""
     logs.configure()
+    _adopt_uvicorn_logs()
     engine = build_engine()
     lock = _hold_scheduler_lock(engine)
     if lock is None and os.environ.get("PLEDGE_RETENTION_SWEEP", "").strip().lower() not in ("off", "0", "false", "no"):

@@ -13,9 +13,9 @@ tokens), the status and the duration, and hands them to the metrics
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Mount
@@ -63,7 +63,7 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or uuid.uuid4().hex
+        rid = _incoming_id(scope) or os.urandom(16).hex()
         status = 500
         started = time.perf_counter()
         header = (HEADER.encode(), rid.encode())
