@@ -106,14 +106,15 @@ def fetch_facts(engine: Engine, source: FactsSource | None, email: str) -> Perso
         source.closed_at and data.get(source.closed_at) is not None)
     return PersonFacts(
         found=True,
-        birth_date=_as_date(data.get(source.birth_date)) if source.birth_date else None,
+        birth_date=as_date(data.get(source.birth_date)) if source.birth_date else None,
         parental_consent=_truthy(data.get(source.parental_consent)) if source.parental_consent else False,
         status=None if status is None else str(status),
         closed=closed,
     )
 
 
-def _as_date(value: Any) -> date | None:
+def as_date(value: Any) -> date | None:
+    """A stored date, datetime or ISO text as a date; None when empty or not a date."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):

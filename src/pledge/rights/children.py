@@ -33,13 +33,13 @@ learnt it) is required and recorded in the audit log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from pledge.connectors.sql import SqlConnector
-from pledge.consent.facts import PersonFacts, fetch_facts, find_source
+from pledge.consent.facts import PersonFacts, as_date, fetch_facts, find_source
 from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -147,18 +147,8 @@ def find_children(engine: Engine) -> list[str]:
     found: dict[str, None] = {}
     with connector.begin() as conn:
         for email, born_on in conn.execute(q.order_by(func.lower(table.c[source.email]))):
-            years = PersonFacts(found=True, birth_date=_day(born_on)).age_on(today)
+            years = PersonFacts(found=True, birth_date=as_date(born_on)).age_on(today)
             if years is not None and years < age_rules.minimum:
                 found.setdefault(str(email).strip(), None)
     return list(found)
 
-
-def _day(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None

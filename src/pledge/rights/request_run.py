@@ -18,7 +18,7 @@ Per kind (``params`` in brackets):
   categories and the Art. 15 / §1798.110 information, no rows.
 - portability — the portability zip.
 - erasure / ccpa_delete — :func:`pledge.rights.erasure.erase`; rows kept under an
-  exemption make it ``partially_completed``. A certificate is issued either way.
+  exemption (``report["kept"]["exempt"]``) make it ``partially_completed``. A certificate is issued either way.
 - rectification [``changes``: {field: value}] — :func:`pledge.rights.rectify.rectify`.
 - restriction [``purpose``, optional] — :func:`pledge.rights.restrict.restrict`.
 - objection [``purpose``] — :func:`pledge.rights.restrict.object_to`.
@@ -124,9 +124,12 @@ def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str,
     cert = issue_certificate(report, engine.keys.secret, issued_at=engine.now(),
                              controller=engine.policy.controller.name, policy_version=engine.policy.version)
     totals = report.get("totals", {})
-    retained = int(totals.get("retained", 0)) if isinstance(totals, dict) else 0
-    state = "partially_completed" if retained else "completed"
-    return state, {"summary": totals, "certificate": cert}
+    kept = report.get("kept", {})
+    # rows of the person kept under an exemption (an invoice the tax law keeps) make it partial
+    exempt = int(kept.get("exempt", 0)) if isinstance(kept, dict) else 0
+    state = "partially_completed" if exempt else "completed"
+    return state, {"summary": {**totals, "exempt": exempt} if isinstance(totals, dict) else totals,
+                   "certificate": cert}
 
 
 def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, Any], actor: str) -> dict[str, Any]:
