@@ -11,6 +11,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, select, text
 
 from pledge.devmail import DevMail
@@ -88,3 +89,24 @@ def code_from(sink: DevMail, address: str) -> str:
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 __all__ = ["START", "Clock", "code_from", "deployment", "mails_to", "make_engine", "select", "smtp_sink",
            "some_users"]
+
+
+# -- fixtures the request test modules share (a plugin of tests/conftest.py; each module gives its own ``cfg``)
+@pytest.fixture(scope="module")
+def sink() -> Iterator[DevMail]:
+    """A real SMTP sink for the module."""
+    with smtp_sink() as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+def engine(cfg: Path, sink: DevMail, tmp_path: Path, clock: Clock) -> Iterator[Engine]:
+    """An engine on the module's ``cfg`` with a store of its own, mail to ``sink``."""
+    eng = make_engine(cfg, clock, sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    yield eng
+    eng.close()

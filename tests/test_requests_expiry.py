@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +22,12 @@ from pledge.engine import Engine
 from pledge.retention.scheduler import Scheduler
 from pledge.store.tables.core import audit_log
 from pledge.store.tables.requests import requests as requests_table
-from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+from tests.requests_support import (
+    START,
+    Clock,
+    deployment,
+    some_users,
+)
 
 runner = CliRunner()
 
@@ -31,24 +35,6 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return deployment(tmp_path_factory.mktemp("expiry"), "omni-one", users=20)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[DevMail]:
-    with smtp_sink() as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def engine(cfg: Path, sink: DevMail, tmp_path: Path, clock: Clock) -> Iterator[Engine]:
-    eng = make_engine(cfg, clock, sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    yield eng
-    eng.close()
 
 
 def _rows(engine: Engine) -> dict[str, tuple[str, str, bytes]]:

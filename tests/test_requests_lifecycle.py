@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from tests.requests_support import (
     deployment,
     mails_to,
     make_engine,
-    smtp_sink,
     some_users,
 )
 
@@ -35,24 +33,6 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return deployment(tmp_path_factory.mktemp("omni"), "omni-one", users=30)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[DevMail]:
-    with smtp_sink() as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def engine(cfg: Path, sink: DevMail, tmp_path: Path, clock: Clock) -> Iterator[Engine]:
-    eng = make_engine(cfg, clock, sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    yield eng
-    eng.close()
 
 
 def verified(engine: Engine, sink: DevMail, email: str, kind: str = "access", **kw: object) -> str:
