@@ -12,6 +12,7 @@ servers and workers refuse to start on an old schema; ``pledge db upgrade`` upgr
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,7 +88,7 @@ def make_sa_engine(url: str) -> SAEngine:
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
@@ -95,6 +96,34 @@ def make_sa_engine(url: str) -> SAEngine:
     eng = create_engine(url, pool_recycle=RECYCLE_S)
     _ping_when_idle(eng)
     return eng
+
+
+#: How long a new connection keeps trying to turn a fresh SQLite file to WAL.
+WAL_SWITCH_S = 30.0
+
+
+def _use_wal(cur: Any) -> None:
+    """Put the SQLite file in WAL mode, waiting for other processes that hold it.
+
+    WAL is a property of the file, so once one connection has switched it there is nothing
+    to do. The switch needs the file to itself and SQLite does not run the busy handler for
+    it: processes opening a fresh store together got "database is locked" at once. So the
+    mode is read first, and the switch is retried until it holds or :data:`WAL_SWITCH_S` passes."""
+    deadline = time.monotonic() + WAL_SWITCH_S
+    delay = 0.01
+    while True:
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            mode = None
+        if mode is not None:
+            return  # switched, or a mode the file keeps (an in-memory database has no WAL)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def _sqlite_path(url: str) -> Path | None:
