@@ -1,6 +1,6 @@
 """Build step that pyproject.toml cannot express: the example platforms ship in the wheel.
 
-``examples/<platform>/`` (pledge.yaml, policy.yaml, dataset.yaml, README.md, PROMISES.md)
+``examples/<platform>/`` (pledge.yaml, policy.yaml, dataset.yaml, README.md, PROMISES.md, a logo)
 stays where the tests, docs and ``make demo`` expect it, at the top of the checkout. A build
 copies those files into ``pledge/examples/<platform>/`` of the wheel, so that an installed
 ``pledge demo`` finds them (``pledge.demo.examples_dir``). The sdist carries them through
@@ -15,7 +15,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-EXAMPLE_SUFFIXES = (".yaml", ".md")
+EXAMPLE_SUFFIXES = (".yaml", ".md", ".svg")  # .svg: a branding logo (omni-one)
 
 
 class BuildPyWithExamples(build_py):

@@ -17,8 +17,9 @@ for _purpose, _var in (("signing", "PLEDGE_SECRET_KEY"), ("subject", "PLEDGE_SUB
                        ("audit", "PLEDGE_AUDIT_KEY"), ("encryption", "PLEDGE_ENCRYPTION_KEYS")):
     os.environ.setdefault(_var, generate_keyring()[_purpose])
 
-#: fixtures shared by the request tests (sink, clock, engine on a module's ``cfg``)
-pytest_plugins = ["tests.requests_support"]
+#: fixtures shared by the request tests (sink, clock, engine on a module's ``cfg``), and the
+#: session's S3 server for the blob tests (s3_server, s3_bucket)
+pytest_plugins = ["tests.requests_support", "tests.blob_services"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

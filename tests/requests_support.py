@@ -36,13 +36,23 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
-def deployment(tmp_path: Path, example: str = "omni-one", users: int = 30) -> Path:
-    """A copy of an example with a small generated SQLite platform; returns pledge.yaml."""
+def deployment(tmp_path: Path, example: str = "omni-one", users: int = 30, *, files: bool = True) -> Path:
+    """A copy of an example with a small generated SQLite platform and (``files``) the files its
+    rows describe in the data map's folder stores, as ``pledge platform create -c`` makes them;
+    returns pledge.yaml."""
     dest = tmp_path / example
-    shutil.copytree(EXAMPLES / example, dest, ignore=shutil.ignore_patterns("*.db", ".pledge"))
+    shutil.copytree(EXAMPLES / example, dest, ignore=shutil.ignore_patterns("*.db", ".pledge", "blobs"))
     cfg = (dest / "pledge.yaml")
     db = dest / "platform.db"
     create_platform(example, f"sqlite:///{db}", users=users, progress=False)
+    if files:
+        from pledge.blobs.opened import BlobStores
+        from pledge.datamap.load import load_dataset
+        from pledge.platforms.blobfiles import targets_for, write_blobs
+
+        dataset = load_dataset(dest / "dataset.yaml")
+        stores = BlobStores(dataset, dest, env={})  # the folders the example ships with
+        write_blobs(example, f"sqlite:///{db}", targets_for(dataset, {n: stores.get(n) for n in stores.names()}))
     return cfg
 
 

@@ -110,3 +110,121 @@ def test_the_engine_clock_and_runner_cannot_be_swapped() -> None:
 
     assert not hasattr(Engine, "set_clock")
     assert isinstance(Engine.__dict__["jobs"], property) and Engine.__dict__["jobs"].fset is None
+
+
+# -- one composition root (issue #14) -------------------------------------------------------------
+#: The modules that start a process and so build the application: the CLI's engine opener, the
+#: ASGI factory, the Celery worker, the demo, and the package's lazy ``pledge.Engine``.
+ENTRY_POINTS = {"engine.py", "cli/common.py", "web/asgi.py", "jobs/celery.py", "demo.py", "__init__.py"}
+
+
+def _imports_root(path: Path) -> list[int]:
+    def root(node: ast.AST) -> bool:
+        if isinstance(node, ast.Import):
+            return any(a.name == "pledge.engine" for a in node.names)
+        if isinstance(node, ast.ImportFrom):
+            return node.module == "pledge.engine" or (
+                node.module == "pledge" and any(a.name in ("engine", "Engine") for a in node.names))
+        return False
+
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if root(node)]
+
+
+def test_only_the_entry_points_import_the_composition_root() -> None:
+    """Services depend on ``pledge.context.Context`` (a Protocol) or on the collaborators they
+    are built with; only what starts a process imports ``pledge.engine``."""
+    bad = {f"{f.relative_to(SRC)}:{line}" for f in sorted(SRC.rglob("*.py"))
+           if str(f.relative_to(SRC)) not in ENTRY_POINTS for line in _imports_root(f)}
+    assert bad == set()
+    assert all((SRC / e).is_file() for e in ENTRY_POINTS)
+
+
+def test_the_root_check_finds_what_it_forbids(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import pledge.engine\nfrom pledge.engine import Engine\nfrom pledge import Engine\n"
+                   "from pledge.context import Context\n")
+    assert _imports_root(bad) == [1, 2, 3]
+
+
+def test_small_services_are_built_with_their_collaborators_not_the_root() -> None:
+    """The services with few needs take exactly those: no ``engine``/``context`` argument."""
+    import inspect
+
+    from pledge.admins import AdminService
+    from pledge.breach.register import BreachRegister
+    from pledge.consent.decisions import DecisionService
+    from pledge.consent.ledger import ConsentLedger
+    from pledge.outbox import Outbox
+
+    for cls in (AdminService, BreachRegister, ConsentLedger, DecisionService, Outbox):
+        params = set(inspect.signature(cls).parameters)
+        assert not params & {"engine", "context"}, cls
+
+
+# -- platform SQL only in the data plane (issue #15) ------------------------------------------------
+#: Packages that may build statements against the platform's own tables.
+DATA_PLANE = ("connectors/", "dataplane/")
+#: Modules that still build statements on the connectors' tables themselves, each to move behind a
+#: data-plane operation (``pledge.dataplane.selection`` / ``writes`` or a connector method). Shrink
+#: this list; never grow it. (Done: retention, erasure's masking, proofs, notice campaigns.)
+NOT_YET_MOVED = {
+    "rights/masking.py",       # the mask/delete statement builders the data plane's writes call
+    "rights/fkgraph.py",       # live foreign keys read off reflected tables
+    "rights/erasure_plan.py",  # whole-row reads and the foreign-key closure of the planner
+    "rights/erasure_rows.py",  # exemption clocks read through hops (clock_starts)
+    "rights/rectify.py",
+    "rights/children.py",
+    "consent/mailing.py",
+    "datamap/check.py",        # imports the SQL connector for dialect-specific advice
+    "web/center_form.py",      # reads a collection's columns off the reflected table
+    "health.py",               # the readiness probe connects to each platform engine (SELECT 1)
+}
+
+
+def _platform_sql(tree: ast.AST, entry_point: bool) -> list[tuple[int, str]]:
+    """Where a module builds SQL against platform tables itself: it calls ``x.table(…)`` (a
+    connector's reflected table), reflects a table (``Table(…, autoload_with=…)``, ``.reflect(…)``),
+    reaches a platform engine (``x.platform_engine(…)``), or imports the SQL connector's internals
+    (``pledge.connectors.sql``; the composition root may, to build the connectors)."""
+    bad: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            forbidden = ("table", "reflect") if entry_point else ("table", "reflect", "platform_engine")
+            if (isinstance(func, ast.Attribute) and func.attr in forbidden) \
+                    or any(k.arg == "autoload_with" for k in node.keywords):
+                bad.append((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.ImportFrom) and node.module == "pledge.connectors.sql" and not entry_point:
+            bad.append((node.lineno, f"from pledge.connectors.sql import {', '.join(a.name for a in node.names)}"))
+        elif isinstance(node, ast.Import) and any(a.name == "pledge.connectors.sql" for a in node.names) \
+                and not entry_point:
+            bad.append((node.lineno, "import pledge.connectors.sql"))
+    return bad
+
+
+def _sql_outside_the_data_plane() -> dict[str, list[tuple[int, str]]]:
+    out: dict[str, list[tuple[int, str]]] = {}
+    for f in sorted(SRC.rglob("*.py")):
+        rel = str(f.relative_to(SRC))
+        if rel.startswith(DATA_PLANE):
+            continue
+        found = _platform_sql(ast.parse(f.read_text(encoding="utf-8")), rel in ENTRY_POINTS)
+        if found:
+            out[rel] = found
+    return out
+
+
+def test_only_the_data_plane_builds_sql_against_the_platform() -> None:
+    found = _sql_outside_the_data_plane()
+    bad = {f"{rel}:{line}: {text}" for rel, hits in found.items() if rel not in NOT_YET_MOVED for line, text in hits}
+    assert bad == set()
+    moved = sorted(m for m in NOT_YET_MOVED if m not in found)
+    assert moved == [], f"these no longer build platform SQL: take them off NOT_YET_MOVED: {moved}"
+
+
+def test_the_platform_sql_check_finds_what_it_forbids() -> None:
+    code = ("t = connector.table('users')\nTable('x', md, autoload_with=eng)\nmd.reflect(eng)\n"
+            "from pledge.connectors.sql import key_in\neng = engine.platform_engine('main')\n"
+            "import pledge.connectors.sql\nconnector.fetch(conn, 'users', keys)\n")
+    assert sorted(line for line, _ in _platform_sql(ast.parse(code), False)) == [1, 2, 3, 4, 5, 6]
+    assert sorted(line for line, _ in _platform_sql(ast.parse(code), True)) == [1, 2, 3]

@@ -169,7 +169,7 @@ def test_keys_are_remembered_briefly_and_a_cached_decision_reads_one_counter(eng
     engine.admins.key_cache_seconds = 0.2
     engine.admins.forget_api_keys()
     assert engine.admins.check_api_key(key, "decisions:read") is not None
-    elsewhere = AdminService(engine)
+    elsewhere = AdminService(engine.store, engine.audit, engine.keys, engine.now, issuer="elsewhere")
     assert elsewhere.revoke_api_key(key.split("_")[1])
     assert engine.admins.check_api_key(key, "decisions:read") is not None
     time.sleep(0.25)

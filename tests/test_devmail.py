@@ -16,8 +16,8 @@ from tests.conftest import EXAMPLES
 def test_demo_sink_collects_mail(tmp_path: Path) -> None:
     port = free_port()
     settings = Settings(environment="test", smtp_port=port, database_url=f"sqlite:///{tmp_path / 's.db'}")
-    engine = Engine(load_config(EXAMPLES / "omni-one" / "pledge.yaml", settings), settings)
-    start_mail_sink(engine)
+    sink = start_mail_sink(settings)
+    engine = Engine(load_config(EXAMPLES / "omni-one" / "pledge.yaml", settings), settings, devmail=sink)
     assert engine.devmail is not None and engine.devmail.running
     try:
         msg = EmailMessage()
@@ -28,8 +28,6 @@ def test_demo_sink_collects_mail(tmp_path: Path) -> None:
         got = engine.devmail.latest_to("B@example.org")
         assert got is not None and got.subject == "Zażółć gęślą jaźń" and "hello sink" in got.body
         # a second sink on the same port cannot start; the demo carries on without one
-        other = Engine(load_config(EXAMPLES / "omni-one" / "pledge.yaml", settings), settings)
-        start_mail_sink(other)
-        assert other.devmail is None
+        assert start_mail_sink(settings) is None
     finally:
         engine.devmail.stop()

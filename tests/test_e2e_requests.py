@@ -73,9 +73,8 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     cfg = make_platform(tmp_path / "omni-one", users=200)
     sink = DevMail("127.0.0.1", 0).start()
     settings = Settings(environment="development", smtp_host="127.0.0.1", smtp_port=sink.port)
-    engine = Engine(load_config(cfg, settings), settings)
+    engine = Engine(load_config(cfg, settings), settings, devmail=sink)
     _ = engine.store
-    engine.devmail = sink
     try:
         with serving(create_app(engine)) as base:
             yield Demo(engine, base, cfg, sink)

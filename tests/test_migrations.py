@@ -77,6 +77,45 @@ def test_processes_starting_together_migrate_exactly_once(kind: str, tmp_path: P
     assert Store(url, auto_upgrade=False).is_current()
 
 
+#: One process starting as `pledge worker` or `pledge serve` start (outside production): the
+#: application built by the composition root, then the same start-up check those commands run.
+STARTER = """
+import json, logging, sys, time
+from pathlib import Path
+from pledge.cli.db import check_store
+from pledge.engine import Engine
+from pledge.settings import Settings
+cfg, url, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+applied = []
+class Catch(logging.Handler):
+    def emit(self, record):
+        if "applied" in record.getMessage():
+            applied.append(record.getMessage())
+logging.getLogger("pledge.store").addHandler(Catch())
+logging.getLogger("pledge.store").setLevel(logging.INFO)
+engine = Engine.from_config_file(cfg, Settings(environment="development", database_url=url))
+while time.time() < start:
+    time.sleep(0.001)
+check_store(engine, Path(cfg))
+print(json.dumps({"applied": applied, "heads": list(engine.store.current_heads())}))
+"""
+
+
+def test_two_workers_and_a_server_starting_together_on_postgresql_migrate_once(
+        tmp_path: Path, postgres_url: str) -> None:
+    cfg = deployment(tmp_path, users=5)
+    start = time.time() + 5  # every process has built its application by then
+    procs = [subprocess.Popen([sys.executable, "-c", STARTER, str(cfg), postgres_url, str(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in ("worker", "worker", "server")]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sum(1 for r in reports if r["applied"]) == 1, reports  # one migrated; the others waited
+    assert all(sorted(r["heads"]) == sorted(schema_heads()) for r in reports)
+    assert _version_rows(postgres_url) == sorted(schema_heads())
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
 def test_upgrade_is_idempotent(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = _url(kind, tmp_path, request)

@@ -81,6 +81,8 @@ CASES: list[tuple[str, Mutation]] = [
     ("PL091", _set("rights.offered", [{"kind": "complaint", "source": "You may complain to the authority "
                                                                       "(Article 21 GDPR)."}])),
     ("PL091", _set("rights.offered", [{"kind": "access", "note": "a copy of your data (art. 17 RODO)"}])),
+    # one purpose named in Polish, the rest of the policy not: Polish pages would mix languages
+    ("PL100", _set("purposes.0.translations", {"pl": {"name": "Świadczenie usługi"}})),
 ]
 
 

@@ -318,3 +318,36 @@ def test_ccpa_right_to_know_covers_the_past_12_months(tmp_path: Path) -> None:
     shared = json.dumps(doc, ensure_ascii=False)
     # "used, shared": the purposes and the recipients (OpenRouter, Stripe) are in the package
     assert "OpenRouter" in shared and "Stripe" in shared and "Process AI requests" in shared, sorted(names)
+
+
+def test_requests_are_answered_within_the_promised_30_days_and_the_laws_extensions() -> None:
+    """"We will respond within 30 days." and "Response Time: We will respond to privacy inquiries within 30
+    days (GDPR requirement)." The laws behind it: Art. 12(3) GDPR, "within one month of receipt of the request.
+    That period may be extended by two further months"; for California, Cal. Civ. Code § 1798.130(a)(2), "within
+    45 days … may be extended once by an additional 45 days", and 11 CCR § 7021(a), "confirm receipt … within 10
+    business days". Every date is written out by hand; the 30 days win only when they are earlier."""
+    from pledge.rights.deadlines import deadline_for
+
+    p = policy()
+    gdpr = deadline_for(p, "gdpr", date(2026, 1, 10))
+    # 10 January: one month is 10 February, 30 days is 9 February; the extension runs from the legal month
+    assert (gdpr.legal_due, gdpr.promise_due, gdpr.due) == (date(2026, 2, 10), date(2026, 2, 9), date(2026, 2, 9))
+    assert gdpr.extended_due == date(2026, 4, 10) and gdpr.confirm_by is None
+    ccpa = deadline_for(p, "ccpa", date(2026, 3, 2))
+    # Monday 2 March: 45 days is 16 April, 30 days is 1 April, 10 business days is Monday 16 March
+    assert (ccpa.legal_due, ccpa.due, ccpa.confirm_by) == (date(2026, 4, 16), date(2026, 4, 1), date(2026, 3, 16))
+    assert ccpa.extended_due == date(2026, 5, 31), "once more, 45 days after 16 April"
+
+
+def test_ropa_keeps_invoices_past_the_closed_account_clock_for_the_tax_law() -> None:
+    """"Account: All data is permanently deleted within 90 days, except as required by law" and "To comply with
+    legal obligations (tax records: 5 years in Poland)": the records of processing must say that the 90-day
+    clock on closed accounts leaves the invoices to the 5-year tax clock."""
+    ropa = build_ropa(policy(), load_dataset(HERE / "dataset.yaml"))
+    retention = [r for r in csv.DictReader(io.StringIO(to_csv(ropa))) if r["section"] == "retention"]
+    by_rule = {r["rule"]: r for r in retention}
+    closed = [r for r in retention if r["systems"] == "main.users" and r["period_iso"] == "P90D"]
+    assert len(closed) == 1
+    kept = [by_rule[k.strip()] for k in closed[0]["legal_basis_for_keeping"].split(";") if k.strip() in by_rule]
+    assert [(k["systems"], k["period_iso"]) for k in kept] == [("main.invoices", "P5Y")]
+    assert "Art. 86" in kept[0]["legal_basis_for_keeping"]

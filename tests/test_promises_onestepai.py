@@ -157,3 +157,90 @@ def test_managed_rectification_waits_for_approval_and_changes_are_emailed(tmp_pa
         assert campaigns.status(cid)["sent"] == outcome.sent
         assert any(e["target"] == f"campaign:{cid}" for e in engine.audit.entries(action="notice.campaign.sent"))
         engine.close()
+
+
+# -- deadlines: the seed names its laws but no periods, so the laws' own apply ----------------------
+# The seed: "Access your personal data (Article 15 GDPR)", "If you are a resident of California, you may
+# have additional rights granted to you under the California Consumer Protection Act (CCPA)", and rights for
+# people in the United Kingdom. It never says how fast it answers, so the expectations below are the laws':
+# - Art. 12(3) GDPR (and UK GDPR, same words): "without undue delay and in any event within one month of
+#   receipt of the request. That period may be extended by two further months where necessary";
+# - Cal. Civ. Code § 1798.130(a)(2): "within 45 days of receiving the verifiable consumer request … The time
+#   period … may be extended once by an additional 45 days when reasonably necessary";
+# - 11 CCR § 7021(a): "confirm receipt of the request within 10 business days".
+# Every date is written out by hand from START (Monday 2 March 2026), not computed by the engine's code.
+def test_requests_run_on_the_laws_clocks_and_are_extended_once(tmp_path: Path) -> None:
+    from datetime import date as day
+
+    import pytest
+
+    from pledge.rights.deadlines import deadline_for
+    from pledge.rights.requests import RequestError
+
+    cfg = deployment(tmp_path, "onestepai", users=8)
+    email = rows(cfg, "SELECT email FROM users WHERE status <> 'closed' ORDER BY id LIMIT 1")[0][0]
+    engine = make_engine(cfg, Clock(START), 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        gdpr = engine.requests.create("access", {"email": email}, notify=False)
+        # one calendar month from 2 March is 2 April (not 30 days: that would be 1 April)
+        assert (gdpr.regime, gdpr.due_on, gdpr.extended_due_on, gdpr.confirm_by) == ("gdpr", day(2026, 4, 2), None,
+                                                                                   None)
+        try:
+            extended = engine.requests.extend(gdpr.id, "Many images to review", actor="officer")
+        except RequestError as exc:
+            pytest.fail(f"Art. 12(3) allows two further months; the engine refused: {exc}")
+        assert extended.extended_due_on == day(2026, 6, 2), "two further months after 2 April"
+        ccpa = engine.requests.create("ccpa_know", {"email": email}, notify=False)
+        # 45 days after 2 March is 16 April; 10 business days after Monday 2 March is Monday 16 March
+        assert (ccpa.regime, ccpa.due_on, ccpa.confirm_by) == ("ccpa", day(2026, 4, 16), day(2026, 3, 16))
+        extended = engine.requests.extend(ccpa.id, "Many images to review", actor="officer")
+        assert extended.extended_due_on == day(2026, 5, 31), "once, by an additional 45 days after 16 April"
+    finally:
+        engine.close()
+    # the UK GDPR clock: 31 January + one month is the last day of February, + two further months 28 April
+    uk = deadline_for(policy(), "uk_gdpr", day(2026, 1, 31))
+    assert (uk.due, uk.extended_due, uk.confirm_by) == (day(2026, 2, 28), day(2026, 4, 28), None)
+
+
+def test_breach_is_reported_to_the_authority_within_72_hours(tmp_path: Path) -> None:
+    """The seed is silent on breaches; Art. 33(1) GDPR: "not later than 72 hours after having become aware
+    of it". Aware at 08:00 on 1 March: the authority must have it by 08:00 on 4 March, and not an hour later."""
+    from datetime import UTC, datetime
+
+    cfg = deployment(tmp_path, "onestepai", users=8)
+    clock = Clock(START)
+    engine = make_engine(cfg, clock, 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        aware = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        b = engine.breaches.open(title="API access log copied by a former contractor", aware_at=aware,
+                                 collections=["main.api_access_log"], fields=["ip_address"],
+                                 window_from=aware - timedelta(days=30), window_to=aware, actor="officer")
+        engine.breaches.assess(b.id, likelihood="medium", severity="medium", encrypted=False, actor="officer")
+        c = engine.breaches.clock(engine.breaches.get(b.id))
+        assert c.deadline == datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+        clock.now = datetime(2026, 3, 4, 8, 30, tzinfo=UTC)
+        assert engine.breaches.clock(engine.breaches.get(b.id)).overdue
+    finally:
+        engine.close()
+
+
+def test_ropa_keeps_invoices_past_the_account_clocks_for_the_tax_law() -> None:
+    """Deleting "is subject to certain exceptions: for example, we may need to retain your Personal Data for
+    record keeping purposes, to complete transactions or to comply with our legal obligations". The legal
+    obligation for invoices is the Polish Tax Ordinance, Art. 86 § 1: 5 years from the end of the calendar
+    year in which the tax fell due. Both clocks on closed accounts (the user's own and the one for accounts
+    an organisation manages) must say, in the records of processing, that invoices outlive them."""
+    import csv
+    import io
+
+    from pledge.reports.ropa import build_ropa, to_csv
+
+    ropa = build_ropa(policy(), load_dataset(HERE / "dataset.yaml"))
+    retention = [r for r in csv.DictReader(io.StringIO(to_csv(ropa))) if r["section"] == "retention"]
+    by_rule = {r["rule"]: r for r in retention}
+    account_clocks = [r for r in retention if r["systems"] == "main.users" and r["trigger"].startswith("closed_at")]
+    assert len(account_clocks) == 2, "a closed account of one's own, and one an organisation managed"
+    for row in account_clocks:
+        kept = [by_rule[k.strip()] for k in row["legal_basis_for_keeping"].split(";") if k.strip() in by_rule]
+        assert [(k["systems"], k["period_iso"]) for k in kept] == [("main.invoices", "P5Y")], row["rule"]
+        assert "Art. 86" in kept[0]["legal_basis_for_keeping"]

@@ -282,3 +282,63 @@ def test_an_erasure_a_claim_needs_is_refused_with_its_ground_in_polish(tmp_path:
     after = {t: rows(cfg, f"SELECT * FROM {t} WHERE {'id' if t == 'accounts' else 'account_id'} = :a", a=aid)
              for t in tables}
     assert after == before
+
+
+def test_requests_are_answered_within_the_month_of_art_12_and_extended_by_two() -> None:
+    """The seed lists the rights ("Użytkownik może korzystać z praw wynikających z RODO …") but no period, so
+    RODO's own applies, art. 12 ust. 3: "bez zbędnej zwłoki – a w każdym razie w terminie miesiąca od otrzymania
+    żądania … W razie potrzeby termin ten może zostać przedłużony o kolejne dwa miesiące". Dates by hand: from
+    31 January the month ends on 28 February, and two more months on 28 April."""
+    from datetime import date
+
+    from pledge.rights.deadlines import deadline_for
+
+    d = deadline_for(policy(), "gdpr", date(2026, 1, 31))
+    assert (d.legal_due, d.due, d.promise_due) == (date(2026, 2, 28), date(2026, 2, 28), None)
+    assert (d.extended_due, d.confirm_by) == (date(2026, 4, 28), None)
+
+
+def test_breach_is_reported_to_the_authority_within_72_hours(tmp_path: Path) -> None:
+    """The seed is silent on breaches; RODO art. 33 ust. 1: "nie później niż w terminie 72 godzin po
+    stwierdzeniu naruszenia". Stwierdzone 1 marca o 08:00: organ musi je dostać do 4 marca, 08:00."""
+    from datetime import UTC, datetime
+
+    cfg = deployment(tmp_path, "onetagger", users=8)
+    clock = Clock(START)
+    engine = make_engine(cfg, clock, 1, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        aware = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        b = engine.breaches.open(title="Pliki dziennika dostępne publicznie", aware_at=aware,
+                                 collections=["main.web_logs"], fields=["ip_address"],
+                                 window_from=aware - timedelta(days=30), window_to=aware, actor="officer")
+        engine.breaches.assess(b.id, likelihood="medium", severity="medium", encrypted=False, actor="officer")
+        c = engine.breaches.clock(engine.breaches.get(b.id))
+        assert c.deadline == datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+        clock.now = datetime(2026, 3, 4, 8, 30, tzinfo=UTC)
+        assert engine.breaches.clock(engine.breaches.get(b.id)).overdue
+    finally:
+        engine.close()
+
+
+#: collections of each 12-month inactivity clock whose seed section ends with the accounting exception
+#: "Z wyłączeniem informacji wymaganych dla naszej księgowości lub wymogów prawnych" (or "… do celów
+#: księgowych …"): the account (1.1), billing profile and payment confirmations (1.3), the Site's functions
+#: (1.2) and support (1.4). The analytics of an inactive account (section 5) has no such exception.
+ACCOUNTING_EXCEPTION = {"main.accounts", "main.billing_profiles", "main.containers; main.comments; main.survey_answers",
+                        "main.payments", "main.support_tickets; main.chat_transcripts"}
+
+
+def test_ropa_keeps_payment_confirmations_past_every_inactivity_clock() -> None:
+    """Each clock the seed gives the accounting exception names it in the records of processing, and the
+    exception itself is the Belgian VAT code's: art. 60 § 4, invoices kept 10 years (from 1 January 2023)."""
+    ropa = build_ropa(policy(), load_dataset(HERE / "dataset.yaml"))
+    retention = [r for r in csv.DictReader(io.StringIO(to_csv(ropa))) if r["section"] == "retention"]
+    by_rule = {r["rule"]: r for r in retention}
+    inactive = {r["systems"]: r for r in retention if r["trigger"].endswith("last_login_at")}
+    assert set(inactive) >= ACCOUNTING_EXCEPTION
+    for systems, row in inactive.items():
+        kept = [by_rule[k.strip()] for k in row["legal_basis_for_keeping"].split(";") if k.strip() in by_rule]
+        want = [("main.payments", "P10Y")] if systems in ACCOUNTING_EXCEPTION else []
+        assert [(k["systems"], k["period_iso"]) for k in kept] == want, systems
+        if kept:
+            assert "art. 60 § 4" in kept[0]["legal_basis_for_keeping"]

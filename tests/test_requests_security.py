@@ -123,6 +123,31 @@ def test_purged_exports_are_gone(engine: Engine, sink: DevMail, cfg: Path, clock
     assert err.value.reason == "purged"
 
 
+
+def test_the_daily_housekeeping_purges_old_exports_and_proves(engine: Engine, sink: DevMail, cfg: Path,
+                                                              clock: Clock) -> None:
+    """What runs after each daily sweep, in `pledge serve`'s scheduler and in Celery beat's
+    task alike (pledge.retention.scheduler.after_sweep): exports past their download period
+    are deleted without anyone running `pledge requests purge-exports`, and the proof runs."""
+    from sqlalchemy import func, select
+
+    from pledge.retention.scheduler import after_sweep
+    from pledge.store.tables.prove import prove_runs
+
+    email = some_users(cfg, 7)[6]["email"]
+    token = engine.requests.get(completed(engine, sink, email)).result["export"]
+    path = cfg.parent / ".pledge" / "exports" / f"{token}.bin"
+    with engine.store.connect() as conn:
+        proofs = conn.execute(select(func.count()).select_from(prove_runs)).scalar_one()
+    clock.advance(days=29)  # still within its download period: kept
+    after_sweep(engine)
+    assert path.exists()
+    clock.advance(days=2)
+    after_sweep(engine)
+    assert not path.exists()
+    with engine.store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(prove_runs)).scalar_one() == proofs + 2
+
 def test_status_tokens_and_downloads_over_http(engine: Engine, sink: DevMail, cfg: Path) -> None:
     ann, bob = (u["email"] for u in some_users(cfg, 8)[6:8])
     client = TestClient(create_app(engine))

@@ -31,24 +31,26 @@ def _plain(html: str) -> str:
     return re.sub(r'name="csrf" value="[^"]+"', "", html)
 
 
-def test_form_offers_the_policy_rights_with_tied_labels(s: Site) -> None:
+def test_centre_offers_a_card_per_policy_right_then_a_form_per_kind(s: Site) -> None:
     page = s.client.get("/privacy?lang=en")
     assert page.status_code == 200
     kinds = offered_kinds(s.engine)
     offered = {r.kind for r in s.engine.policy.rights.offered}
     assert "access" in kinds and "complaint" in offered and "complaint" not in kinds
     for kind in kinds:
-        assert f'id="kind-{kind}" value="{kind}"' in page.text
-        assert f'<label for="kind-{kind}">{KIND_LABELS[kind]}</label>' in page.text
-    assert "<fieldset" in page.text and "<legend>What would you like us to do?</legend>" in page.text
-    assert '<label for="email">' in page.text and 'id="email"' in page.text
+        assert f'href="/privacy/new/{kind}" id="card-{kind}"' in page.text
+        assert f'<span class="kind-title">{KIND_LABELS[kind]}</span>' in page.text
+    form = s.client.get("/privacy/new/access?lang=en").text
+    assert '<label for="email">' in form and 'id="email"' in form and 'name="kind" value="access"' in form
+    assert "change-users" not in form and 'name="purpose"' not in form  # only what access needs
+    assert s.client.get("/privacy/new/complaint").status_code == 404
 
 
 def test_language_from_accept_language_then_switch_remembered(s: Site) -> None:
-    pl = s.client.get("/privacy", headers={"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"})
+    pl = s.client.get("/privacy/new/access", headers={"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"})
     assert '<html lang="pl">' in pl.text and "Centrum prywatności" in pl.text and "Wyślij żądanie" in pl.text
     assert "Send request" not in pl.text
-    switched = s.client.get("/privacy?lang=en", headers={"Accept-Language": "pl"})
+    switched = s.client.get("/privacy/new/access?lang=en", headers={"Accept-Language": "pl"})
     assert "Send request" in switched.text and switched.cookies.get("lang") == "en"
     again = s.client.get("/privacy", headers={"Accept-Language": "pl"})  # the cookie wins now
     assert '<html lang="en">' in again.text and "Privacy centre" in again.text
@@ -60,13 +62,15 @@ def test_errors_are_summarised_and_tied_to_fields(s: Site) -> None:
     assert res.status_code == 422
     assert 'class="error-summary" role="alert"' in res.text
     assert '<a href="#kind">Choose what you would like us to do.</a>' in res.text
+    res = s.client.post("/privacy/requests", data={"csrf": csrf_of(page.text), "kind": "access",
+                                                   "email": "not-an-email"})
     assert '<a href="#email">Enter your email address, like name@example.com.</a>' in res.text
     assert 'aria-invalid="true"' in res.text and 'value="not-an-email"' in res.text
     assert s.engine.requests.find() == []
-    # rectification needs the field and the value
+    # rectification needs at least one detail with its value
     res = s.client.post("/privacy/requests", data={"csrf": csrf_of(page.text), "kind": "rectification",
                                                    "email": "ann@example.org"})
-    assert res.status_code == 422 and '<a href="#field">' in res.text and '<a href="#value">' in res.text
+    assert res.status_code == 422 and '<a href="#change-users-name">' in res.text
 
 
 def test_rectification_carries_the_change(s: Site) -> None:

@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +32,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: what the build reads from the checkout (setup.py copies examples/ into the wheel)
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "src", "examples")
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "src", "examples")
 DEMO_START_S = 300
 
 pytestmark = pytest.mark.slow
@@ -108,6 +109,17 @@ def test_the_wheel_carries_the_examples_and_py_typed(installed: Installed) -> No
     metadata = zipfile.ZipFile(installed.wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata
+    # the licence's text, in the wheel and in the sdist it was built from
+    licence = (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License" in licence and b"Version 2.0, January 2004" in licence
+    assert "License-File: LICENSE" in metadata
+    (in_wheel,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(installed.wheel).read(in_wheel) == licence
+    (sdist,) = installed.wheel.parent.glob("privacy_pledge-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/LICENSE"))
+        text = tar.extractfile(member)
+        assert text is not None and text.read() == licence
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     for optional in ("psycopg", "PyMySQL", "celery", "boto3", "pytest"):
         assert not any(optional.lower() in line.lower() for line in base), f"{optional} is in the base install"

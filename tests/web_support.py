@@ -146,8 +146,7 @@ def site(template: Path, folder: Path, environment: str = "test") -> Iterator[Si
     clock = Clock()
     with mail_sink() as sink:
         settings = Settings(environment=environment, smtp_host="127.0.0.1", smtp_port=sink.port)  # type: ignore[arg-type]
-        engine = Engine(load_config(cfg, settings), settings, clock=clock)
-        engine.devmail = sink
+        engine = Engine(load_config(cfg, settings), settings, clock=clock, devmail=sink)
         client = TestClient(create_app(engine), base_url="http://testserver")
         try:
             yield Site(cfg, engine, sink, clock, client)

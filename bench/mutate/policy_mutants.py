@@ -290,6 +290,70 @@ def enumerate_mutants(example: str, text: str) -> list[Mutant]:
     return out
 
 
+def _links_into(example: str, src: Path) -> tuple[set[str], set[str]]:
+    """(tables something links into, tables of people) of an example's main database.
+
+    A link is a foreign key of the platform's schema or a ``references`` entry of its
+    ``dataset.yaml`` (what :func:`pledge.rights.fkgraph.database_links` reads); a table of
+    people has a primary key that is an identity (``retention.rules._is_people``)."""
+    sys.path.insert(0, str(src))
+    from pledge.datamap.load import load_dataset
+    from pledge.platforms import PLATFORMS
+
+    linked = {fk.column.table.name for t in PLATFORMS[example].metadata.tables.values() for fk in t.foreign_keys}
+    people: set[str] = set()
+    for db in load_dataset(ROOT / "examples" / example / "dataset.yaml").databases:
+        for coll in db.collections:
+            if any(f.identity and f.primary_key for f in coll.fields):
+                people.add(f"{db.name}.{coll.name}")
+            for f in coll.fields:
+                for ref in f.references:
+                    rdb, table, _col = ref.target
+                    if ref.direction == "from":
+                        linked.add(f"{rdb}.{table}" if rdb != "main" else table)
+    return {t if "." in t else f"main.{t}" for t in linked}, people
+
+
+def static_equivalents(mutants: list[Mutant], original: str, src: Path) -> None:
+    """Mark mutants whose change the engine provably never acts on, with the reason.
+
+    * ``cascade`` flipped on a rule whose collections nothing links into (no foreign key in the
+      schema, no declared reference) and that is not a person rule: the sweep's cascade walks
+      incoming links only (``sweep._cascade``, ``sweep.run_target``), and ``cascade`` picks the
+      person path only for a delete rule on a table of people (``rules.compile_rules``).
+    * a CCPA ``confirm_business_days`` dropped where it equals the engine's default for the
+      regime (``rights.deadlines.DEFAULTS``: 10 business days, 11 CCR § 7021(a))."""
+    sys.path.insert(0, str(src))
+    from pledge.rights.deadlines import DEFAULTS
+
+    if not mutants:
+        return
+    example = mutants[0].example
+    linked, people = _links_into(example, src)
+    raw = yaml.safe_load(original)
+    rules = {r.get("key"): r for r in raw.get("retention") or []}
+    deadlines = {d.get("regime"): d for d in (raw.get("rights") or {}).get("deadlines") or []}
+    for m in mutants:
+        if m.status != "pending":
+            continue
+        if m.kind == "cascade-flipped":
+            key = m.id.split("[", 1)[1].split("]", 1)[0]
+            rule = rules.get(key) or {}
+            colls = list(rule.get("collections") or [])
+            person = rule.get("action", "delete") == "delete" and any(c in people for c in colls)
+            if colls and not person and not any(c in linked for c in colls):
+                m.status = "equivalent"
+                m.detail = (f"nothing links into {', '.join(colls)} (no foreign key, no declared reference) "
+                            "and it is not a table of people: the sweep has nothing to cascade to")
+        elif m.kind == "period-dropped" and ".confirm_business_days " in m.id:
+            regime = m.id.split("[", 1)[1].split("]", 1)[0]
+            default = DEFAULTS.get(regime, (None, None, None))[2]
+            if default is not None and deadlines.get(regime, {}).get("confirm_business_days") == default:
+                m.status = "equivalent"
+                m.detail = (f"the engine's {regime} default is the same {default} business days "
+                            "(rights.deadlines.DEFAULTS)")
+
+
 def classify(mutants: list[Mutant], original: str, src: Path) -> None:
     """Mark mutants that do not load (invalid) or load to the original policy (equivalent)."""
     sys.path.insert(0, str(src))
@@ -309,6 +373,7 @@ def classify(mutants: list[Mutant], original: str, src: Path) -> None:
                 continue
             if dumped == base:
                 m.status = "equivalent"
+    static_equivalents(mutants, original, src)
 
 
 # --------------------------------------------------------------------------- promise tests
@@ -520,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-markers", action="store_true", help="also run postgres/mariadb/browser tests")
     parser.add_argument("--resume", action="store_true",
                         help="keep the verdicts already in --out/policy_mutants.json, run only the rest")
+    parser.add_argument("--rerun", default="",
+                        help="with --resume: statuses to run again, comma-separated (e.g. survived)")
+    parser.add_argument("--check", default="",
+                        help="run only these tests (comma-separated node ids) against the --match'ed mutants "
+                             "and print each verdict; no baseline, the report is not touched")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the report from --out/policy_mutants.json without running anything")
     args = parser.parse_args(argv)
@@ -538,13 +608,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m.status:10} {m.example:10} {m.kind:19} {m.id} {m.detail}")
         return 0
 
+    if args.check:
+        # watch new tests fail: each mutant in a throwaway copy, only the given tests, nothing recorded
+        tests = [t for t in args.check.split(",") if t]
+        tree = make_trees(args.work, 1)[0]
+        free_one: queue.Queue[Path] = queue.Queue()
+        free_one.put(tree)
+        for m in mutants:
+            if m.status == "pending":
+                run_mutant(free_one, ExampleRun(m.example, tests, order=tests), m, markers)
+            else:
+                print(f"  {m.status:9}          {m.example}: {m.id} {m.detail}")
+        shutil.rmtree(args.work, ignore_errors=True)
+        return 0
+
     done: dict[tuple[str, str], dict[str, Any]] = {}
     previous = args.out / "policy_mutants.json"
     before: dict[str, Any] = {}
     if (args.resume or args.report_only) and previous.exists():
         before = json.loads(previous.read_text(encoding="utf-8"))
+        rerun = {x for x in args.rerun.split(",") if x}
         for old in before["mutants"]:
-            if old["status"] in ("killed", "survived", "timeout"):
+            if old["status"] in ("killed", "survived", "timeout") and old["status"] not in rerun:
                 done[(old["example"], old["id"])] = old
     for m in mutants:
         old = done.get((m.example, m.id))

@@ -12,8 +12,9 @@ Python API (``engine.admins`` is an :class:`AdminService`)::
     api = engine.admins.check_api_key(key, "requests:write")        # ApiKey or None
 
 Roles: ``owner`` (everything, including users), ``privacy_officer`` (work requests:
-approve, deny, extend, run, download, open), ``viewer`` (read only: it can neither
-approve nor download). A TOTP code is accepted once (its time step is remembered).
+approve, deny, extend, run, download, open; register, assess and notify breaches
+(``breach``); see requesters and rows unmasked (``personal_data``)), ``viewer`` (read
+only: it can neither approve nor download, and sees personal data masked). A TOTP code is accepted once (its time step is remembered).
 Scopes: ``requests:read``, ``requests:write`` (create and verify on a person's behalf),
 ``requests:approve`` (approve, deny, extend, run), ``exports:read`` (download),
 ``decisions:read`` (purpose decisions, single and batch), ``consent:write`` (record a
@@ -49,14 +50,19 @@ from pledge.signin_throttle import Refusal, SigninThrottle
 from pledge.store.tables.admin import admin_users, api_keys
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.audit import AuditLog
+    from pledge.context import Clock
+    from pledge.keys import Keyring
+    from pledge.store import Store
 
 __all__ = ["PERMISSIONS", "ROLES", "SCOPES", "AdminError", "AdminService", "AdminUser", "ApiKey"]
 
 ROLES = ("owner", "privacy_officer", "viewer")
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset({"view", "approve", "deny", "extend", "run", "download", "open", "manage_users"}),
-    "privacy_officer": frozenset({"view", "approve", "deny", "extend", "run", "download", "open"}),
+    "owner": frozenset({"view", "approve", "deny", "extend", "run", "download", "open", "breach", "personal_data",
+                        "manage_users"}),
+    "privacy_officer": frozenset({"view", "approve", "deny", "extend", "run", "download", "open", "breach",
+                                  "personal_data"}),
     "viewer": frozenset({"view"}),
 }
 SCOPES = ("requests:read", "requests:write", "requests:approve", "exports:read",
@@ -95,9 +101,15 @@ class ApiKey:
 
 
 class AdminService:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.vault = Vault(engine.keys)
+    """Console users, their sign-in and API keys. Built by the composition root with the
+    store, the audit log, the keys, a clock and the name shown in authenticator apps."""
+
+    def __init__(self, store: Store, audit: AuditLog, keys: Keyring, clock: Clock, *, issuer: str) -> None:
+        self.store = store
+        self.audit = audit
+        self.now = clock
+        self.issuer = issuer
+        self.vault = Vault(keys)
         self.hasher = PasswordHasher()
         self.key_cache_seconds = KEY_CACHE_SECONDS
         self._keys: dict[str, tuple[ApiKey, float]] = {}  # sha256 of a valid key -> (record, expiry)
@@ -120,33 +132,33 @@ class AdminService:
         if len(password) < 12:
             raise AdminError("the password needs at least 12 characters")
         secret = pyotp.random_base32()
-        now = self.engine.now()
+        now = self.now()
         try:
-            with self.engine.store.begin() as conn:
+            with self.store.begin() as conn:
                 res = conn.execute(insert(admin_users).values(
                     email=email, password_hash=self.hasher.hash(password), totp_enc=self.vault.seal(secret),
                     role=role, created_at=now))
                 uid = int(res.inserted_primary_key[0])  # type: ignore[index]
-                self.engine.audit.record("admin.user_created", actor=actor, target=f"admin:{uid}",
+                self.audit.record("admin.user_created", actor=actor, target=f"admin:{uid}",
                                          details={"role": role}, conn=conn)
         except IntegrityError as exc:
             raise AdminError(f"an admin user {email} already exists") from exc
-        uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=f"Pledge ({self.engine.config.name})")
+        uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=f"Pledge ({self.issuer})")
         return self.get_user(uid), uri
 
     def get_user(self, user_id: int) -> AdminUser:
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             row = conn.execute(select(admin_users).where(admin_users.c.id == user_id)).first()
         if row is None:
             raise AdminError(f"no admin user {user_id}")
         return self._user(row)
 
     def users(self) -> list[AdminUser]:
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return [self._user(r) for r in conn.execute(select(admin_users).order_by(admin_users.c.id))]
 
     def totp_secret(self, user_id: int) -> str:
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             enc = conn.execute(select(admin_users.c.totp_enc).where(admin_users.c.id == user_id)).scalar()
         if enc is None:
             raise AdminError(f"no admin user {user_id}")
@@ -155,7 +167,7 @@ class AdminService:
 
     def check_password(self, email: str, password: str) -> AdminUser | None:
         """The first factor alone (the console asks for the TOTP code on a second screen)."""
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             row = conn.execute(select(admin_users).where(admin_users.c.email == email.strip().lower())).first()
         if row is None or row.disabled_at is not None:
             self.hasher.hash(password)  # the same work either way, so timing tells nothing
@@ -172,9 +184,9 @@ class AdminService:
         if not code.isdigit() or len(code) != 6:
             return False
         totp = pyotp.TOTP(self.totp_secret(user.id))
-        now = self.engine.now()
+        now = self.now()
         step_now = int(now.timestamp()) // totp.interval
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             last = conn.execute(select(admin_users.c.totp_last_step).where(admin_users.c.id == user.id)
                                 .with_for_update()).scalar()
             for step in (step_now - 1, step_now, step_now + 1):  # one step of clock drift either way
@@ -183,7 +195,7 @@ class AdminService:
                 if hmac.compare_digest(totp.at(step * totp.interval), code):
                     conn.execute(update(admin_users).where(admin_users.c.id == user.id)
                                  .values(totp_last_step=step, last_login_at=now))
-                    self.engine.audit.record("admin.login", actor=f"admin:{user.id}", target=f"admin:{user.id}",
+                    self.audit.record("admin.login", actor=f"admin:{user.id}", target=f"admin:{user.id}",
                                              conn=conn)
                     return True
         return False
@@ -198,12 +210,12 @@ class AdminService:
     # -- sign-in with throttling (pledge.signin_throttle) --------------------------------------
     @cached_property
     def throttle(self) -> SigninThrottle:
-        return SigninThrottle(self.engine.store, self.engine.audit)
+        return SigninThrottle(self.store, self.audit)
 
     def sign_in(self, email: str, password: str, code: str, *, address: str) -> AdminUser | Refusal | None:
         """:meth:`authenticate` behind the throttle: a :class:`Refusal` (nothing checked) while the
         account or the address must wait, the user when both factors are right, else None."""
-        attempt = self.throttle.start(email, address, self.engine.now())
+        attempt = self.throttle.start(email, address, self.now())
         if isinstance(attempt, Refusal):
             return attempt
         user = self.authenticate(email, password, code)
@@ -229,10 +241,10 @@ class AdminService:
             raise AdminError(f"unknown scope {', '.join(bad) or '(none given)'}; choose from: {', '.join(SCOPES)}")
         prefix = secrets.token_hex(6)
         key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             res = conn.execute(insert(api_keys).values(prefix=prefix, key_hash=self._hash(key), name=name,
-                                                       scopes=sorted(set(scopes)), created_at=self.engine.now()))
-            self.engine.audit.record("admin.api_key_created", actor=actor,
+                                                       scopes=sorted(set(scopes)), created_at=self.now()))
+            self.audit.record("admin.api_key_created", actor=actor,
                                      target=f"api_key:{res.inserted_primary_key[0]}",  # type: ignore[index]
                                      details={"name": name, "scopes": sorted(set(scopes))}, conn=conn)
         return key
@@ -247,7 +259,7 @@ class AdminService:
             found = hit[0]
         else:
             prefix = key[len(KEY_PREFIX):].split("_", 1)[0]
-            with self.engine.store.connect() as conn:
+            with self.store.connect() as conn:
                 row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
             if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
                 self._keys.pop(digest, None)
@@ -274,10 +286,10 @@ class AdminService:
 
     def revoke_api_key(self, prefix: str, *, actor: str = "cli") -> bool:
         self.forget_api_keys()
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             res = conn.execute(update(api_keys).where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
-                               .values(revoked_at=self.engine.now()))
+                               .values(revoked_at=self.now()))
             if res.rowcount:
-                self.engine.audit.record("admin.api_key_revoked", actor=actor, target=f"api_key:{prefix}", conn=conn)
+                self.audit.record("admin.api_key_revoked", actor=actor, target=f"api_key:{prefix}", conn=conn)
         self.forget_api_keys()  # again: a check between the first clear and the commit may have cached it
         return bool(res.rowcount)

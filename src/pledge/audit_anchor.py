@@ -26,7 +26,7 @@ from pledge.notify import EmailTemplate, Notifier
 from pledge.store.tables.core import audit_log
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 FILE_NAME = "audit-checkpoints.jsonl"
 
@@ -45,17 +45,17 @@ AUDIT_CHECKPOINT = EmailTemplate(
 )
 
 
-def default_path(engine: Engine) -> Path:
+def default_path(engine: Context) -> Path:
     return engine.state_dir / FILE_NAME
 
 
-def privacy_contact(engine: Engine) -> str | None:
+def privacy_contact(engine: Context) -> str | None:
     """The policy's data protection officer's email, else the controller's."""
     ctl = engine.policy.controller
     return (ctl.dpo.email if ctl.dpo and ctl.dpo.email else None) or ctl.email
 
 
-def _last_own(engine: Engine, path: Path) -> dict[str, Any] | None:
+def _last_own(engine: Context, path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     for _where, doc in reversed(read_checkpoints(path)):
@@ -64,7 +64,7 @@ def _last_own(engine: Engine, path: Path) -> dict[str, Any] | None:
     return None
 
 
-def write_checkpoint(engine: Engine, path: Path | None = None) -> tuple[dict[str, Any], Path]:
+def write_checkpoint(engine: Context, path: Path | None = None) -> tuple[dict[str, Any], Path]:
     """Sign the current head and append it to ``path``; refuses a head behind the last checkpoint.
 
     Raises :class:`pledge.audit.AuditHeadMissing` when the head is gone, does not match a
@@ -83,7 +83,7 @@ def write_checkpoint(engine: Engine, path: Path | None = None) -> tuple[dict[str
     return doc, path
 
 
-def email_checkpoint(engine: Engine, doc: dict[str, Any]) -> tuple[str, str]:
+def email_checkpoint(engine: Context, doc: dict[str, Any]) -> tuple[str, str]:
     """Mail a checkpoint to the privacy contact: (address, "sent" | "already sent" | "failed")."""
     to = privacy_contact(engine)
     if not to:

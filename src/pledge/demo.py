@@ -20,6 +20,7 @@ import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyotp
 from sqlalchemy import inspect
@@ -27,6 +28,10 @@ from sqlalchemy import inspect
 from pledge.admins import AdminError
 from pledge.engine import Engine
 from pledge.keys import Keyring, KeysMissing, keys_file_for, write_keys_file
+from pledge.settings import Settings
+
+if TYPE_CHECKING:
+    from pledge.devmail import DevMail
 
 DEMO_ADMIN_EMAIL = "admin@pledge.localhost"
 #: Where an installed Pledge copies an example to run it: ``./pledge-demo/<example>/``.
@@ -124,17 +129,29 @@ def prepare_demo(config: Path, users: int = 10_000, *, mail: bool = True) -> Dem
     start the mail sink."""
     from pledge.platforms import create_platform
 
-    engine = Engine.from_config_file(config)
-    engine.auto_upgrade = True  # the demo owns its store: it upgrades it in any environment
+    settings = Settings()
+    sink = start_mail_sink(settings) if mail else None
+    # the demo owns its store: it upgrades it in any environment
+    engine = Engine.from_config_file(config, settings, devmail=sink, auto_upgrade=True)
     demo_keys(engine)
     if not platform_exists(engine):
         name = engine.config.platform or engine.config.name
         create_platform(name, engine.config.platform_url, users=users)
+        write_demo_blobs(engine, name)
     _ = engine.store  # migrations run now, not on the first request
     admin = demo_admin(engine)
-    if mail:
-        start_mail_sink(engine)
     return Demo(engine, admin)
+
+
+def write_demo_blobs(engine: Engine, platform: str) -> dict[str, int]:
+    """The files the platform's rows describe, in the data map's stores (a folder beside the
+    example by default, so the demo needs no service): real PDFs, PNGs and text (#16)."""
+    if not engine.dataset.stores:
+        return {}
+    from pledge.platforms.blobfiles import targets_for, write_blobs
+
+    stores = {n: engine.blobs.get(n) for n in engine.blobs.names()}
+    return write_blobs(platform, engine.config.platform_url, targets_for(engine.dataset, stores))
 
 
 def demo_keys(engine: Engine) -> Keyring:
@@ -210,16 +227,16 @@ def demo_admin(engine: Engine) -> DemoAdmin:
     return DemoAdmin(user.email, password, pyotp.parse_uri(uri).secret, issuer, created=True)
 
 
-def start_mail_sink(engine: Engine) -> None:
+def start_mail_sink(settings: Settings) -> DevMail | None:
     """A local SMTP sink on the settings' SMTP address; its mail is shown at /dev/mail."""
     from pledge.devmail import DevMail
 
-    sink = DevMail(engine.settings.smtp_host, engine.settings.smtp_port)
+    sink = DevMail(settings.smtp_host, settings.smtp_port)
     try:
         sink.start()
     except (OSError, RuntimeError) as exc:  # the port is taken (another demo, a real server)
         import sys
 
         print(f"pledge demo: no local mail sink on {sink.host}:{sink.port} ({exc})", file=sys.stderr)
-        return
-    engine.devmail = sink
+        return None
+    return sink

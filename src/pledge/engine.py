@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine as SAEngine
 
@@ -30,6 +30,7 @@ from pledge.store import SchemaOutOfDate, Store, make_sa_engine
 
 if TYPE_CHECKING:
     from pledge.admins import AdminService
+    from pledge.blobs.opened import BlobStores
     from pledge.breach.register import BreachRegister
     from pledge.consent.decisions import Decision, DecisionService
     from pledge.consent.ledger import ConsentLedger
@@ -54,7 +55,9 @@ class Engine:
     another moment takes that moment as an argument (``sweep.run(engine, now)``)."""
 
     def __init__(self, config: Config, settings: Settings | None = None,
-                 clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None, *,
+                 devmail: DevMail | None = None, auto_upgrade: bool | None = None,
+                 send_mail_in_background: bool = False) -> None:
         self.config = config
         self.settings = settings or Settings()
         self._clock = clock or utcnow
@@ -62,17 +65,20 @@ class Engine:
         self._jobs: JobRunner | None = None
         self._platform_engines: dict[str, SAEngine] = {}
         #: the demo's local SMTP sink (pledge.devmail), shown at /dev/mail; None otherwise
-        self.devmail: DevMail | None = None
+        self.devmail = devmail
         #: Upgrade the store on first use (under the migration lock), or only check it? Outside
         #: production Pledge upgrades its own store; in production `pledge db upgrade` does,
-        #: and an engine on an old schema raises SchemaOutOfDate (the demo sets this True).
-        self.auto_upgrade = self.settings.environment != "production"
+        #: and an engine on an old schema raises SchemaOutOfDate (the demo passes True).
+        self.auto_upgrade = self.settings.environment != "production" if auto_upgrade is None else auto_upgrade
+        #: a worker's outbox starts its sender thread on the first queued message
+        self.send_mail_in_background = send_mail_in_background
 
     @classmethod
     def from_config_file(cls, path: str | Path, settings: Settings | None = None,
-                         clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None) -> Engine:
+                         clock: Callable[[], datetime] | None = None, jobs: JobsFactory | None = None,
+                         **options: Any) -> Engine:
         settings = settings or Settings()
-        return cls(load_config(path, settings), settings, clock, jobs)
+        return cls(load_config(path, settings), settings, clock, jobs, **options)
 
     # -- time ---------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -130,13 +136,17 @@ class Engine:
     def consent(self) -> ConsentLedger:
         from pledge.consent.ledger import ConsentLedger
 
-        return ConsentLedger(self)
+        return ConsentLedger(self.store, self.policy, self.ledger, self.audit,
+                             subject_secret=self.keys.subject_secret, clock=self.now,
+                             on_change=lambda key: self.decisions.invalidate(key))
 
     @cached_property
     def decisions(self) -> DecisionService:
         from pledge.consent.decisions import DecisionService
+        from pledge.consent.facts import PlatformFacts
 
-        return DecisionService(self)
+        return DecisionService(self.consent, self.store, self.policy, subject_secrets=len(self.ledger.secrets),
+                               facts=PlatformFacts(self), clock=self.now)
 
     def may(self, person: str, purpose: str, gpc: bool | None = None) -> Decision:
         """May ``purpose`` be carried out for this person (by email) now? With the reason."""
@@ -147,7 +157,8 @@ class Engine:
     def limits(self) -> RateLimits:
         from pledge.ratelimit import RateLimits
 
-        return RateLimits.for_engine(self)
+        return RateLimits.for_deployment(self.settings, store_url=self.config.store_url, store=lambda: self.store,
+                                         subject_secret=self.keys.subject_secret, clock=self.now)
 
     # -- data-subject requests and the people who handle them --------------------------------
     @cached_property
@@ -160,21 +171,25 @@ class Engine:
     def admins(self) -> AdminService:
         from pledge.admins import AdminService
 
-        return AdminService(self)
+        return AdminService(self.store, self.audit, self.keys, self.now, issuer=self.config.name)
 
     # -- breaches -----------------------------------------------------------------------
     @cached_property
     def breaches(self) -> BreachRegister:
+        from functools import partial
+
+        from pledge.breach.affected import find_affected
         from pledge.breach.register import BreachRegister
 
-        return BreachRegister(self)
+        return BreachRegister(self.store, self.audit, self.policy, self.dataset, clock=self.now,
+                              affected=partial(find_affected, self))
 
     # -- mail: queued in the store's outbox, sent by a background sender (pledge.outbox) --------
     @cached_property
     def outbox(self) -> Outbox:
         from pledge.outbox import Outbox
 
-        return Outbox(self)
+        return Outbox(self.store, self.settings, lambda: self.keys, autostart=self.send_mail_in_background)
 
     # -- work split into tasks (pledge.tasks): in-process unless the engine was built otherwise --
     @property
@@ -213,6 +228,16 @@ class Engine:
     def connectors(self) -> Connectors:
         """One SQL connector per dataset database (tables reflected once, cached)."""
         return Connectors(lambda name: SqlConnector(self.platform_engine(name), name))
+
+    # -- the platform's files (the data map's ``stores:``) ----------------------------------
+    @cached_property
+    def blobs(self) -> BlobStores:
+        """The data map's blob stores, each opened on first use by the plugin for its URL
+        (relative folders beside the data map; ``PLEDGE_BLOBS_<NAME>`` moves one)."""
+        from pledge.blobs.opened import BlobStores
+        from pledge.datamap.blobs import base_dir_of
+
+        return BlobStores(self.dataset, base_dir_of(self.config.dataset))
 
     def close(self) -> None:
         if "outbox" in self.__dict__:

@@ -28,7 +28,7 @@ from pledge.store.tables.core import audit_log
 from pledge.store.tables.requests import requests
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["SWEEP_ACTIONS", "SweepTally", "overdue_by_kind", "requests_by_kind_state"]
 
@@ -37,14 +37,14 @@ SWEEP_ACTIONS = {"retention.sweep.done": "done", "retention.sweep.paused": "paus
 _READ_AT_ONCE = 5000
 
 
-def requests_by_kind_state(engine: Engine) -> dict[tuple[str, str], int]:
+def requests_by_kind_state(engine: Context) -> dict[tuple[str, str], int]:
     with engine.store.connect() as conn:
         rows = conn.execute(select(requests.c.kind, requests.c.state, func.count())
                             .group_by(requests.c.kind, requests.c.state)).all()
     return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
 
-def overdue_by_kind(engine: Engine, today: date | None = None) -> dict[str, int]:
+def overdue_by_kind(engine: Context, today: date | None = None) -> dict[str, int]:
     """Open requests whose effective due date (the extended one, if any) has passed."""
     day = today or engine.now().date()
     due = func.coalesce(requests.c.extended_due_on, requests.c.due_on)
@@ -64,7 +64,7 @@ class SweepTally:
         self.rows = 0
         self.runs: dict[str, int] = dict.fromkeys(SWEEP_ACTIONS.values(), 0)
 
-    def update(self, engine: Engine) -> tuple[int, dict[str, int]]:
+    def update(self, engine: Context) -> tuple[int, dict[str, int]]:
         """Read the entries since the last call; returns (rows, runs by outcome)."""
         with self._lock:
             with engine.store.connect() as conn:

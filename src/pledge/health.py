@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["Check", "Readiness", "ReadinessReport", "broker_connection", "queue_depth"]
 
@@ -103,7 +103,7 @@ def queue_depth(url: str, queue: str, timeout: float = TIMEOUT_S) -> int:
 class Readiness:
     """The readiness checks of one engine, cached for ``cache`` seconds."""
 
-    def __init__(self, engine: Engine, *, timeout: float = TIMEOUT_S, cache: float = CACHE_S) -> None:
+    def __init__(self, engine: Context, *, timeout: float = TIMEOUT_S, cache: float = CACHE_S) -> None:
         self.engine = engine
         self.timeout = timeout
         self.cache = cache

@@ -19,18 +19,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from pledge.branding import brand_of, mail_footer
 from pledge.i18n import translator
 from pledge.retention.ledger import subject_key
 from pledge.store.tables.notify import email_deliveries
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Notifier:
     #: messages queued before ``send_many`` delivers them (over one SMTP session)
     CHUNK = 20
 
-    def __init__(self, engine: Engine, *, rate_per_second: float = 20.0,
+    def __init__(self, engine: Context, *, rate_per_second: float = 20.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.engine = engine
         self.store = engine.store
@@ -102,8 +104,11 @@ class Notifier:
 
     def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
         subject, body = template.render(lang, context)
+        brand = brand_of(self.engine)  # every email: the brand's name as the sender, its footer last
+        body = body + mail_footer(brand, lang, context.get("preferences_url"), separated="\n-- \n" in body)
         msg = EmailMessage()
-        msg["From"] = self.settings.mail_from
+        name, address = parseaddr(self.settings.mail_from)
+        msg["From"] = Address(display_name=name or brand.name, addr_spec=address or self.settings.mail_from)
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self.clock())

@@ -49,8 +49,11 @@ from sqlalchemy.exc import IntegrityError
 from pledge.store.tables.outbox import outbox as table
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
+    from pledge.keys import Keyring
     from pledge.rights.vault import Vault
+    from pledge.settings import Settings
+    from pledge.store import Store
 
 __all__ = ["Delivery", "Outbox", "Queued", "Sender", "attach", "backoff"]
 
@@ -131,12 +134,16 @@ class Delivery:
 class Outbox:
     """One engine's outbox (``engine.outbox``): queue, deliver, and the sender thread."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
+    def __init__(self, store: Store, settings: Settings, keys: Callable[[], Keyring], *,
+                 clock: Callable[[], datetime] = utcnow, autostart: bool = False) -> None:
+        self.store = store
+        self.settings = settings
+        self.keys = keys  # the deployment's keys, loaded when the first message is sealed
         #: wall-clock time: retries are about the relay, not the engine's (movable) clock
         self.clock = clock
-        #: start the sender on the first queued message (the web app sets it)
-        self.autostart = False
+        #: start the sender on the first queued message (a worker's outbox; the web app's
+        #: starts with the app, or on the first message when no lifespan runs)
+        self.autostart = autostart
         self._mine: set[int] = set()  # rows this process queued and has not finished
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -145,19 +152,19 @@ class Outbox:
     @property
     def inline(self) -> bool:
         """Deliver each message at once on the caller's thread (``mail_mode``)."""
-        s = self.engine.settings
+        s = self.settings
         return s.mail_mode == "inline" or (s.mail_mode is None and s.environment == "test")
 
     @cached_property
     def vault(self) -> Vault:
         from pledge.rights.vault import Vault
 
-        return Vault(self.engine.keys)
+        return Vault(self.keys())
 
     # -- queueing ---------------------------------------------------------------------------
     def _seal(self, message: EmailMessage) -> bytes:
         to = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
-        sender = parseaddr(str(message["From"] or ""))[1] or self.engine.settings.mail_from
+        sender = parseaddr(str(message["From"] or ""))[1] or self.settings.mail_from
         raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         return self.vault.seal({"from": sender, "to": to, "raw": base64.b64encode(raw).decode("ascii")})
 
@@ -210,7 +217,7 @@ class Outbox:
         if conn is not None:
             queued = write(conn)
         else:
-            with self.engine.store.begin() as c:
+            with self.store.begin() as c:
                 queued = write(c)
         if queued.fresh:
             with self._lock:
@@ -225,14 +232,14 @@ class Outbox:
     def status_of(self, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
             return {}
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return {int(r.id): str(r.status) for r in conn.execute(
                 select(table.c.id, table.c.status).where(table.c.id.in_(list(ids))))}
 
     def sent_keys(self, reference: str) -> set[str]:
         """Recipient keys whose message for ``reference`` was sent."""
         q = select(table.c.recipient_key).where(table.c.reference == reference, table.c.status == "sent")
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return {str(r[0]) for r in conn.execute(q)}
 
     # -- delivering -------------------------------------------------------------------------
@@ -243,7 +250,7 @@ class Outbox:
         q = (select(table.c.id)
              .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < self.clock())))
              .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return [int(r[0]) for r in conn.execute(q)]
 
     def _claim(self, oid: int, *, force: bool) -> tuple[int, bytes | None] | None:
@@ -254,7 +261,7 @@ class Outbox:
         if not force:
             waiting = and_(waiting, table.c.next_attempt_at <= now)
         stale = and_(table.c.status == "sending", table.c.claimed_until < now)
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             res = conn.execute(update(table).where(table.c.id == oid, or_(waiting, stale))
                                .values(status="sending", claimed_until=now + LEASE,
                                        attempts=table.c.attempts + 1))
@@ -264,7 +271,7 @@ class Outbox:
         return int(row.attempts), row.message
 
     def _finish(self, oid: int, **values: Any) -> None:
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             conn.execute(update(table).where(table.c.id == oid, table.c.status == "sending")
                          .values(claimed_until=None, **values))
         if values.get("status") in ("sent", "failed"):
@@ -272,7 +279,7 @@ class Outbox:
                 self._mine.discard(oid)
 
     def _failed(self, oid: int, attempts: int, error: str, *, permanent: bool) -> str:
-        s = self.engine.settings
+        s = self.settings
         if permanent or attempts >= s.mail_attempts:
             self._finish(oid, status="failed", message=None, next_attempt_at=None, last_error=error[:1000])
             log.warning("mail %s given up after %s attempt(s): %s", oid, attempts, error)
@@ -283,7 +290,7 @@ class Outbox:
 
     def connect(self) -> smtplib.SMTP:
         """An SMTP session on the settings' relay; every socket wait ends after ``mail_timeout``."""
-        s = self.engine.settings
+        s = self.settings
         smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.mail_timeout)
         try:
             if s.smtp_tls:
@@ -382,7 +389,7 @@ class Outbox:
         if not ids:
             return 0
         self.deliver(ids, force=True)
-        deadline = time.monotonic() + (self.engine.settings.mail_timeout * 2 if timeout is None else timeout)
+        deadline = time.monotonic() + (self.settings.mail_timeout * 2 if timeout is None else timeout)
         states = self.status_of(ids)
         while any(s == "sending" for s in states.values()) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -394,7 +401,7 @@ class Outbox:
     # -- looking --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         q = select(table.c.status, func.count()).group_by(table.c.status)
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             found = {str(s): int(n) for s, n in conn.execute(q)}
         return {s: found.get(s, 0) for s in STATES}
 
@@ -405,7 +412,7 @@ class Outbox:
         q = select(*cols).order_by(table.c.id.desc()).limit(limit)
         if status is not None:
             q = q.where(table.c.status == status)
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             out = []
             for r in conn.execute(q):
                 row = dict(r._mapping)
@@ -428,7 +435,7 @@ class Outbox:
     def start_sender(self, every: float | None = None) -> Sender:
         with self._lock:
             if self._sender is None:
-                self._sender = Sender(self, self.engine.settings.mail_poll if every is None else every)
+                self._sender = Sender(self, self.settings.mail_poll if every is None else every)
                 self._sender.start()
             return self._sender
 
@@ -459,7 +466,7 @@ class Sender:
                 got = self.outbox.deliver_due()
                 if got.stopped:
                     log.warning("mail relay %s:%s is not answering; queued mail is retried later",
-                                self.outbox.engine.settings.smtp_host, self.outbox.engine.settings.smtp_port)
+                                self.outbox.settings.smtp_host, self.outbox.settings.smtp_port)
             except Exception:  # a bad round must not stop the sender
                 log.exception("mail sender: a round failed; it tries again")
             self.rounds += 1
@@ -472,10 +479,10 @@ class Sender:
         self.stop.set()
         self.outbox._wake.set()
         if self.thread is not threading.current_thread():
-            self.thread.join(timeout=self.outbox.engine.settings.mail_timeout * 3 + 5)
+            self.thread.join(timeout=self.outbox.settings.mail_timeout * 3 + 5)
 
 
-def attach(app: Any, engine: Engine) -> None:
+def attach(app: Any, engine: Context) -> None:
     """The web app's sender: it starts with the app (its lifespan) and stops with it; a
     host that runs no lifespan starts it on the first queued message. Inline mail needs none."""
     box = engine.outbox

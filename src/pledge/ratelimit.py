@@ -11,6 +11,7 @@ action     per email                   per client address      overall
 create     3 an hour, 6 a day          20 an hour              500 an hour
 send       5 an hour, 10 a day         20 an hour              500 an hour
 check      10 a day                    30 an hour              1000 an hour
+banner     —                           60 an hour              20000 an hour
 =========  ==========================  ======================  ===============
 
 ``send`` is every code emailed (a new request's first code and each resend); ``check`` is
@@ -55,7 +56,9 @@ from pledge.errors import Throttled
 from pledge.store.tables.ratelimit import rate_limits
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Clock
+    from pledge.settings import Settings
+    from pledge.store import Store
 
 __all__ = ["RULES", "RateLimited", "RateLimits", "Rule", "StoreStorage", "client_key", "redis_url_for"]
 
@@ -83,12 +86,15 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "send": (Rule("client", _hour(20)), Rule("email", _hour(5)), Rule("email", _day(10)),
              Rule("overall", _hour(500))),
     "check": (Rule("client", _hour(30)), Rule("email", _day(10)), Rule("overall", _hour(1000))),
+    # a visitor's cookie-banner choice kept under a receipt (pledge.web.consent_receipts)
+    "banner": (Rule("client", _hour(60)), Rule("overall", _hour(20000))),
 }
 
 MESSAGES = {
     "create": "too many requests",
     "send": "too many codes sent",
     "check": "too many codes entered",
+    "banner": "too many cookie choices",
 }
 WHOSE = {"client": "from this network address", "email": "for this email address", "overall": "just now"}
 
@@ -233,22 +239,25 @@ class RateLimits:
         self.rules = dict(rules or RULES)
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> RateLimits:
+    def for_deployment(cls, settings: Settings, *, store_url: str, store: Callable[[], Store],
+                       subject_secret: str, clock: Clock) -> RateLimits:
+        """Redis when the settings name one (shared by every process), else the store
+        (``store`` is called only then)."""
         from pledge.retention.ledger import subject_key
 
         def email_key(email: str) -> str:
-            return subject_key(engine.keys.subject_secret, "ratelimit-email", email)
+            return subject_key(subject_secret, "ratelimit-email", email)
 
-        url = redis_url_for(engine.settings.redis_url, engine.settings.broker_url)
+        url = redis_url_for(settings.redis_url, settings.broker_url)
         if url:
             from pledge.extras import require
 
             require("redis", "rate limits in Redis (PLEDGE_REDIS_URL, or a redis:// PLEDGE_BROKER_URL)")
-            prefix = "pledge-limits:" + hashlib.sha256(engine.config.store_url.encode()).hexdigest()[:16]
+            prefix = "pledge-limits:" + hashlib.sha256(store_url.encode()).hexdigest()[:16]
             storage = storage_from_string(url, key_prefix=prefix)
             assert isinstance(storage, Storage)  # a synchronous storage (not async+redis://)
             return cls(storage, time.time, email_key)
-        return cls(StoreStorage(engine.store.engine, engine.now), lambda: engine.now().timestamp(), email_key)
+        return cls(StoreStorage(store().engine, clock), lambda: clock().timestamp(), email_key)
 
     @property
     def backend(self) -> str:

@@ -8,13 +8,15 @@ to the config file, and SQLite URLs are made absolute the same way.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pledge.emails import is_email_address
 from pledge.errors import InvalidInput
 
 
@@ -63,6 +65,82 @@ class ConfigError(InvalidInput):
     """A config file that cannot be used, with the file named."""
 
 
+COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+#: logo files Pledge serves from the deployment folder, and their media types
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".webp": "image/webp", ".gif": "image/gif"}
+LOGO_MAX_BYTES = 512 * 1024
+
+
+class Branding(BaseModel):
+    """What people see as the platform (``branding:`` in pledge.yaml): on every page and email.
+
+    Unset keys fall back to the policy (pledge.branding): the controller's name and email."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: shown in each page's header and title and as the sender name of every email
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    #: an ``https://`` address, or a file in the deployment folder (png, svg, jpg, webp, gif)
+    logo: str | None = Field(default=None, max_length=500)
+    #: ``#rgb`` or ``#rrggbb``: the page header and buttons
+    primary_colour: str | None = None
+    #: the address people write to for help, in every page footer and email
+    support_email: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise ValueError("must be printable text on one line")
+        return value.strip() if value is not None else None
+
+    @field_validator("primary_colour")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        if value is not None and not COLOUR_RE.match(value):
+            raise ValueError(f"{value!r} is not a colour like #0b5fff or #05f")
+        return value.lower() if value is not None else None
+
+    @field_validator("support_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not is_email_address(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value or value.startswith("//"):
+            if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/[^\s\"'<>()\\]*$", value):
+                raise ValueError("a logo address must be https:// with a path, and no spaces or quotes")
+        elif Path(value).suffix.lower() not in LOGO_TYPES:
+            raise ValueError(f"a logo file must be one of {', '.join(sorted(LOGO_TYPES))}")
+        return value
+
+    def logo_file(self, base_dir: Path) -> Path | None:
+        """The logo as a file in the deployment folder, or None for an address (or no logo)."""
+        if self.logo is None or self.logo.startswith("https://"):
+            return None
+        return (base_dir / self.logo).resolve()
+
+
+def check_logo(branding: Branding, base_dir: Path) -> None:
+    """A logo file must be a file inside the deployment folder, at most 512 KiB."""
+    path = branding.logo_file(base_dir)
+    if path is None:
+        return
+    if not path.is_relative_to(base_dir.resolve()):
+        raise ValueError(f"{branding.logo!r} is outside the deployment folder")
+    if not path.is_file():
+        raise ValueError(f"{branding.logo!r}: no such file next to pledge.yaml")
+    if path.stat().st_size > LOGO_MAX_BYTES:
+        raise ValueError(f"{branding.logo!r} is larger than {LOGO_MAX_BYTES // 1024} KiB")
+
+
 class Config(BaseModel):
     """One deployment: ``examples/<platform>/pledge.yaml``."""
 
@@ -75,6 +153,8 @@ class Config(BaseModel):
     platform: str | None = None
     platform_url: str = Field(default="sqlite:///platform.db")
     store_url: str = Field(default="sqlite:///.pledge/store.db")
+    #: the platform's name, logo, colour and support address (Branding)
+    branding: Branding = Field(default_factory=Branding)
     base_dir: Path = Path(".")
 
 
@@ -102,11 +182,19 @@ def load_config(path: str | Path, settings: Settings | None = None) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     base = path.resolve().parent
+    branding = raw.get("branding")
+    if isinstance(branding, dict) and "primary_colour" in branding and branding["primary_colour"] is None:
+        raise ConfigError(f'{path}: branding.primary_colour: empty; quote the colour, like "#0b5fff" '
+                          "(an unquoted # starts a YAML comment)")
     try:
         cfg = Config.model_validate({**raw, "base_dir": base})
     except ValidationError as exc:
         errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {errs}") from exc
+    try:
+        check_logo(cfg.branding, base)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: branding.logo: {exc}") from exc
     cfg.policy = (base / cfg.policy).resolve()
     cfg.dataset = (base / cfg.dataset).resolve()
     cfg.platform_url = absolute_sqlite_url(settings.platform_url or cfg.platform_url, base)

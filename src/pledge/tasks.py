@@ -42,12 +42,12 @@ from pledge.logs import activity, bind
 from pledge.store.tables.jobs import job_runs
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["LOCAL", "TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFailed", "claim_rows", "execute",
            "task_id_for"]
 
-TaskFn = Callable[["Engine", dict[str, Any]], dict[str, Any]]
+TaskFn = Callable[["Context", dict[str, Any]], dict[str, Any]]
 LEASE = timedelta(seconds=60)
 #: A task's result may carry, under this key, objects for a caller in the same process (a
 #: request's final view); it is never stored in the claim row, nor sent anywhere.
@@ -118,7 +118,7 @@ def task_id_for(batch: str, name: str, index: int, payload: dict[str, Any]) -> s
     return f"{batch}:{name}:{index}:{digest}"[:120]
 
 
-def claim_rows(engine: Engine, batch: str, name: str, payloads: Sequence[dict[str, Any]]) -> list[str]:
+def claim_rows(engine: Context, batch: str, name: str, payloads: Sequence[dict[str, Any]]) -> list[str]:
     """Insert a ``queued`` row per payload (existing rows are kept); returns the task ids."""
     ids = [task_id_for(batch, name, i, p) for i, p in enumerate(payloads)]
     now = engine.now()
@@ -136,7 +136,7 @@ log = logging.getLogger("pledge.jobs")
 _LOGGED = ("total_rows", "affected", "state", "ran", "status")
 
 
-def _call(engine: Engine, name: str, payload: dict[str, Any], batch: str, task_id: str | None = None) \
+def _call(engine: Context, name: str, payload: dict[str, Any], batch: str, task_id: str | None = None) \
         -> dict[str, Any]:
     """Run one task function, logged at its start and end (pledge.logs), with its counts."""
     with bind(task_id=task_id or batch), activity(log, "job", job=name, batch=batch) as counts:
@@ -155,7 +155,7 @@ def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def execute(engine: Engine, task_id: str, name: str, payload: dict[str, Any], *,
+def execute(engine: Context, task_id: str, name: str, payload: dict[str, Any], *,
             batch: str = "adhoc", lease: timedelta = LEASE) -> dict[str, Any]:
     """Run one task at most once to completion (see the module docstring)."""
     now = engine.now()
@@ -195,7 +195,7 @@ def execute(engine: Engine, task_id: str, name: str, payload: dict[str, Any], *,
     return {**result, LOCAL: ran[LOCAL]} if LOCAL in ran else result
 
 
-def results(engine: Engine, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
+def results(engine: Context, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
     """``{task_id: (state, result, error)}`` for the given ids."""
     with engine.store.connect() as conn:
         rows = conn.execute(select(job_runs.c.task_id, job_runs.c.state, job_runs.c.result, job_runs.c.error)
@@ -208,7 +208,7 @@ class InlineJobs:
 
     distributed = False
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
 
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:

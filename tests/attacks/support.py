@@ -103,9 +103,8 @@ def served(tmp_path: Path, store: str = "sqlite", *, example: str = "omni-one", 
         stack.callback(sink.stop)
         s = Settings(environment="test", smtp_host="127.0.0.1", smtp_port=sink.port, database_url=store_url,
                      **settings)
-        engine = Engine(load_config(cfg, s), s, clock=clock)
+        engine = Engine(load_config(cfg, s), s, clock=clock, devmail=sink)
         stack.callback(engine.close)
-        engine.devmail = sink
         _ = engine.store  # migrated before the first request, as `pledge serve` does
         url = stack.enter_context(serving(create_app(engine)))
         yield Target(url, engine, sink, cfg, store_url)

@@ -36,10 +36,10 @@ from datetime import datetime
 from typing import Any
 
 from pledge.connectors.base import Connector, ConnectorError, Handle
+from pledge.context import Context
 from pledge.datamap.graph import Edge, build_graph
 from pledge.dataplane.identity import folds_case, normalise
 from pledge.dataplane.schema import require_live_schema
-from pledge.engine import Engine
 from pledge.errors import InvalidInput
 from pledge.retention.ledger import subject_key
 
@@ -80,7 +80,7 @@ class Affected:
 
 
 class _Walk:
-    def __init__(self, engine: Engine, stack: ExitStack) -> None:
+    def __init__(self, engine: Context, stack: ExitStack) -> None:
         self.engine = engine
         self.graph = build_graph(engine.dataset)
         self.edges: list[Edge] = self.graph.walkable()
@@ -195,12 +195,12 @@ class _Walk:
                             changed = True
 
 
-def _identity_fields(engine: Engine, coll: str) -> list[tuple[str, str]]:
+def _identity_fields(engine: Context, coll: str) -> list[tuple[str, str]]:
     _, collection = engine.dataset.resolve_collection(coll)
     return [(f.name, str(f.identity)) for f in collection.fields if f.identity is not None]
 
 
-def find_affected(engine: Engine, collections: Iterable[str], window_from: datetime, window_to: datetime,
+def find_affected(engine: Context, collections: Iterable[str], window_from: datetime, window_to: datetime,
                   *, time_field: str = "created_at") -> Affected:
     """The people whose rows of ``collections`` fall in the window (see the module docstring)."""
     colls = list(dict.fromkeys(collections))

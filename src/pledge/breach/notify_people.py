@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pledge.breach.affected import find_affected
-from pledge.breach.register import BreachError, BreachRegister
-from pledge.engine import Engine
+from pledge.breach.register import BreachError
+from pledge.context import Context
 from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier
 
@@ -71,18 +71,18 @@ class PeopleOutcome:
         return dict(self.__dict__)
 
 
-def _category_words(engine: Engine, keys: list[str]) -> str:
+def _category_words(engine: Context, keys: list[str]) -> str:
     names = {c.key: c.name for c in engine.policy.categories}
     words = [names.get(k, k.rsplit(".", 1)[-1].replace("_", " ")) for k in keys if k.startswith("user")]
     return ", ".join(dict.fromkeys(words))
 
 
-def notice_context(engine: Engine, breach_id: int, lang: str = "en") -> dict[str, Any]:
+def notice_context(engine: Context, breach_id: int, lang: str = "en") -> dict[str, Any]:
     """What every notice for this breach says (the per-person record count is added later)."""
     from pledge.breach.report import CONSEQUENCES, NO_CONSEQUENCES
 
     _ = translator(lang, ("breach",))
-    b = BreachRegister(engine).get(breach_id)
+    b = engine.breaches.get(breach_id)
     consequences = [_(words) for prefix, words in CONSEQUENCES if any(c.startswith(prefix) for c in b.categories)]
     ctl = engine.policy.controller
     dpo = ctl.dpo
@@ -103,11 +103,11 @@ def notice_context(engine: Engine, breach_id: int, lang: str = "en") -> dict[str
     }
 
 
-def notify_people(engine: Engine, breach_id: int, *, rate_per_second: float = 10.0, lang: str | None = None,
+def notify_people(engine: Context, breach_id: int, *, rate_per_second: float = 10.0, lang: str | None = None,
                   on_sent: Callable[[str], None] | None = None, actor: str = "system",
                   notifier: Notifier | None = None) -> PeopleOutcome:
     """Email every affected person not yet told (see the module docstring)."""
-    reg = BreachRegister(engine)
+    reg = engine.breaches
     b = reg.get(breach_id)
     out = PeopleOutcome()
     if b.notify_people is None:

@@ -2,7 +2,7 @@
 
 Interface::
 
-    reg = BreachRegister(engine)          # or engine.breaches
+    reg = engine.breaches                 # built by the composition root (pledge.engine)
     b = reg.open(title=..., aware_at=..., collections=["main.messages"], fields=[...],
                  window_from=..., window_to=..., description=..., actor="cli")
     b = reg.assess(b.id, likelihood="high", severity="high", encrypted=False,
@@ -25,14 +25,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from pledge.breach.affected import AffectedError, find_affected
-from pledge.engine import Engine
+from pledge.breach.affected import Affected, AffectedError
 from pledge.errors import InvalidInput
 from pledge.store.tables.breach import breach_people, breach_phases, breaches
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from pledge.audit import AuditLog
+    from pledge.datamap.model import Dataset
+    from pledge.policy.model import Policy
+    from pledge.store import Store
+
+
+class FindAffected(Protocol):
+    """Who has rows of these collections in the window (:func:`pledge.breach.affected.find_affected`)."""
+
+    def __call__(self, collections: Iterable[str], window_from: datetime, window_to: datetime, *,
+                 time_field: str = ...) -> Affected: ...
+
 
 LEVELS = ("low", "medium", "high")
 PHASES = ("initial", "supplementary", "final")
@@ -148,52 +163,58 @@ class Breach:
 
 
 class BreachRegister:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store, audit: AuditLog, policy: Policy, dataset: Dataset, *,
+                 clock: Callable[[], datetime], affected: FindAffected) -> None:
+        self.store = store
+        self.audit = audit
+        self.policy = policy
+        self.dataset = dataset
+        self.now = clock
+        self.find_affected = affected  # the data plane's search for the people in a window
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, breach_id: int) -> Breach:
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
         if row is None:
             raise BreachError(f"no breach {breach_id} in the register (pledge breach list shows them)")
         return Breach.from_row(row)
 
     def all(self) -> list[Breach]:
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             rows = conn.execute(select(breaches).order_by(breaches.c.aware_at.desc(), breaches.c.id.desc()))
             return [Breach.from_row(r) for r in rows]
 
     def clock(self, breach: Breach) -> Clock:
-        hours = self.engine.policy.breach.authority_hours
-        return Clock(breach.aware_at, breach.aware_at + timedelta(hours=hours), _aware(self.engine.now()),
+        hours = self.policy.breach.authority_hours
+        return Clock(breach.aware_at, breach.aware_at + timedelta(hours=hours), _aware(self.now()),
                      breach.authority_notified_at, breach.notify_authority)
 
     def people_keys(self, breach_id: int) -> dict[str, dict[str, str]]:
         q = select(breach_people.c.subject_key, breach_people.c.identity_keys).where(
             breach_people.c.breach_id == breach_id)
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return {r.subject_key: dict(r.identity_keys) for r in conn.execute(q)}
 
     def notified_count(self, breach_id: int) -> int:
         q = select(func.count()).select_from(breach_people).where(
             breach_people.c.breach_id == breach_id, breach_people.c.notified_at.is_not(None))
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
     def phases(self, breach_id: int) -> list[dict[str, Any]]:
         q = select(breach_phases).where(breach_phases.c.breach_id == breach_id).order_by(breach_phases.c.id)
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return [{**dict(r._mapping), "at": _aware(r.at)} for r in conn.execute(q)]
 
     def audit_trail(self, breach_id: int) -> list[dict[str, Any]]:
         target = f"breach:{breach_id}"
-        return [e for e in reversed(self.engine.audit.entries()) if e["target"] == target]
+        return [e for e in reversed(self.audit.entries()) if e["target"] == target]
 
     # -- the exposed data -------------------------------------------------------------------
     def exposed_categories(self, collections: list[str], fields: list[str]) -> list[str]:
         """Check collections and fields against the data map; their categories."""
-        ds = self.engine.dataset
+        ds = self.dataset
         cats: list[str] = []
         for coll in collections:
             if coll.count(".") != 1 or not ds.has(coll):
@@ -223,16 +244,16 @@ class BreachRegister:
         if not title:
             raise BreachError("a breach needs a --title saying what happened")
         aware_at, window_from, window_to = _aware(aware_at), _aware(window_from), _aware(window_to)
-        now = _aware(self.engine.now())
+        now = _aware(self.now())
         if aware_at > now:
             raise BreachError(f"--aware-at {aware_at.isoformat()} is in the future (now is {now.isoformat()})")
         fields = [self._full_field(f, collections) for f in (fields or [])]
         categories = self.exposed_categories(collections, fields)
         try:
-            found = find_affected(self.engine, collections, window_from, window_to, time_field=time_field)
+            found = self.find_affected(collections, window_from, window_to, time_field=time_field)
         except AffectedError as exc:
             raise BreachError(str(exc)) from exc
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             res = conn.execute(insert(breaches).values(
                 title=title, description=description, aware_at=aware_at, window_from=window_from,
                 window_to=window_to, time_field=time_field, collections=collections, fields=fields,
@@ -247,7 +268,7 @@ class BreachRegister:
                     {"breach_id": breach_id, "subject_key": p.subject_key, "identity_keys": p.keys,
                      "records": p.records}
                     for p in found.people])
-            self.engine.audit.record("breach.open", actor=actor, target=f"breach:{breach_id}", conn=conn, details={
+            self.audit.record("breach.open", actor=actor, target=f"breach:{breach_id}", conn=conn, details={
                 "title": title, "aware_at": aware_at, "collections": collections, "fields": fields,
                 "window": [window_from, window_to], "time_field": time_field, "people": len(found.people),
                 "records": found.records, "unreachable": found.unreachable, "categories": categories})
@@ -267,7 +288,7 @@ class BreachRegister:
 
     def decide(self, risk: str, encrypted: bool) -> dict[str, Any]:
         """Whether the authority and the people must be told, and why."""
-        promise = self.engine.policy.breach.notify_subjects
+        promise = self.policy.breach.notify_subjects
         out: dict[str, Any] = {"exemption": None}
         if risk == "low":
             out["notify_authority"] = False
@@ -277,7 +298,7 @@ class BreachRegister:
             out["notify_authority"] = True
             out["authority_reason"] = (f"Art. 33(1): the breach is likely to result in a risk ({risk}); the "
                                        "supervisory authority must be told within "
-                                       f"{self.engine.policy.breach.authority_hours} hours of awareness.")
+                                       f"{self.policy.breach.authority_hours} hours of awareness.")
         if risk == "low":
             out["notify_people"] = False
             out["people_reason"] = "Art. 34(1) does not apply: the risk to people is low."
@@ -313,19 +334,19 @@ class BreachRegister:
         if before.status == "open":
             values["status"] = "assessed"
         changes = {k: [getattr(before, k), v] for k, v in values.items() if getattr(before, k) != v}
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             self._update(conn, breach_id, values)
-            self.engine.audit.record("breach.assess", actor=actor, target=f"breach:{breach_id}", conn=conn,
+            self.audit.record("breach.assess", actor=actor, target=f"breach:{breach_id}", conn=conn,
                                      details={"changes": changes, "risk": risk})
             if values["exemption"] and values["exemption"] != before.exemption:
-                self.engine.audit.record("breach.exemption", actor=actor, target=f"breach:{breach_id}", conn=conn,
+                self.audit.record("breach.exemption", actor=actor, target=f"breach:{breach_id}", conn=conn,
                                          details={"exemption": values["exemption"],
                                                   "reason": values["people_reason"]})
         return self.get(breach_id)
 
     def _update(self, conn: Connection, breach_id: int, values: dict[str, Any]) -> None:
         conn.execute(update(breaches).where(breaches.c.id == breach_id)
-                     .values(**values, updated_at=_aware(self.engine.now())))
+                     .values(**values, updated_at=_aware(self.now())))
 
     def record_phase(self, breach_id: int, kind: str, content: dict[str, Any], *, note: str = "",
                      actor: str = "system") -> int:
@@ -333,8 +354,8 @@ class BreachRegister:
         if kind not in PHASES:
             raise BreachError(f"phase must be one of {', '.join(PHASES)}, not {kind!r}")
         breach = self.get(breach_id)
-        now = _aware(self.engine.now())
-        with self.engine.store.begin() as conn:
+        now = _aware(self.now())
+        with self.store.begin() as conn:
             res = conn.execute(insert(breach_phases).values(breach_id=breach_id, at=now, kind=kind, note=note,
                                                             content=content, actor=actor))
             pk = res.inserted_primary_key
@@ -350,30 +371,30 @@ class BreachRegister:
             if values:
                 self._update(conn, breach_id, values)
             late = now > self.clock(breach).deadline
-            self.engine.audit.record("breach.authority_report", actor=actor, target=f"breach:{breach_id}",
+            self.audit.record("breach.authority_report", actor=actor, target=f"breach:{breach_id}",
                                      conn=conn, details={"phase": kind, "note": note, "late": late,
                                                          "phase_id": int(pk[0])})
         return int(pk[0])
 
     def mark_person_notified(self, breach_id: int, subject_key: str) -> None:
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             conn.execute(update(breach_people).where(breach_people.c.breach_id == breach_id,
                                                      breach_people.c.subject_key == subject_key,
                                                      breach_people.c.notified_at.is_(None))
-                         .values(notified_at=_aware(self.engine.now())))
+                         .values(notified_at=_aware(self.now())))
 
     def finish_people(self, breach_id: int, outcome: dict[str, Any], actor: str) -> None:
         """Audit one notification run; when everyone is told, the breach says so."""
         breach = self.get(breach_id)
         everyone = self.notified_count(breach_id) >= breach.people_count
-        with self.engine.store.begin() as conn:
+        with self.store.begin() as conn:
             if everyone and breach.people_notified_at is None:
-                self._update(conn, breach_id, {"people_notified_at": _aware(self.engine.now())})
-            self.engine.audit.record("breach.notify_people", actor=actor, target=f"breach:{breach_id}", conn=conn,
+                self._update(conn, breach_id, {"people_notified_at": _aware(self.now())})
+            self.audit.record("breach.notify_people", actor=actor, target=f"breach:{breach_id}", conn=conn,
                                      details={**outcome, "complete": everyone})
 
     def record_exemption_run(self, breach_id: int, actor: str) -> None:
         breach = self.get(breach_id)
-        self.engine.audit.record("breach.notify_people_exempt", actor=actor, target=f"breach:{breach_id}",
+        self.audit.record("breach.notify_people_exempt", actor=actor, target=f"breach:{breach_id}",
                                  details={"exemption": breach.exemption, "reason": breach.people_reason,
                                           "people": breach.people_count})

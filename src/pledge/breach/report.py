@@ -26,8 +26,7 @@ import json
 from html import escape
 from typing import Any
 
-from pledge.breach.register import BreachRegister
-from pledge.engine import Engine
+from pledge.context import Context
 
 FORMATS = ("md", "html", "json")
 
@@ -53,7 +52,7 @@ def default_consequences(categories: list[str]) -> str:
     return "; ".join(dict.fromkeys(found)) or NO_CONSEQUENCES
 
 
-def _category_names(engine: Engine, keys: list[str]) -> list[str]:
+def _category_names(engine: Context, keys: list[str]) -> list[str]:
     names = {c.key: c.name for c in engine.policy.categories}
     return [f"{names[k]} ({k})" if k in names else k for k in keys]
 
@@ -63,8 +62,8 @@ def _approx(n: int) -> str:
     return str(n)
 
 
-def authority_report(engine: Engine, breach_id: int) -> dict[str, Any]:
-    reg = BreachRegister(engine)
+def authority_report(engine: Context, breach_id: int) -> dict[str, Any]:
+    reg = engine.breaches
     b = reg.get(breach_id)
     clock = reg.clock(b)
     policy = engine.policy

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, NowOpt, console, fail, load_engine, print_json
-from pledge.engine import Engine
+from pledge.context import Context
 
 breach_app = typer.Typer(help="Personal-data breaches: register, assess, notify the authority and people.",
                          no_args_is_help=True)
@@ -23,7 +23,7 @@ ActorOpt = Annotated[str, typer.Option("--actor", help="Who is acting, for the a
 IdArg = Annotated[int, typer.Argument(help="The breach's number in the register (pledge breach list).")]
 
 
-def _engine(config: Path | None, now: str | None = None) -> Engine:
+def _engine(config: Path | None, now: str | None = None) -> Context:
     engine = load_engine(config, now)
     try:
         engine.policy  # noqa: B018 - load now so that a bad file is reported here

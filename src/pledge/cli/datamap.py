@@ -76,6 +76,11 @@ def check_command(config: ConfigOpt = None, output: FormatOption = OutputFormat.
         with err_console.status("reading the live schema") as status:
             findings = check_dataset(dataset, engine.platform_engine,
                                      progress=lambda name: status.update(f"reading database {name}"))
+            if dataset.stores:  # every blob store can be reached (#16)
+                from pledge.datamap.blob_discover import check_stores
+
+                status.update("listing the blob stores")
+                findings += check_stores(dataset, engine.blobs.get)
     finally:
         engine.close()
     order = {"error": 0, "warning": 1}
@@ -157,9 +162,11 @@ def discover_command(
     Exit status: 0 done, 1 undeclared personal data found (with -c), 2 unusable input.
     """
     compare: Dataset | None = None
+    places: list[Any] = []
     if config is not None:
         engine = load_engine(config, keys=False)
         compare = _dataset_or_exit(engine, output)
+        places = _blob_places(engine, compare)
         url = url or engine.config.platform_url
         if database is None and len(compare.databases) == 1:
             database = compare.databases[0].name
@@ -187,9 +194,35 @@ def discover_command(
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc}")
     if output is OutputFormat.json:
-        print_json({**report.as_dict(), "out": str(out) if out else None})
+        print_json({**report.as_dict(), "out": str(out) if out else None,
+                    "undeclared_blobs": [p.as_dict() for p in places]})
     else:
         _print_discovery(report)
+        _print_places(places, compare)
         if out is not None:
             console.print(f"proposed dataset written to {escape(str(out))}")
-    raise typer.Exit(1 if report.undeclared else 0)
+    raise typer.Exit(1 if report.undeclared or places else 0)
+
+
+def _blob_places(engine: Any, dataset: Dataset) -> list[Any]:
+    """Buckets, prefixes and files of the stores that no collection declares (#16)."""
+    if not dataset.stores:
+        return []
+    from pledge.blobs.base import BlobError
+    from pledge.datamap.blob_discover import undeclared_places
+
+    try:
+        return undeclared_places(dataset, engine.blobs.get)
+    except BlobError as exc:
+        fail(f"cannot list a blob store: {exc}")
+
+
+def _print_places(places: list[Any], dataset: Dataset | None) -> None:
+    if dataset is None or not dataset.stores:
+        return
+    if not places:
+        console.print("[green]every folder and bucket of the blob stores is declared[/]")
+        return
+    console.print(f"[bold red]{len(places)} undeclared place(s) in the blob stores[/]:")
+    for p in places:
+        console.print(f"  {p.kind} [bold]{escape(p.where)}[/] {escape(p.detail)}", soft_wrap=True)

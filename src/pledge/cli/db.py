@@ -1,7 +1,7 @@
 """``pledge db``: the store's schema. Migrations run here, once, under a lock.
 
 Servers and workers in production only check the schema at start (``check_store``) and
-refuse, naming this command, when it is behind; elsewhere the Engine upgrades its own store
+refuse, naming this command, when it is behind; elsewhere the engine upgrades its own store
 on first use under the same lock (pledge.store)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, console, err_console, fail
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.settings import ConfigError, Settings, default_config_path, load_config
 from pledge.store import LOCK_TIMEOUT_S, MigrationLockTimeout, SchemaOutOfDate, Store, offline_sql
 
@@ -32,7 +32,7 @@ def upgrade_command(config: Path | None) -> str:
     return f"pledge db upgrade -c {config or default_config_path()}"
 
 
-def check_store(engine: Engine, config: Path | None) -> None:
+def check_store(engine: Context, config: Path | None) -> None:
     """At the start of a server or a worker: the store, current (upgraded first outside
     production), or exit 1 with what to run."""
     try:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, FormatOpt, console, err_console, fail, load_engine, print_json
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.outbox import STATES
 
 mail_app = typer.Typer(help="Mail: the outbox every email goes through (queued, sent, retried, failed).",
@@ -33,7 +33,7 @@ def _current_context() -> Any:
     return get_current_context(silent=True)
 
 
-def deliver_at_end(engine: Engine) -> None:
+def deliver_at_end(engine: Context) -> None:
     """When the running command ends (even by an error), send the mail it queued and say
     what is still queued."""
     ctx = _current_context()

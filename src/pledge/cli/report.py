@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, NowOpt, console, fail, load_engine, print_json
-from pledge.engine import Engine
+from pledge.context import Context
 
 report_app = typer.Typer(help="Reports from the policy: records of processing, the privacy notice, the data map.",
                          no_args_is_help=True)
@@ -32,7 +32,7 @@ app.add_typer(certificate_app, name="certificate")
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (default: standard output).")]
 
 
-def _engine(config: Path | None, now: str | None = None, *, keys: bool = True) -> Engine:
+def _engine(config: Path | None, now: str | None = None, *, keys: bool = True) -> Context:
     engine = load_engine(config, now, keys=keys)
     try:
         engine.policy  # noqa: B018 - load now so that a bad file is reported here

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, FormatOpt, NowOpt, console, fail, load_engine, print_json
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.rights.requests import DENIAL_GROUNDS, INITIATIVE_GROUNDS, KINDS, RequestError, RequestView
 
 requests_app = typer.Typer(help="Data-subject requests: the queue, deadlines, decisions and exports.",
@@ -42,7 +42,7 @@ def _table(views: list[RequestView], title: str) -> None:
     console.print(t)
 
 
-def _show(engine: Engine, views: list[RequestView], fmt: str, title: str) -> None:
+def _show(engine: Context, views: list[RequestView], fmt: str, title: str) -> None:
     if fmt == "json":
         print_json([v.as_dict() for v in views])
     elif not views:

@@ -12,8 +12,8 @@ from rich.table import Table
 from pledge.cli import app
 from pledge.cli.common import ConfigOpt, NowOpt, console, fail, load_engine, parse_identities, print_json
 from pledge.connectors.base import ConnectorError
+from pledge.context import Context
 from pledge.datamap.plan import PlanError
-from pledge.engine import Engine
 from pledge.rights.erasure_plan import ErasurePlanError
 from pledge.rights.masking import MaskingError
 
@@ -238,7 +238,7 @@ def replay_cmd(
     moment = _time(since or None, "--since")
     if moment is None:
         fail("--since is required: the time the restored backup was taken")
-    engine: Engine = load_engine(config, now)
+    engine: Context = load_engine(config, now)
     try:
         with console.status("[bold]Replaying the erasure ledger…", spinner="dots"):
             report = replay(engine, moment, force=force)
@@ -251,6 +251,9 @@ def replay_cmd(
         return
     for w in report["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"Replayed: {report['people']} identity value(s) found again and erased "
+    console.print(f"Replayed: {report['rectified']} rectification(s) re-applied; "
+                  f"{report['people']} identity value(s) found again and erased "
                   f"({sum(report['erased'].values())} row(s)); the sweep acted on "
                   f"{report['sweep']['total_rows']} row(s).")
+    for note in report.get("notes", []):
+        console.print(f"[yellow]not re-applied:[/] {note}")

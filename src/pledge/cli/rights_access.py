@@ -12,9 +12,9 @@ from rich.tree import Tree
 from pledge.cli.common import ConfigOpt, console, err_console, fail, load_engine, parse_identities, print_json
 from pledge.cli.groups import datamap_app, rights_app
 from pledge.connectors.base import ConnectorError
+from pledge.context import Context
 from pledge.datamap.graph import DatamapGraphError
 from pledge.datamap.plan import Plan, PlanError, plan
-from pledge.engine import Engine
 
 EmailOpt = Annotated[str | None, typer.Option("--email", help="The person's email address.")]
 IdentityOpt = Annotated[
@@ -34,7 +34,7 @@ def _zip_path(out: Path) -> Path:
     return out
 
 
-def _run(what: str, engine: Engine, fn: Any) -> Any:
+def _run(what: str, engine: Context, fn: Any) -> Any:
     """Run a rights function with a spinner, turning map and database errors into exit 2."""
     try:
         with console.status(f"[bold]{what}…", spinner="dots"):

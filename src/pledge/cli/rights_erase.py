@@ -11,9 +11,9 @@ from rich.table import Table
 from pledge.cli.common import ConfigOpt, console, fail, load_engine, parse_identities, print_json
 from pledge.cli.groups import rights_app
 from pledge.connectors.base import ConnectorError
+from pledge.context import Context
 from pledge.datamap.graph import DatamapGraphError
 from pledge.datamap.plan import PlanError
-from pledge.engine import Engine
 from pledge.rights.erasure_plan import ErasurePlanError
 from pledge.rights.masking import MaskingError
 from pledge.rights.rectify import RectifyError
@@ -38,7 +38,7 @@ def _check_format(fmt: str) -> None:
         fail(f"--format {fmt!r}: use text or json")
 
 
-def _run(what: str, engine: Engine, fn: Callable[[], T]) -> T:
+def _run(what: str, engine: Context, fn: Callable[[], T]) -> T:
     """Run with a spinner; map, database and input errors become a clear exit 2."""
     try:
         with console.status(f"[bold]{what}…", spinner="dots"):

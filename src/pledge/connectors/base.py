@@ -15,6 +15,7 @@ of JSON documents) plugs in beside SQL:
 * **write** — :meth:`update_keys`, :meth:`advance_keys` and :meth:`delete_keys` (rows by
   key, in batches).
 
+``bulk()`` hands out one handle for many short transactions (a sweep's batches).
 ``begin()`` opens the connector's *handle* inside one transaction: for SQL a SQLAlchemy
 ``Connection``; another connector hands out its own session object, which callers only pass
 back to the same connector.
@@ -101,6 +102,15 @@ class Connector(ABC):
     @abstractmethod
     def begin(self) -> AbstractContextManager[Handle]:
         """A handle inside its own transaction, committed on clean exit."""
+
+    def bulk(self, checkpoint_pages: int = 0) -> AbstractContextManager[Handle]:
+        """One handle for many short transactions (a retention sweep's batches), which the
+        caller begins and commits itself. Default: :meth:`begin`."""
+        return self.begin()
+
+    def is_database(self, url: str) -> bool:
+        """Whether ``url`` names this very database (so one transaction could span both)."""
+        return False
 
     # -- describe -------------------------------------------------------------------------
     @abstractmethod

@@ -25,7 +25,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,29 @@ class SqlConnector(Connector):
 
     def begin(self) -> AbstractContextManager[Connection]:
         return self.engine.begin()
+
+    @contextmanager
+    def bulk(self, checkpoint_pages: int = 0) -> Iterator[Connection]:
+        """One connection for many short transactions. On SQLite with ``checkpoint_pages`` its
+        WAL is checkpointed every that many pages instead of after each commit (a checkpoint
+        waits for two fsyncs); the old setting comes back and the WAL is checkpointed at the end."""
+        with self.engine.connect() as conn:
+            old = None
+            if conn.dialect.name == "sqlite" and checkpoint_pages:
+                old = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
+                conn.commit()
+            try:
+                yield conn
+            finally:
+                if old is not None:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(old)}")
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    conn.commit()
+
+    def is_database(self, url: str) -> bool:
+        return self.engine.url.render_as_string(hide_password=False) == url
 
     # -- describe ---------------------------------------------------------------------------
     def refresh(self) -> None:

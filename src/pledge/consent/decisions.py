@@ -27,14 +27,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from pledge.consent import versions
-from pledge.consent.facts import FactsSource, PersonFacts, fetch_facts, find_source
+from pledge.consent.facts import PersonFacts
 from pledge.consent.ledger import Choice, UnknownPurpose, normalise_email
 from pledge.retention.ledger import key_clause
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
-    from pledge.policy.model import Purpose
+    from collections.abc import Callable
+
+    from pledge.consent.ledger import ConsentLedger
+    from pledge.context import Clock
+    from pledge.policy.model import Policy, Purpose
+    from pledge.store import Store
 
 #: Facts from the platform change outside Pledge: decisions are kept this long at most.
 DEFAULT_TTL = 300.0
@@ -75,23 +79,27 @@ class _Cached:
 
 
 class DecisionService:
-    def __init__(self, engine: Engine, ttl: float = DEFAULT_TTL) -> None:
-        self.engine = engine
+    def __init__(self, consent: ConsentLedger, store: Store, policy: Policy, *, subject_secrets: int,
+                 facts: Callable[[str], PersonFacts], clock: Clock, ttl: float = DEFAULT_TTL) -> None:
+        self.consent = consent
+        self.store = store
+        self.policy = policy
+        self.subject_secrets = subject_secrets  # how many subject keys are in use (rotation)
+        self.facts = facts  # one person's facts from the platform (pledge.consent.facts)
+        self.now = clock
         self.ttl = ttl
         self._cache: dict[tuple[str, str, bool | None], _Cached] = {}
         self._by_subject: dict[str, set[tuple[str, str, bool | None]]] = {}
         self._people: dict[str, PersonState] = {}
         self._lock = threading.Lock()
-        self._source: FactsSource | None = None
-        self._source_found = False
 
     # -- deciding -----------------------------------------------------------------------
     def may(self, email: str, purpose: str, gpc: bool | None = None) -> Decision:
         """The decision now: cached while the person's version counter in the store has not
         moved (one primary-key read) and the facts are younger than ``ttl``."""
         hit = self._cache.get((email, purpose, gpc))
-        key = hit.key if hit is not None else self.engine.consent.subject_key(email)
-        version = versions.read_pooled(self.engine.store.engine, key)
+        key = hit.key if hit is not None else self.consent.subject_key(email)
+        version = versions.read_pooled(self.store.engine, key)
         if hit is not None and hit.version == version and hit.until > monotonic():
             return hit.decision
         return self._decide_and_cache(email, purpose, gpc, key, version)
@@ -101,8 +109,8 @@ class DecisionService:
         keys: dict[str, str] = {}
         for email, purpose in items:
             hit = self._cache.get((email, purpose, gpc))
-            keys[email] = hit.key if hit is not None else self.engine.consent.subject_key(email)
-        with self.engine.store.connect() as conn:
+            keys[email] = hit.key if hit is not None else self.consent.subject_key(email)
+        with self.store.connect() as conn:
             now_at = versions.read_many(conn, set(keys.values()))
         out: list[Decision] = []
         for email, purpose in items:
@@ -133,8 +141,8 @@ class DecisionService:
     def forget(self, email: str) -> None:
         """The platform changed what it knows of this person (age, account): every process
         decides again (their version counter moves), this one at once."""
-        key = self.engine.consent.subject_key(email)
-        with self.engine.store.begin() as conn:
+        key = self.consent.subject_key(email)
+        with self.store.begin() as conn:
             versions.bump(conn, key)
         self.invalidate(key)
 
@@ -154,30 +162,24 @@ class DecisionService:
 
     def _purpose(self, key: str) -> Purpose:
         try:
-            return self.engine.policy.purpose(key)
+            return self.policy.purpose(key)
         except KeyError as exc:
             raise UnknownPurpose(str(exc.args[0])) from None
-
-    def facts_source(self) -> FactsSource | None:
-        if not self._source_found:
-            self._source = find_source(self.engine)
-            self._source_found = True
-        return self._source
 
     def person(self, email: str, key: str, version: int | None = None) -> PersonState:
         """Load (or reuse, while ``version`` is the one it was loaded under and the facts are
         young) everything about one person: one query per table."""
         if version is None:
-            with self.engine.store.connect() as conn:
+            with self.store.connect() as conn:
                 version = versions.read(conn, key)
         cached = self._people.get(key)
         if cached is not None and cached.version == version and cached.loaded_at + self.ttl > monotonic():
             return cached
-        facts = fetch_facts(self.engine, self.facts_source(), email)
+        facts = self.facts(email)
         # after a subject key rotation, records under the older keys count too
-        keys = [key] if len(self.engine.ledger.secrets) == 1 else self.engine.consent.subject_keys(email)
-        consents = self.engine.consent.current_by_key(keys)
-        with self.engine.store.connect() as conn:
+        keys = [key] if self.subject_secrets == 1 else self.consent.subject_keys(email)
+        consents = self.consent.current_by_key(keys)
+        with self.store.connect() as conn:
             r_rows = conn.execute(select(restrictions.c.purpose).where(
                 key_clause(restrictions.c.subject_key, keys), restrictions.c.lifted_at.is_(None))).all()
             o_rows = conn.execute(select(objections.c.purpose).where(
@@ -187,7 +189,7 @@ class DecisionService:
             restricted_all=any(r.purpose is None for r in r_rows),
             restricted={r.purpose for r in r_rows if r.purpose is not None},
             objected={r.purpose for r in o_rows},
-            gpc=self.engine.consent.latest_gpc(keys),
+            gpc=self.consent.latest_gpc(keys),
             version=version,
         )
         self._people[key] = state
@@ -198,8 +200,8 @@ class DecisionService:
         basis = purpose.legal_basis
         legal = basis == "legal_obligation"
         facts = state.facts
-        age_rules = self.engine.policy.age
-        age = facts.age_on(self.engine.now().date())
+        age_rules = self.policy.age
+        age = facts.age_on(self.now().date())
         if age is not None and age_rules is not None and age < age_rules.minimum:
             return Decision(False, f"under {age_rules.minimum}: below the minimum age, nothing may be "
                                    "processed", "below_minimum_age")
@@ -232,7 +234,7 @@ class DecisionService:
             return Decision(False, f"consent withdrawn on {_day(choice.at)}", "consent_withdrawn")
         if choice.state == "refused":
             return Decision(False, f"consent refused on {_day(choice.at)}", "consent_refused")
-        policy = self.engine.policy
+        policy = self.policy
         if policy.changes.material_reconsent and choice.notice_version != policy.version:
             return Decision(False, f"consent was given under notice {choice.notice_version}; notice "
                                    f"{policy.version} needs it again", "reconsent_needed")
@@ -249,7 +251,7 @@ class DecisionService:
     def _parental(self, state: PersonState) -> bool:
         if state.facts.parental_consent:
             return True
-        age = self.engine.policy.age
+        age = self.policy.age
         named = getattr(age, "consent_purpose", None) if age is not None else None
         return any((key == named or "parental" in key) and c.state == "given"
                    for key, c in state.consents.items())

@@ -24,12 +24,12 @@ from pledge.store.tables.consent import consent_records
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["decisions_epoch"]
 
 
-def decisions_epoch(engine: Engine) -> str:
+def decisions_epoch(engine: Context) -> str:
     """An opaque token (16 hex digits) that changes whenever a decision may have."""
     parts = select(
         select(func.max(consent_records.c.id)).scalar_subquery(),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pledge.dataplane.people import find_person
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 BIRTH_CATEGORIES = ("user.demographic.date_of_birth", "user.demographic.age_range")
 CLOSED_STATUSES = ("closed", "deleted", "disabled", "deactivated", "suspended", "banned")
@@ -55,7 +55,7 @@ class PersonFacts:
 NO_SOURCE = PersonFacts(found=True)  # no person table: nothing to weigh, nothing to deny
 
 
-def find_source(engine: Engine) -> FactsSource | None:
+def find_source(engine: Context) -> FactsSource | None:
     """The configured ``facts:`` block, or the best person collection in the dataset."""
     dataset = engine.dataset
     configured = getattr(dataset, "facts", None)
@@ -91,7 +91,7 @@ def find_source(engine: Engine) -> FactsSource | None:
     return best[1] if best else None
 
 
-def fetch_facts(engine: Engine, source: FactsSource | None, email: str) -> PersonFacts:
+def fetch_facts(engine: Context, source: FactsSource | None, email: str) -> PersonFacts:
     """One query for one person's row (the email matched case-insensitively)."""
     if source is None:
         return NO_SOURCE
@@ -111,6 +111,23 @@ def fetch_facts(engine: Engine, source: FactsSource | None, email: str) -> Perso
         status=None if status is None else str(status),
         closed=closed,
     )
+
+
+class PlatformFacts:
+    """One person's facts, read from the platform through the data plane; the source
+    collection is found on first use (``DecisionService(facts=PlatformFacts(context))``)."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self._source: tuple[FactsSource | None] | None = None
+
+    def source(self) -> FactsSource | None:
+        if self._source is None:
+            self._source = (find_source(self.context),)
+        return self._source[0]
+
+    def __call__(self, email: str) -> PersonFacts:
+        return fetch_facts(self.context, self.source(), email)
 
 
 def as_date(value: Any) -> date | None:

@@ -27,11 +27,19 @@ from pledge.retention.ledger import key_clause
 from pledge.store.tables.consent import consent_current, consent_records
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from collections.abc import Callable
+
+    from pledge.audit import AuditLog
+    from pledge.context import Clock, Context
+    from pledge.policy.model import Policy
+    from pledge.retention.ledger import ErasureLedger
+    from pledge.store import Store
 
 State = Literal["given", "withdrawn", "refused"]
 STATES: tuple[str, ...] = ("given", "withdrawn", "refused")
 COOKIE_PREFIX = "cookies."
+#: the subject key of a visitor known only by a banner receipt (no email behind it)
+RECEIPT_PREFIX = "rcpt_"
 
 
 class UnknownPurpose(NotFound, KeyError):
@@ -57,28 +65,35 @@ def normalise_email(email: str) -> str:
 class ConsentLedger:
     """Records and reads consent; every write tells the decision cache."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store, policy: Policy, subjects: ErasureLedger, audit: AuditLog, *,
+                 subject_secret: str, clock: Clock, on_change: Callable[[str], None]) -> None:
+        self.store = store
+        self.policy = policy
+        self.subjects = subjects  # keys people by keyed hashes (pledge.retention.ledger)
+        self.audit = audit
+        self.subject_secret = subject_secret
+        self.now = clock
+        self.on_change = on_change  # told the subject key of every write (the decision cache)
 
     # -- keys and proof -------------------------------------------------------------
     def subject_key(self, email: str) -> str:
         """The person's key under the newest subject key (what new records are written with)."""
-        return self.engine.ledger.keys_for({"email": normalise_email(email)})["email"]
+        return self.subjects.keys_for({"email": normalise_email(email)})["email"]
 
     def subject_keys(self, email: str) -> list[str]:
         """The person's key under every subject key, newest first: reads find records
         written before a subject key rotation too."""
-        return self.engine.ledger.every_key("email", normalise_email(email))
+        return self.subjects.every_key("email", normalise_email(email))
 
     def proof(self, ip: str | None, user_agent: str | None) -> str | None:
         if not ip and not user_agent:
             return None
         msg = f"consent-proof:{ip or ''}|{user_agent or ''}".encode()
-        return hmac.new(self.engine.keys.subject_secret.encode(), msg, hashlib.sha256).hexdigest()
+        return hmac.new(self.subject_secret.encode(), msg, hashlib.sha256).hexdigest()
 
     def check_purpose(self, purpose: str) -> None:
         """A policy purpose key, or ``cookies.<category>`` for a cookie category."""
-        policy = self.engine.policy
+        policy = self.policy
         if purpose.startswith(COOKIE_PREFIX):
             keys = [c.key for c in policy.cookies]
             if purpose[len(COOKIE_PREFIX):] in keys:
@@ -111,17 +126,31 @@ class ConsentLedger:
             if state not in STATES:
                 raise ValueError(f"state {state!r} is not one of {', '.join(STATES)}")
         key = self.subject_key(email)
-        version = notice_version or self.engine.policy.version
+        version = notice_version or self.policy.version
         proof = self.proof(ip, user_agent)
-        at = self.engine.now()
+        at = self.now()
         rows: list[dict[str, Any]] = []
         if conn is None:
-            with self.engine.store.begin() as own:
+            with self.store.begin() as own:
                 rows = self._write(own, key, choices, version, method, channel, gpc, proof, at, actor)
         else:
             rows = self._write(conn, key, choices, version, method, channel, gpc, proof, at, actor)
-        self.engine.decisions.invalidate(key)
+        self.on_change(key)
         return rows
+
+    def record_receipt(self, receipt: str, choices: dict[str, str], *, notice_version: str | None = None,
+                       gpc: bool | None = None, actor: str = "visitor") -> list[dict[str, Any]]:
+        """A visitor without a token: their banner choices under a random receipt id
+        (``rcpt_…``), with no email, address or browser string (``proof`` stays empty)."""
+        if not receipt.startswith(RECEIPT_PREFIX) or len(receipt) > 64:
+            raise ValueError(f"{receipt!r} is not a receipt id")
+        for purpose, state in choices.items():
+            self.check_purpose(purpose)
+            if state not in STATES:
+                raise ValueError(f"state {state!r} is not one of {', '.join(STATES)}")
+        with self.store.begin() as conn:
+            return self._write(conn, receipt, choices, notice_version or self.policy.version, "cookie_banner",
+                               "web", gpc, None, self.now(), actor)
 
     def _write(self, conn: Connection, key: str, choices: dict[str, str], version: str, method: str,
                channel: str, gpc: bool | None, proof: str | None, at: datetime,
@@ -141,7 +170,7 @@ class ConsentLedger:
                 conn.execute(insert(consent_current).values(subject_key=key, purpose=purpose, **current))
             rows.append({"id": rec_id, **values})
         versions.bump(conn, key)  # every process's cached decisions for this person are stale now
-        self.engine.audit.record("consent.record", actor=actor, target=key[:16], conn=conn,
+        self.audit.record("consent.record", actor=actor, target=key[:16], conn=conn,
                                  details={"choices": choices, "method": method, "channel": channel,
                                           "notice_version": version, "gpc": gpc})
         return rows
@@ -156,7 +185,7 @@ class ConsentLedger:
         q = select(consent_current).where(key_clause(consent_current.c.subject_key, key))
         if not isinstance(key, str) and len(key) > 1:  # the newest row per purpose wins
             q = q.order_by(consent_current.c.at, consent_current.c.record_id)
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             return {r.purpose: Choice(r.purpose, r.state, r.notice_version, r.at, r.gpc)
                     for r in conn.execute(q)}
 
@@ -165,7 +194,7 @@ class ConsentLedger:
         q = (select(consent_records.c.gpc).where(key_clause(consent_records.c.subject_key, key),
                                                  consent_records.c.gpc.is_not(None))
              .order_by(consent_records.c.id.desc()).limit(1))
-        with self.engine.store.connect() as conn:
+        with self.store.connect() as conn:
             value = conn.execute(q).scalar()
         return None if value is None else bool(value)
 
@@ -176,7 +205,7 @@ class ConsentLedger:
         if conn is not None:
             rows = [dict(r._mapping) for r in conn.execute(q)]
         else:
-            with self.engine.store.connect() as own:
+            with self.store.connect() as own:
                 rows = [dict(r._mapping) for r in own.execute(q)]
         out = []
         for r in rows:
@@ -192,6 +221,6 @@ def _iso(at: datetime) -> str:
     return at.isoformat() if at.tzinfo else at.isoformat() + "Z"
 
 
-def consent_history(engine: Engine, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+def consent_history(engine: Context, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """A person's consent history for their access package (oldest first)."""
     return engine.consent.history(email, conn=conn)

@@ -45,7 +45,7 @@ from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["MarketingError", "MarketingNotifier", "MarketingOutcome", "marketing_purposes", "send_marketing"]
 
@@ -88,12 +88,12 @@ class MarketingNotifier(Notifier):
         return msg
 
 
-def marketing_purposes(engine: Engine) -> list[str]:
+def marketing_purposes(engine: Context) -> list[str]:
     """The policy's purposes marketing email may be sent for."""
     return [p.key for p in engine.policy.purposes if p.data_use.startswith("marketing.communications")]
 
 
-def _everyone(engine: Engine) -> Iterator[str]:
+def _everyone(engine: Context) -> Iterator[str]:
     """The addresses of the platform's people (the facts collection), each once."""
     source = find_source(engine)
     if source is None:
@@ -107,7 +107,7 @@ def _everyone(engine: Engine) -> Iterator[str]:
             yield str(value)
 
 
-def send_marketing(engine: Engine, purpose: str, subject: str, body: str, *, reference: str,
+def send_marketing(engine: Context, purpose: str, subject: str, body: str, *, reference: str,
                    to: Iterable[str] | None = None, lang: str | None = None, limit: int | None = None,
                    notifier: MarketingNotifier | None = None, actor: str = "system") -> MarketingOutcome:
     """Send one marketing email for ``purpose`` to everyone who may get it (see the module notes)."""

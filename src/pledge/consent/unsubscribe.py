@@ -20,7 +20,7 @@ from pledge.errors import Forbidden
 from pledge.store.tables.consent import consent_link_uses
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 UNSUBSCRIBE_SALT = "pledge.consent.unsubscribe"
 PREFERENCES_SALT = "pledge.consent.preferences"
@@ -36,11 +36,11 @@ class LinkError(Forbidden, ValueError):
         self.kind = kind
 
 
-def _serializer(engine: Engine, salt: str) -> URLSafeTimedSerializer:
+def _serializer(engine: Context, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(engine.keys.signers, salt=salt)
 
 
-def _loads(engine: Engine, salt: str, token: str, max_age: int) -> dict[str, Any]:
+def _loads(engine: Context, salt: str, token: str, max_age: int) -> dict[str, Any]:
     try:
         data = _serializer(engine, salt).loads(token, max_age=max_age)
     except SignatureExpired as exc:
@@ -53,17 +53,17 @@ def _loads(engine: Engine, salt: str, token: str, max_age: int) -> dict[str, Any
 
 
 # -- unsubscribe ------------------------------------------------------------------------
-def unsubscribe_token(engine: Engine, email: str, purpose: str) -> str:
+def unsubscribe_token(engine: Context, email: str, purpose: str) -> str:
     engine.consent.check_purpose(purpose)
     payload = {"e": email.strip().lower(), "p": purpose, "n": secrets.token_hex(16)}
     return str(_serializer(engine, UNSUBSCRIBE_SALT).dumps(payload))
 
 
-def unsubscribe_url(engine: Engine, email: str, purpose: str) -> str:
+def unsubscribe_url(engine: Context, email: str, purpose: str) -> str:
     return f"{engine.settings.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(engine, email, purpose)}"
 
 
-def list_unsubscribe_headers(engine: Engine, email: str, purpose: str,
+def list_unsubscribe_headers(engine: Context, email: str, purpose: str,
                              mailto: str | None = None) -> dict[str, str]:
     """The RFC 8058 header pair for one marketing email to one person.
 
@@ -76,13 +76,13 @@ def list_unsubscribe_headers(engine: Engine, email: str, purpose: str,
     return {"List-Unsubscribe": ", ".join(links), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def read_unsubscribe(engine: Engine, token: str) -> tuple[str, str]:
+def read_unsubscribe(engine: Context, token: str) -> tuple[str, str]:
     """Check a link without using it: (email, purpose)."""
     data = _loads(engine, UNSUBSCRIBE_SALT, token, UNSUBSCRIBE_MAX_AGE)
     return str(data["e"]), str(data.get("p", ""))
 
 
-def use_unsubscribe(engine: Engine, token: str, *, ip: str | None = None,
+def use_unsubscribe(engine: Context, token: str, *, ip: str | None = None,
                     user_agent: str | None = None, channel: str = "email") -> dict[str, Any]:
     """Withdraw consent for the link's purpose; the link is spent in the same transaction."""
     data = _loads(engine, UNSUBSCRIBE_SALT, token, UNSUBSCRIBE_MAX_AGE)
@@ -101,13 +101,13 @@ def use_unsubscribe(engine: Engine, token: str, *, ip: str | None = None,
 
 
 # -- the preference centre -------------------------------------------------------------
-def preferences_token(engine: Engine, email: str) -> str:
+def preferences_token(engine: Context, email: str) -> str:
     return str(_serializer(engine, PREFERENCES_SALT).dumps({"e": email.strip().lower()}))
 
 
-def preferences_url(engine: Engine, email: str) -> str:
+def preferences_url(engine: Context, email: str) -> str:
     return f"{engine.settings.base_url.rstrip('/')}/preferences/{preferences_token(engine, email)}"
 
 
-def read_preferences(engine: Engine, token: str) -> str:
+def read_preferences(engine: Context, token: str) -> str:
     return str(_loads(engine, PREFERENCES_SALT, token, PREFERENCES_MAX_AGE)["e"])

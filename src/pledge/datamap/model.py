@@ -9,10 +9,21 @@ traversal planner walks these references from the identities to every collection
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from pledge.datamap.blobs import BlobTemplateError, KeyTemplate
 
 #: Identity kinds a request can start from. ``person_tag`` names people who are not
 #: users (onestepai face tags); ``external_id`` is any id another system gave them.
@@ -106,6 +117,58 @@ class DataField(Strict):
         return self.identity is not None or any(c == "user" or c.startswith("user.") for c in self.categories)
 
 
+def located_errors(title: str, errors: Sequence[tuple[tuple[str | int, ...], str, Any]]) -> ValidationError:
+    """A ValidationError whose errors point at ``loc`` (relative to the model raising it), so
+    a loaded file's error names the exact line: ``errors`` are (loc, message, input)."""
+    return ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError("datamap", "{message}", {"message": message}), loc=loc, input=value)
+        for loc, message, value in errors])
+
+
+class Storage(Strict):
+    """A place where the platform keeps files (``stores:``): a folder or a bucket."""
+
+    name: str
+    url: str = Field(description="A folder (relative to the data map's file), file:///path, "
+                                 "s3://bucket[/prefix][?endpoint_url=…&region=…], or $env:VAR. "
+                                 "PLEDGE_BLOBS_<NAME> replaces it for one deployment.")
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name("store", value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a store URL is required: a folder, file:///path or s3://bucket/prefix")
+        return value
+
+
+class BlobLink(Strict):
+    """Blobs that belong to each row of a collection (``blobs:``)."""
+
+    store: str = Field(description="The name of a store declared under stores:.")
+    key: str = Field(description="Key template filled from the row: uploads/{id}, media/{user_id}/{id}.png; "
+                                 "ending with '/' it names a prefix whose every blob belongs to the row.")
+    description: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        try:
+            KeyTemplate.parse(value)
+        except BlobTemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def template(self) -> KeyTemplate:
+        return KeyTemplate.parse(self.key)
+
+
 class Collection(Strict):
     name: str
     description: str | None = None
@@ -134,6 +197,11 @@ class Collection(Strict):
         description="A field of this collection with a declared reference: the exemption's trigger is read "
         "from the referenced row (invoice lines dated by their invoice). Default: the one reference that "
         "leads to the trigger, if there is exactly one.",
+    )
+    blobs: list[BlobLink] = Field(
+        default_factory=list,
+        description="Files that belong to each row: a store and a key template filled from the row "
+        "(uploads/{id}). Access exports them, erasure and retention delete them with their rows.",
     )
 
     @field_validator("name")
@@ -164,6 +232,11 @@ class Collection(Strict):
             if f.identity is None and not f.references:
                 raise ValueError(f"collection {self.name!r}: owner field {name!r} must be an identity field or "
                                  "have a reference (it says whose the row is)")
+        declared = set(names)
+        problems = [(("blobs", i, "key"), message, link.key) for i, link in enumerate(self.blobs)
+                    for message in link.template.unknown(None, self.name, declared)]
+        if problems:
+            raise located_errors("Collection", problems)
         if self.exemption_via is not None:
             if self.exemption is None:
                 raise ValueError(f"collection {self.name!r}: exemption_via needs an exemption")
@@ -201,6 +274,11 @@ class Database(Strict):
         dups = _duplicates([c.name for c in self.collections])
         if dups:
             raise ValueError(f"database {self.name!r} declares collection(s) twice: {', '.join(dups)}")
+        wrong = [(("collections", j, "blobs", i, "key"), message, link.key)
+                 for j, coll in enumerate(self.collections) for i, link in enumerate(coll.blobs)
+                 for message in link.template.unknown(self.name, coll.name, {f.name for f in coll.fields})]
+        if wrong:
+            raise located_errors("Database", wrong)
         # complete collection.field references with this database's name
         for coll in self.collections:
             for f in coll.fields:
@@ -274,6 +352,8 @@ class Dataset(Strict):
 
     name: str
     description: str | None = None
+    stores: list[Storage] = Field(default_factory=list, description="Where the platform keeps files "
+                                        "(folders, buckets); collections name them in blobs:.")
     databases: list[Database] = Field(default_factory=list)
     facts: PersonFacts | None = Field(default=None, description="Person facts for consent decisions.")
     #: the loaded file's pledge.yamlio.SourceMap (paths of this model -> file lines), if any
@@ -284,7 +364,33 @@ class Dataset(Strict):
         dups = _duplicates([d.name for d in self.databases])
         if dups:
             raise ValueError(f"dataset declares database(s) twice: {', '.join(dups)}")
+        names = [s.name for s in self.stores]
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = [
+            (("stores", i, "name"), f"store {s.name!r} is declared twice", s.name)
+            for i, s in enumerate(self.stores) if s.name in names[:i]]
+        for d, db in enumerate(self.databases):
+            for c, coll in enumerate(db.collections):
+                for i, link in enumerate(coll.blobs):
+                    if link.store not in names:
+                        problems.append((("databases", d, "collections", c, "blobs", i, "store"),
+                                         f"store {link.store!r} is not declared under stores: "
+                                         f"({', '.join(names) or 'none is'})", link.store))
+        if problems:
+            raise located_errors("Dataset", problems)
         return self
+
+    def store(self, name: str) -> Storage:
+        for s in self.stores:
+            if s.name == name:
+                return s
+        raise KeyError(f"dataset has no store {name!r}")
+
+    def blob_links(self) -> Iterator[tuple[Database, Collection, BlobLink]]:
+        """Every collection's declared blobs, in file order."""
+        for db in self.databases:
+            for coll in db.collections:
+                for link in coll.blobs:
+                    yield db, coll, link
 
     def loaded_from(self, source: Any) -> Dataset:
         """Remember the file's :class:`pledge.yamlio.SourceMap` (for :meth:`where`); returns self."""

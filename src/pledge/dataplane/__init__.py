@@ -10,8 +10,14 @@
   every database, with the identities discovered on the way (``Located``);
 * :mod:`~pledge.dataplane.people` — the person's own row: consent facts, the organisation
   administrator, the last-activity column.
+* :mod:`~pledge.dataplane.condition` — the condition language of rules and holds, compiled;
+* :mod:`~pledge.dataplane.selection` — *which rows*, described as data (a clock before a moment,
+  read through declared references where needed; conditions; row-key sets and ranges) and run
+  set-based: counts, keyset pages by row key (composite keys as row values), range deletes, rows
+  linked by (composite) foreign keys. Retention sweeps, holds, proofs and campaigns use it;
+* :mod:`~pledge.dataplane.writes` — masks and deletes by row key (erasure, retention).
 
-Statements are built only by the connectors (:mod:`pledge.connectors`): ``find``,
+Statements are built only here and by the connectors (:mod:`pledge.connectors`): ``find``,
 ``fetch``, ``find_between``, ``update_keys``, ``advance_keys``, ``delete_keys`` and the
 helper ``pledge.connectors.sql.key_in``. A new kind of store implements
 ``pledge.connectors.base.Connector`` and everything above works on it unchanged.

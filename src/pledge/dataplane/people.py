@@ -28,12 +28,12 @@ from pledge.connectors.base import ConnectorError, Row
 from pledge.dataplane.identity import folds_case, given_values
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["Activity", "OrgAdmin", "advance_activity", "find_person", "org_admin", "people_collection"]
 
 
-def find_person(engine: Engine, database: str, collection: str, field: str, kind: str | None,
+def find_person(engine: Context, database: str, collection: str, field: str, kind: str | None,
                 values: Sequence[Any], columns: Sequence[str] | None = None) -> list[Row]:
     """Rows of one collection whose ``field`` holds one of ``values`` under the rule of
     identity ``kind``, ordered by row key (one statement per batch)."""
@@ -52,12 +52,12 @@ def find_person(engine: Engine, database: str, collection: str, field: str, kind
         return sorted(rows, key=lambda r: repr(tuple(r[c] for c in key)))
 
 
-def _email_field(engine: Engine, database: str, collection: str) -> str | None:
+def _email_field(engine: Context, database: str, collection: str) -> str | None:
     coll = engine.dataset.database(database).collection(collection)
     return next((f.name for f in coll.fields if f.identity == "email"), None)
 
 
-def people_collection(engine: Engine) -> tuple[str, str] | None:
+def people_collection(engine: Context) -> tuple[str, str] | None:
     """(database, collection) of the table of people: ``facts.collection``, else the first
     collection with an email identity and an identity primary key."""
     facts = engine.dataset.facts
@@ -83,7 +83,7 @@ def _first(rows: list[Row]) -> Row | None:
     return rows[0] if rows else None
 
 
-def org_admin(engine: Engine, email: str) -> OrgAdmin | None:
+def org_admin(engine: Context, email: str) -> OrgAdmin | None:
     """The administrator of the organisation that manages ``email``'s account, following the
     data map's ``facts.org_admin`` link; None without a link, a member row, an organisation
     or an administrator other than the member."""
@@ -126,7 +126,7 @@ class Activity:
     column: str  # db.collection.column
 
 
-def activity_column(engine: Engine) -> tuple[str, str, str] | None:
+def activity_column(engine: Context) -> tuple[str, str, str] | None:
     """(database, table of people, last-activity column): ``facts.last_active``, else the
     ``last_*`` trigger of a retention rule on the table of people, else ``last_login_at``."""
     people = people_collection(engine)
@@ -144,7 +144,7 @@ def activity_column(engine: Engine) -> tuple[str, str, str] | None:
     return people[0], people[1], column
 
 
-def advance_activity(engine: Engine, kind: str, value: Any, at: datetime) -> Activity:
+def advance_activity(engine: Context, kind: str, value: Any, at: datetime) -> Activity:
     """Move the person's last-activity column forward to ``at`` (never back). The person is
     named by ``email`` or ``user_id`` in the table of people. Raises ``ConnectorError`` when
     the data map names no table of people or the column is missing."""

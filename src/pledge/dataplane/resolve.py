@@ -32,7 +32,7 @@ from pledge.dataplane.identity import folds_case, given_values, normalise
 from pledge.dataplane.schema import require_live_schema
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["Columns", "Located", "normalise_identities", "resolve"]
 
@@ -95,7 +95,7 @@ def _sorted(values: Iterable[Any]) -> list[Any]:
 
 
 class _Run:
-    def __init__(self, engine: Engine, the_plan: Plan, identities: dict[str, list[Any]],
+    def __init__(self, engine: Context, the_plan: Plan, identities: dict[str, list[Any]],
                  columns: Columns, conns: dict[str, Handle], stack: ExitStack) -> None:
         self.engine = engine
         self.dataset = engine.dataset
@@ -193,7 +193,7 @@ class _Run:
         return True
 
 
-def resolve(engine: Engine, identities: Mapping[str, Any], *, columns: Columns = "all",
+def resolve(engine: Context, identities: Mapping[str, Any], *, columns: Columns = "all",
             connections: Mapping[str, Handle] | None = None, the_plan: Plan | None = None) -> Located:
     """Find every row about the person named by ``identities`` (see the module docstring).
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 from pledge.connectors.base import Connector, ConnectorError
 
 if TYPE_CHECKING:
+    from pledge.context import Context
     from pledge.datamap.check import Finding
     from pledge.datamap.model import Dataset
-    from pledge.engine import Engine
 
 __all__ = ["PROBE_SECONDS", "SchemaMismatch", "live_errors", "require_live_schema"]
 
@@ -105,7 +105,7 @@ def _verdict(dataset: Dataset, database: str, connector: Connector) -> list[Find
     return errors
 
 
-def require_live_schema(engine: Engine, databases: Iterable[str] | None = None) -> None:
+def require_live_schema(engine: Context, databases: Iterable[str] | None = None) -> None:
     """Refuse (:class:`SchemaMismatch`) unless the data map matches the live schema of every
     database (or only ``databases``). Cached per process; see the module docstring."""
     dataset = engine.dataset

@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.tasks import JobRunner
 
 __all__ = ["runner_for"]
 
 
-def runner_for(engine: Engine) -> JobRunner:
+def runner_for(engine: Context) -> JobRunner:
     if engine.settings.broker_url:
         from pledge.jobs.celery import CeleryJobs
 

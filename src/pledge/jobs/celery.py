@@ -41,7 +41,7 @@ except ModuleNotFoundError as _exc:  # installed without the celery extra
     raise (missing_extra(_exc, "Celery workers (PLEDGE_BROKER_URL, pledge worker)") or _exc) from _exc
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["CeleryJobs", "JobSettings", "make_app"]
 
@@ -80,9 +80,9 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             # mail retries (pledge.outbox); each worker's own sender sends new mail at once
             "mail-outbox": {"task": "pledge.mail", "schedule": js.mail_every}},
     )
-    engines: dict[str, Engine] = {}
+    engines: dict[str, Context] = {}
 
-    def engine() -> Engine:
+    def engine() -> Context:
         if config_path is None:
             raise RuntimeError("this Celery app has no config: start workers with `pledge worker -c CONFIG`")
         if config_path not in engines:
@@ -91,8 +91,8 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
             # no jobs factory: a task's own sub-work (a request's fetches and erasure steps)
             # runs here, inline; waiting on other workers from inside a task could leave every
             # worker waiting
-            built = _Engine.from_config_file(config_path)
-            built.outbox.autostart = True  # mail queued here goes out from this worker's sender thread
+            # mail queued here goes out from this worker's sender thread
+            built = _Engine.from_config_file(config_path, send_mail_in_background=True)
             engines[config_path] = built
         return engines[config_path]
 
@@ -111,14 +111,15 @@ def make_app(broker_url: str, config_path: str | None = None, settings: JobSetti
     @app.task(name="pledge.sweep")  # type: ignore[untyped-decorator]
     def daily_sweep(parts: int = 4) -> dict[str, Any]:
         from pledge.retention.fanout import sweep_fanout
-        from pledge.retention.scheduler import checkpoint, expire_requests
+        from pledge.retention.scheduler import after_sweep
 
         eng = engine()
         try:  # the ranges go to every worker; this worker's engine keeps running its tasks inline
             return sweep_fanout(eng, parts=parts, jobs=CeleryJobs(eng, app=app))
         finally:
-            expire_requests(eng)  # unverified requests past their time lose their identities
-            checkpoint(eng)  # publish the audit head once a day (pledge.audit_anchor)
+            # expire unverified requests, purge old exports, prove on live data, publish the
+            # audit head: what `pledge serve`'s own scheduler does after its sweep
+            after_sweep(eng)
 
     return app
 
@@ -128,7 +129,7 @@ class CeleryJobs:
 
     distributed = True
 
-    def __init__(self, engine: Engine, *, app: Celery | None = None, settings: JobSettings | None = None) -> None:
+    def __init__(self, engine: Context, *, app: Celery | None = None, settings: JobSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or JobSettings()
         url = self.settings.broker_url or engine.settings.broker_url

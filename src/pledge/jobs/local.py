@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pledge.tasks import claim_rows, execute
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["LocalJobs"]
 
@@ -20,7 +20,7 @@ __all__ = ["LocalJobs"]
 class LocalJobs:
     distributed = False
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
 
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:

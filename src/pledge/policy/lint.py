@@ -33,6 +33,9 @@ PL082  warning   (dataset) a retention trigger or field that the collection does
 PL083  warning   (dataset) a purpose uses a category no dataset field holds (it may live elsewhere)
 PL090  warning   the policy's wording misnames a law ("California Consumer Protection Act")
 PL091  warning   a right's wording cites another right's GDPR article (a complaint as "Article 21")
+PL100  warning   a language is half done: some named entries have ``translations`` in it, others none
+PL101  warning   a cookie category the banner asks about declares no cookie (name, provider, duration, purpose)
+PL102  warning   a declared cookie without its provider, duration or purpose: the banner cannot say it
 =====  ========  ==========================================================================
 
 PL090 and PL091 read the policy's own words: every ``source`` quote, ``note``, ``name``
@@ -55,6 +58,7 @@ from pydantic import BaseModel
 from pledge.datamap.model import Dataset
 from pledge.emails import EMAIL_RE
 from pledge.policy.duration import Duration
+from pledge.policy.localize import SECTIONS, missing
 from pledge.policy.model import Policy, Purpose
 from pledge.policy.taxonomy import (
     ADEQUATE,
@@ -102,6 +106,9 @@ RULES: dict[str, tuple[Severity, str]] = {
     "PL083": ("warning", "purpose data category not in the dataset"),
     "PL090": ("warning", "law misnamed"),
     "PL091": ("warning", "right cited with another right's article"),
+    "PL100": ("warning", "entry without a name in a language the policy is translated into"),
+    "PL101": ("warning", "cookie category without declared cookies"),
+    "PL102": ("warning", "cookie without provider, duration or purpose"),
 }
 
 #: Names of laws that policies get wrong: (pattern, the law's real name and citation).
@@ -201,7 +208,8 @@ class _Linter:
 
     def run(self) -> list[Finding]:
         for check in (self.transfers, self.purposes, self.retention, self.contact, self.age,
-                      self.deadlines, self.taxonomy, self.references, self.wording, self.against_dataset):
+                      self.deadlines, self.taxonomy, self.references, self.wording, self.translations,
+                      self.cookie_lists, self.against_dataset):
             check()
         order = {"error": 0, "warning": 1}
         self.findings.sort(key=lambda f: (order[f.severity], f.line or 0, f.code))
@@ -445,6 +453,27 @@ class _Linter:
                              f"the {right.kind.replace('_', ' ')} right is cited as {wrong}",
                              f"{right.kind.replace('_', ' ')} is {right_art} GDPR "
                              f"({ARTICLE_TITLES.get(min(allowed), '')}); correct the reference")
+
+    def translations(self) -> None:
+        for lang in sorted({lang for section in SECTIONS for e in getattr(self.policy, section)
+                            for lang in e.translations}):
+            for section, i, key in missing(self.policy, lang):
+                self.add("PL100", (section, i, "translations"),
+                         f"{section} {key!r} has no name in {lang!r}, while other entries have one",
+                         f"add translations: {{{lang}: {{name: ...}}}}; pages in {lang!r} show it as written")
+
+    def cookie_lists(self) -> None:
+        for i, cat in enumerate(self.policy.cookies):
+            if not cat.cookies and cat.key != "essential":
+                self.add("PL101", ("cookies", i, "cookies"),
+                         f"cookie category {cat.key!r} names no cookie: the banner asks about it blind",
+                         "declare its cookies: [{name: _ga, provider: Google, duration: 2 years, purpose: ...}]")
+            for j, cookie in enumerate(cat.cookies):
+                lacking = [n for n in ("provider", "duration", "purpose") if not getattr(cookie, n)]
+                if lacking:
+                    self.add("PL102", ("cookies", i, "cookies", j),
+                             f"cookie {cookie.name!r} has no {', '.join(lacking)}",
+                             "say it as the policy does; the banner shows 'not stated' until then")
 
     # ------------------------------------------------------------------ dataset
     def against_dataset(self) -> None:

@@ -8,9 +8,9 @@ concrete promise may carry ``source``: the seed sentence it was taken from, quot
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pledge.policy.duration import DurationField
 
@@ -48,6 +48,30 @@ class Promise(Strict):
     source: str | None = Field(default=None, description="The seed sentence this promise quotes.")
 
 
+Language = Literal["en", "pl"]
+
+
+class Translation(Strict):
+    """The words of one entry in another language; what is left out stays as written."""
+
+    name: str | None = None
+    description: str | None = None
+    legitimate_interest: str | None = None
+    withdrawal: str | None = None
+    service: str | None = None
+    law: str | None = None
+    retention: str | None = None
+    note: str | None = None
+    statement: str | None = None
+
+
+class Labelled(Promise):
+    """An entry people see by name: its words in the policy's language, and in others."""
+
+    translations: dict[Language, Translation] = Field(
+        default_factory=dict, description="Its name and description in other languages: {pl: {name: ...}}.")
+
+
 class Contact(Strict):
     name: str | None = None
     email: str | None = None
@@ -75,7 +99,7 @@ class Authority(Promise):
     address: str | None = None
 
 
-class Subject(Promise):
+class Subject(Labelled):
     key: str = Field(description="fideslang data subject key, e.g. customer.")
     name: str
     description: str | None = None
@@ -87,7 +111,7 @@ class CategorySource(Strict):
     party: str | None = Field(default=None, description="Who supplies it, for third_party sources.")
 
 
-class Category(Promise):
+class Category(Labelled):
     key: str = Field(description="fideslang data category key, e.g. user.contact.email.")
     name: str
     description: str | None = None
@@ -96,7 +120,7 @@ class Category(Promise):
     special: bool = Field(default=False, description="An Art. 9 special category.")
 
 
-class Purpose(Promise):
+class Purpose(Labelled):
     key: str
     name: str
     description: str | None = None
@@ -112,7 +136,7 @@ class Purpose(Promise):
     subjects: list[str] = Field(default_factory=list)
 
 
-class Recipient(Promise):
+class Recipient(Labelled):
     key: str
     name: str
     role: RecipientRole = "processor"
@@ -128,7 +152,7 @@ class Recipient(Promise):
     notify: Contact | None = Field(default=None, description="Where Art. 19 notices go.")
 
 
-class Exemption(Promise):
+class Exemption(Labelled):
     key: str
     name: str
     law: str = Field(description="The legal obligation, e.g. Art. 74 Polish Accounting Act.")
@@ -144,7 +168,7 @@ class Exemption(Promise):
     action: RetentionAction = "anonymise"
 
 
-class RetentionRule(Promise):
+class RetentionRule(Labelled):
     key: str
     name: str
     description: str | None = None
@@ -165,7 +189,7 @@ class Channel(Strict):
     address: str | None = None
 
 
-class Right(Promise):
+class Right(Labelled):
     kind: RightKind
     channels: list[Channel] = Field(default_factory=list)
     note: str | None = None
@@ -203,12 +227,44 @@ class Age(Promise):
     )
 
 
-class CookieCategory(Promise):
+class CookieWords(Strict):
+    """A cookie's words in another language."""
+
+    purpose: str | None = None
+    duration: str | None = None
+    provider: str | None = None
+
+
+class Cookie(Promise):
+    """One cookie (or a family, ``_ga_*``) the banner lists under its category."""
+
+    name: str = Field(description="The cookie's name as the browser stores it, e.g. _ga.")
+    provider: str | None = Field(default=None, description="Who sets and reads it: the platform or a vendor.")
+    duration: str | None = Field(default=None, description="How long it lives, in words: session, 2 years.")
+    purpose: str | None = Field(default=None, description="What it is for, in plain words.")
+    translations: dict[Language, CookieWords] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value  # `cookies: [_ga]` still reads
+
+    def words(self, lang: str) -> dict[str, str | None]:
+        """name, provider, duration and purpose in ``lang`` (as written where not translated)."""
+        other = self.translations.get(lang)  # type: ignore[call-overload]
+        return {"name": self.name,
+                "provider": (other.provider if other and other.provider else self.provider),
+                "duration": (other.duration if other and other.duration else self.duration),
+                "purpose": (other.purpose if other and other.purpose else self.purpose)}
+
+
+class CookieCategory(Labelled):
     key: Literal["essential", "functional", "analytics", "marketing"]
     name: str
     description: str | None = None
     purposes: list[str] = Field(default_factory=list)
-    cookies: list[str] = Field(default_factory=list)
+    cookies: list[Cookie] = Field(default_factory=list, description=(
+        "The cookies of this category: name, provider, duration, purpose (a bare name still reads)."))
     sells_or_shares: bool = False
 
 
@@ -218,12 +274,12 @@ class Changes(Promise):
     channels: list[ChannelKind] = Field(default_factory=list)
 
 
-class Measure(Promise):
+class Measure(Labelled):
     key: str
     description: str
 
 
-class Automated(Promise):
+class Automated(Labelled):
     used: bool = False
     statement: str
 

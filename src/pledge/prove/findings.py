@@ -24,8 +24,8 @@ from pledge.policy.duration import Duration
 from pledge.retention.ledger import subject_key
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
-    from pledge.engine import Engine
+    from pledge.connectors.base import Connector
+    from pledge.context import Context
 
 __all__ = ["EXAMPLES", "KINDS", "REASONS", "STATUSES", "TITLES", "Finding", "Proof", "ProveError", "cutoff",
            "pseudonym", "sql_connector", "years_before"]
@@ -88,14 +88,10 @@ class ProveError(Unavailable):
     """The proof could not be made (a database unreachable, a table missing); says why."""
 
 
-def sql_connector(engine: Engine, database: str) -> SqlConnector:
-    """The SQL connector of one platform database (the checks count with SQL)."""
-    from pledge.connectors.sql import SqlConnector
-
-    connector = engine.connectors.get(database)
-    if not isinstance(connector, SqlConnector):
-        raise ProveError(f"database {database!r} needs a SQL connector to be checked")
-    return connector
+def sql_connector(engine: Context, database: str) -> Connector:
+    """The connector of one platform database (the checks count through the data plane,
+    :mod:`pledge.dataplane.selection`, which refuses a store that cannot count)."""
+    return engine.connectors.get(database)
 
 
 def cutoff(now: datetime, period: Duration) -> datetime:

@@ -22,14 +22,14 @@ from pledge.store.tables.breach import breaches
 from pledge.store.tables.requests import requests as requests_table
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def request_findings(engine: Engine, now: datetime) -> list[Finding]:
+def request_findings(engine: Context, now: datetime) -> list[Finding]:
     rights = engine.policy.rights
     today = now.date()
     due = func.coalesce(requests_table.c.extended_due_on, requests_table.c.due_on)
@@ -46,7 +46,7 @@ def request_findings(engine: Engine, now: datetime) -> list[Finding]:
                             "promise": str(rights.promise) if rights.promise else None})]
 
 
-def breach_findings(engine: Engine, now: datetime) -> list[Finding]:
+def breach_findings(engine: Context, now: datetime) -> list[Finding]:
     policy = engine.policy.breach
     hours = policy.authority_hours
     window = timedelta(hours=hours)

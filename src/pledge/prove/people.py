@@ -12,56 +12,53 @@ need the consent; a child's data must go whatever the account's state.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, DateTime, Table, and_, func, or_, select
+from sqlalchemy import select
 
+from pledge.connectors.base import Key
 from pledge.consent.facts import FactsSource, find_source
+from pledge.dataplane import selection
+from pledge.dataplane.selection import All, AnyOf, Cmp, IsNull, Not, OneOf, Pred
 from pledge.policy.model import Age
-from pledge.prove.findings import EXAMPLES, Finding, pseudonym, sql_connector, years_before
+from pledge.prove.findings import EXAMPLES, Finding, pseudonym, years_before
 from pledge.store.tables.consent import consent_current
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 BIRTH = "user.demographic.date_of_birth"
 TRUE_WORDS = ("1", "true", "yes", "y", "t", "given")
 
 
-def _bound(col: Column[Any], day: date) -> Any:
-    return datetime.combine(day, time()) if isinstance(col.type, DateTime) else day
-
-
-def birth_fields(engine: Engine) -> list[tuple[str, str, str]]:
+def birth_fields(engine: Context) -> list[tuple[str, str, str]]:
     """(database, collection, field) of every date of birth in the data map."""
     return [(d.name, c.name, f.name) for d, c, f in engine.dataset.fields() if BIRTH in f.categories]
 
 
-def _keys_of(engine: Engine, database: str, collection: str, table: Table,
-             keys: list[Any]) -> list[str]:
-    pk = list(table.primary_key.columns)[0]
+def _keys_of(engine: Context, database: str, collection: str, key: list[str], keys: list[Key]) -> list[str]:
     coll = engine.dataset.database(database).collection(collection)
-    field = next((f for f in coll.fields if f.name == pk.name), None)
+    field = next((f for f in coll.fields if len(key) == 1 and f.name == key[0]), None)
     if field is not None and field.identity:
-        return [pseudonym(engine.keys.subject_secret, str(field.identity), k) for k in keys]
-    return [str(k) for k in keys]
+        return [pseudonym(engine.keys.subject_secret, str(field.identity), k[0]) for k in keys]
+    return [str(k[0]) if len(k) == 1 else "-".join(str(v) for v in k) for k in keys]
 
 
-def _open(table: Table, source: FactsSource | None, collection: str) -> list[Any]:
+def _open(columns: list[str], source: FactsSource | None, collection: str) -> list[Pred]:
     """Conditions for accounts that are not closed (when the facts block says how to tell)."""
     if source is None or source.collection != collection:
         return []
-    parts: list[Any] = []
-    if source.status and source.status in table.c:
-        col = table.c[source.status]
-        parts.append(or_(col.is_(None), func.lower(col).not_in(list(source.closed_statuses))))
-    if source.closed_at and source.closed_at in table.c:
-        parts.append(table.c[source.closed_at].is_(None))
+    parts: list[Pred] = []
+    if source.status and source.status in columns:
+        parts.append(AnyOf((IsNull(source.status),
+                            Not(OneOf(source.status, tuple(source.closed_statuses), fold_case=True)))))
+    if source.closed_at and source.closed_at in columns:
+        parts.append(IsNull(source.closed_at))
     return parts
 
 
-def under_minimum(engine: Engine, age: Age, now: datetime) -> list[Finding]:
+def under_minimum(engine: Context, age: Age, now: datetime) -> list[Finding]:
     title = {"minimum": age.minimum}
     places = birth_fields(engine)
     if not places:
@@ -71,19 +68,15 @@ def under_minimum(engine: Engine, age: Age, now: datetime) -> list[Finding]:
     born_after = years_before(today, age.minimum)
     out: list[Finding] = []
     for database, collection, name in places:
-        connector = sql_connector(engine, database)
-        table = connector.table(collection)
-        col = table.c[name]
-        pk = list(table.primary_key.columns)[0]
-        child = and_(col.is_not(None), col > _bound(col, born_after))
+        connector = engine.connectors.get(database)
+        child = All((Not(IsNull(name)), Cmp(name, ">", born_after)))
         with connector.begin() as conn:
-            count = int(conn.execute(select(func.count()).select_from(table).where(child)).scalar() or 0)
-            keys = [r[0] for r in conn.execute(select(pk).where(child).order_by(pk).limit(EXAMPLES))] \
-                if count else []
+            count = selection.count(connector, conn, collection, child)
+            keys = selection.keys(connector, conn, collection, child, limit=EXAMPLES) if count else []
         out.append(Finding.titled(
             "age", title, id=f"age:{database}.{collection}", kind="age", source=age.source,
             status="broken" if count else "kept", count=count,
-            examples=_keys_of(engine, database, collection, table, keys),
+            examples=_keys_of(engine, database, collection, connector.row_key(collection), keys),
             detail={"minimum": age.minimum, "collection": f"{database}.{collection}", "field": name,
                     "born_after": born_after.isoformat(), "on_child_found": age.on_child_found}))
     return out
@@ -95,7 +88,7 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _ledger_consented(engine: Engine, age: Age, emails: dict[Any, str]) -> set[Any]:
+def _ledger_consented(engine: Context, age: Age, emails: dict[Any, str]) -> set[Any]:
     """Primary keys whose email has a parent's consent ``given`` in the consent ledger."""
     purposes = {p.key for p in engine.policy.purposes if "parental" in p.key}
     if age.consent_purpose:
@@ -118,7 +111,7 @@ def _ledger_consented(engine: Engine, age: Age, emails: dict[Any, str]) -> set[A
     return found
 
 
-def parental_consent(engine: Engine, age: Age, now: datetime) -> list[Finding]:
+def parental_consent(engine: Context, age: Age, now: datetime) -> list[Finding]:
     if age.parental_consent_from is None:
         return []
     start, end = age.parental_consent_from, age.parental_consent_until or 18
@@ -131,34 +124,34 @@ def parental_consent(engine: Engine, age: Age, now: datetime) -> list[Finding]:
     today = now.date()
     out: list[Finding] = []
     for database, collection, name in places:
-        connector = sql_connector(engine, database)
-        table = connector.table(collection)
-        col = table.c[name]
-        pk = list(table.primary_key.columns)[0]
-        band = and_(col.is_not(None), col <= _bound(col, years_before(today, start)),
-                    col > _bound(col, years_before(today, end)), *_open(table, source, collection))
+        connector = engine.connectors.get(database)
+        live = connector.columns(collection)
+        key = connector.row_key(collection)
+        band = All((Not(IsNull(name)), Cmp(name, "<=", years_before(today, start)),
+                    Cmp(name, ">", years_before(today, end)), *_open(live, source, collection)))
         flag = source.parental_consent if source and source.collection == collection else None
         email = source.email if source and source.collection == collection else None
-        cols = [pk] + [table.c[c] for c in (flag, email) if c and c in table.c]
         with connector.begin() as conn:
-            rows = conn.execute(select(*cols).where(band).order_by(pk)).all()
-        flagged = flag is not None and flag in table.c
-        missing = [r for r in rows if not (flagged and _truthy(r[1]))]
-        if email is not None and email in table.c:
-            emails = {r[0]: str(r[-1]) for r in missing if r[-1]}
+            rows = selection.rows(connector, conn, collection, band, [c for c in (flag, email) if c and c in live])
+        flagged = flag is not None and flag in live
+        missing = [r for r in rows if not (flag is not None and flagged and _truthy(r[flag]))]
+        keyed = [(tuple(r[c] for c in key), r) for r in missing]
+        if email is not None and email in live:
+            emails = {k: str(r[email]) for k, r in keyed if r[email]}
             consented = _ledger_consented(engine, age, emails)
-            missing = [r for r in missing if r[0] not in consented]
-        keys = [r[0] for r in missing[:EXAMPLES]]
+            keyed = [(k, r) for k, r in keyed if k not in consented]
+            missing = [r for _k, r in keyed]
+        keys = [k for k, _r in keyed[:EXAMPLES]]
         out.append(Finding.titled(
             "parental_consent", title, id=f"parental_consent:{database}.{collection}", kind="parental_consent",
             source=age.source, status="broken" if missing else "kept", count=len(missing),
-            examples=_keys_of(engine, database, collection, table, keys),
+            examples=_keys_of(engine, database, collection, key, keys),
             detail={"from": start, "until": end, "collection": f"{database}.{collection}", "field": name,
                     "in_band": len(rows), "consent_column": flag, "consent_purpose": age.consent_purpose}))
     return out
 
 
-def age_findings(engine: Engine, now: datetime) -> list[Finding]:
+def age_findings(engine: Context, now: datetime) -> list[Finding]:
     age = engine.policy.age
     if age is None:
         return []

@@ -2,7 +2,8 @@
 
 For each rule and collection of the policy (:func:`pledge.retention.rules.compile_rules`
 binds them to live tables: which column is the clock, through which link) one counting
-query asks how many rows are past the limit now. The selection reuses the rules' own
+query asks how many rows are past the limit now (a data-plane selection,
+:mod:`pledge.dataplane.selection`, which builds the statement). The selection reuses the rules' own
 condition parser and the engine's definition of a legal hold; the limit itself is
 computed here, independently of the sweep (:func:`pledge.prove.findings.cutoff`), and so
 is the end of each exemption's legal period. A row is
@@ -21,19 +22,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, and_, case, false, func, not_, or_, select
-from sqlalchemy.sql.elements import ColumnElement
-
-from pledge.connectors.sql import SqlConnector
+from pledge.connectors.base import Key
+from pledge.dataplane import selection
+from pledge.dataplane.selection import All, AnyOf, Condition, Not, Pred
 from pledge.policy.model import Exemption, RetentionRule
-from pledge.prove.findings import EXAMPLES, Finding, cutoff, pseudonym, sql_connector
+from pledge.prove.findings import EXAMPLES, Finding, cutoff, pseudonym
 from pledge.retention.holds import Holds, HoldSet
-from pledge.retention.rules import RuleError, Target, compile_rules, parse_condition
+from pledge.retention.rules import RuleError, Target, compile_rules
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
-
-Expr = ColumnElement[Any]
+    from pledge.context import Context
 
 
 def db_moment(moment: datetime, dialect: str) -> datetime:
@@ -62,59 +60,39 @@ def _own_exemptions(target: Target) -> list[Exemption]:
             if target.collection in ex.collections or (not ex.collections and ex.trigger)]
 
 
-def _examples(engine: Engine, target: Target, pk: Any, keys: list[Any]) -> list[str]:
+def _examples(engine: Context, target: Target, key: list[str], keys: list[Key]) -> list[str]:
     coll = engine.dataset.database(target.database).collection(target.table)
-    field = next((f for f in coll.fields if f.name == pk.name), None)
+    field = next((f for f in coll.fields if len(key) == 1 and f.name == key[0]), None)
     if field is not None and field.identity:
         secret = engine.keys.subject_secret
-        return [pseudonym(secret, str(field.identity), k) for k in keys]
-    return [str(k) for k in keys]
+        return [pseudonym(secret, str(field.identity), k[0]) for k in keys]
+    return [str(k[0]) if len(k) == 1 else "-".join(str(v) for v in k) for k in keys]
 
 
-def _past(connector: SqlConnector, target: Target, table: Table, limit: datetime) -> Expr:
-    """Rows whose clock (here or in the linked table) is before ``limit``."""
-    clock = target.clock(connector)
-    if target.trigger.via is None:
-        return clock < limit
-    parent = connector.table(target.trigger.table)
-    ppk = list(parent.primary_key.columns)[0]
-    return table.c[target.trigger.via.column].in_(select(ppk).where(clock < limit))
-
-
-def check_target(engine: Engine, target: Target, holds: HoldSet, now: datetime) -> Finding:
+def check_target(engine: Context, target: Target, holds: HoldSet, now: datetime) -> Finding:
     rule = target.rule
-    connector = sql_connector(engine, target.database)
-    table = connector.table(target.table)
-    pk = list(table.primary_key.columns)[0]
-    dialect = connector.dialect
+    connector = engine.connectors.get(target.database)
     limit = cutoff(now, target.period)
-    parts: list[Expr] = [_past(connector, target, table, db_moment(limit, dialect))]
+    parts: list[Pred] = [target.clock(limit)]  # the clock, here or in the linked table, before the limit
     if rule.condition:
-        parts.append(parse_condition(rule.condition, table))
+        parts.append(Condition(rule.condition))
     if target.action == "anonymise":
-        parts.append(target.not_anonymised(table))  # still holds what the rule takes away
-    past = and_(*parts)
-    kept_by: list[Expr] = []
+        parts.append(target.unmasked())  # still holds what the rule takes away
+    past = All(tuple(parts))
+    kept_by: list[Pred] = []
     periods: dict[str, str] = {}
-    for ex in _own_exemptions(target):
-        if ex.trigger in table.c:
-            start = legal_period_start(ex, now)
-            col = table.c[ex.trigger]
-            kept_by.append(or_(col.is_(None), col >= db_moment(start, dialect)))
-            periods[ex.key] = start.date().isoformat()
-    exempt: Expr = or_(*kept_by) if kept_by else false()
-    held_expr = holds.held(target.database, table, now) if holds else None
-    held: Expr = held_expr if held_expr is not None else false()
-    broken = and_(past, not_(exempt), not_(held))
-    counts = select(
-        func.coalesce(func.sum(case((broken, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(past, exempt), 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(past, not_(exempt), held), 1), else_=0)), 0),
-    ).select_from(table)
+    for clock in target.own:  # the exemption's trigger, here or reached through a reference
+        start = legal_period_start(clock.exemption, now)
+        kept_by.append(Not(clock.started_before(start)))
+        periods[clock.exemption.key] = start.date().isoformat()
+    exempt: Pred = AnyOf(tuple(kept_by))
+    held: Pred = (holds.held(target.database, target.table, now) if holds else None) or AnyOf()
+    broken = All((past, Not(exempt), Not(held)))
     with connector.begin() as conn:
-        n_broken, n_exempt, n_held = (int(v or 0) for v in conn.execute(counts).one())
-        keys = [r[0] for r in conn.execute(select(pk).where(broken).order_by(pk).limit(EXAMPLES))] \
-            if n_broken else []
+        n = selection.counts(connector, conn, target.table, {
+            "broken": broken, "exempt": All((past, exempt)), "held": All((past, Not(exempt), held))})
+        keys = selection.keys(connector, conn, target.table, broken, limit=EXAMPLES) if n["broken"] else []
+    n_broken, n_exempt, n_held = n["broken"], n["exempt"], n["held"]
     detail: dict[str, Any] = {
         "rule": rule.key, "collection": target.collection, "action": target.action,
         "clock": target.trigger.text, "period": str(target.period), "cutoff": limit.isoformat(),
@@ -126,7 +104,7 @@ def check_target(engine: Engine, target: Target, holds: HoldSet, now: datetime) 
         detail["vague"] = rule.vague
     return Finding(id=f"retention:{rule.key}:{target.collection}", kind="retention", title=rule.name,
                    source=rule.source, status="broken" if n_broken else "kept", count=n_broken,
-                   examples=_examples(engine, target, pk, keys), detail=detail)
+                   examples=_examples(engine, target, connector.row_key(target.table), keys), detail=detail)
 
 
 def _unbound(rule: RetentionRule, reason: str, error: str | None = None) -> Finding:
@@ -135,7 +113,7 @@ def _unbound(rule: RetentionRule, reason: str, error: str | None = None) -> Find
                    detail={"rule": rule.key, "collections": list(rule.collections)})
 
 
-def retention_findings(engine: Engine, now: datetime) -> list[Finding]:
+def retention_findings(engine: Context, now: datetime) -> list[Finding]:
     """One finding per rule and collection, in policy order."""
     rules = engine.policy.retention
     bindable = [r for r in rules if r.period is not None]
@@ -164,12 +142,12 @@ def retention_findings(engine: Engine, now: datetime) -> list[Finding]:
 class _OneRule:
     """What :func:`compile_rules` reads of an engine, with a policy of one rule."""
 
-    def __init__(self, engine: Engine, rule: RetentionRule) -> None:
+    def __init__(self, engine: Context, rule: RetentionRule) -> None:
         self.policy = engine.policy.model_copy(update={"retention": [rule]})
         self.dataset = engine.dataset
         self.connectors = engine.connectors
 
 
-def _compile_one(engine: Engine, rule: RetentionRule) -> list[Target]:
+def _compile_one(engine: Context, rule: RetentionRule) -> list[Target]:
     """The targets of one rule (the policy's other rules left out)."""
-    return compile_rules(cast("Engine", _OneRule(engine, rule)))
+    return compile_rules(cast("Context", _OneRule(engine, rule)))

@@ -28,7 +28,7 @@ from pledge.prove.retention import retention_findings
 from pledge.store.tables.prove import prove_runs
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["ProveError", "get_run", "history", "latest", "prove", "run", "save"]
 
@@ -37,7 +37,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def prove(engine: Engine, now: datetime | None = None) -> Proof:
+def prove(engine: Context, now: datetime | None = None) -> Proof:
     """Check every machine-checkable promise at ``now`` (default: the engine's clock)."""
     moment = _aware(now or engine.now())
     findings: list[Finding] = []
@@ -57,7 +57,7 @@ def prove(engine: Engine, now: datetime | None = None) -> Proof:
                  findings=findings)
 
 
-def save(engine: Engine, proof: Proof, actor: str = "system") -> Proof:
+def save(engine: Context, proof: Proof, actor: str = "system") -> Proof:
     """Store the run and write its audit entry in the same transaction; sets ``proof.id``."""
     proof.actor = actor
     summary = proof.summary
@@ -76,7 +76,7 @@ def save(engine: Engine, proof: Proof, actor: str = "system") -> Proof:
     return proof
 
 
-def run(engine: Engine, now: datetime | None = None, *, actor: str = "system") -> Proof:
+def run(engine: Context, now: datetime | None = None, *, actor: str = "system") -> Proof:
     """:func:`prove`, then :func:`save`."""
     return save(engine, prove(engine, now), actor)
 
@@ -86,7 +86,7 @@ def _from_row(row: Any) -> Proof:
                  findings=[Finding.from_dict(f) for f in (row.findings or [])], id=row.id, actor=row.actor)
 
 
-def history(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+def history(engine: Context, limit: int = 50) -> list[dict[str, Any]]:
     """The newest runs first: id, time, who, outcome and the counts (without findings)."""
     q = (select(prove_runs.c.id, prove_runs.c.at, prove_runs.c.config, prove_runs.c.actor,
                 prove_runs.c.outcome, prove_runs.c.summary)
@@ -96,13 +96,13 @@ def history(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
                  "summary": dict(r.summary or {})} for r in conn.execute(q)]
 
 
-def get_run(engine: Engine, run_id: int) -> Proof | None:
+def get_run(engine: Context, run_id: int) -> Proof | None:
     with engine.store.connect() as conn:
         row = conn.execute(select(prove_runs).where(prove_runs.c.id == run_id)).first()
     return _from_row(row) if row is not None else None
 
 
-def latest(engine: Engine) -> Proof | None:
+def latest(engine: Context) -> Proof | None:
     with engine.store.connect() as conn:
         row = conn.execute(select(prove_runs).order_by(prove_runs.c.id.desc()).limit(1)).first()
     return _from_row(row) if row is not None else None

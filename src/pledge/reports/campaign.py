@@ -18,9 +18,11 @@ from typing import Any
 
 from babel.dates import format_date
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import MetaData, Table, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
-from pledge.engine import Engine
+from pledge.context import Context
+from pledge.dataplane import selection
+from pledge.dataplane.selection import All, AnyOf, Cmp, IsNull, Not, Pred
 from pledge.errors import InvalidInput
 from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier, Outcome
@@ -96,7 +98,7 @@ def _aware(moment: datetime, like: datetime) -> datetime:
 
 
 class Campaigns:
-    def __init__(self, engine: Engine, notifier: Notifier | None = None) -> None:
+    def __init__(self, engine: Context, notifier: Notifier | None = None) -> None:
         self.engine = engine
         self.notifier = notifier or Notifier(engine)
         self._signer = URLSafeSerializer(engine.keys.signers, salt="pledge.notice.accept")
@@ -194,17 +196,16 @@ class Campaigns:
         """Distinct addresses of the people a campaign reaches, read from the platform now."""
         seen: set[str] = set()
         for db, coll, field in self.email_fields(campaign.categories):
-            eng = self.engine.platform_engine(db)
-            table = Table(coll, MetaData(), autoload_with=eng)
-            col = table.c[field]
-            q = select(col).where(col.is_not(None)).distinct()
-            if "status" in table.c:
-                q = q.where(func.coalesce(table.c.status, "") != "closed")
-            if "deleted_at" in table.c:
-                q = q.where(table.c.deleted_at.is_(None))
-            with eng.connect() as conn:
-                for (value,) in conn.execution_options(stream_results=True, yield_per=2000).execute(q):
-                    address = str(value).strip()
+            connector = self.engine.connectors.get(db)
+            live = connector.columns(coll)
+            parts: list[Pred] = [Not(IsNull(field))]
+            if "status" in live:  # open accounts only
+                parts.append(AnyOf((IsNull("status"), Cmp("status", "!=", "closed"))))
+            if "deleted_at" in live:
+                parts.append(IsNull("deleted_at"))
+            with connector.begin() as conn:
+                for row in selection.scan(connector, conn, coll, [field], All(tuple(parts)), 2000, distinct=True):
+                    address = str(row[field]).strip()
                     if "@" not in address or address.lower() in seen:
                         continue
                     seen.add(address.lower())

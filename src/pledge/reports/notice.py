@@ -163,6 +163,9 @@ def _contact_line(policy: Policy) -> str:
 
 
 def build_notice(policy: Policy, lang: str = "en") -> Notice:
+    from pledge.policy.localize import localized
+
+    policy = localized(policy, lang)  # the entries' own words in the reader's language
     _ = translator(lang, DOMAINS)
     c = policy.controller
     contact = _contact_line(policy)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import desc, insert, select
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.policy.model import Policy
 from pledge.reports.changes import PolicyDiff, diff_policies, policy_hash
 from pledge.store.tables.reports import notice_versions
@@ -28,21 +28,21 @@ class Published:
     diff: PolicyDiff | None
 
 
-def latest(engine: Engine) -> dict[str, Any] | None:
+def latest(engine: Context) -> dict[str, Any] | None:
     q = select(notice_versions).order_by(desc(notice_versions.c.id)).limit(1)
     with engine.store.connect() as conn:
         row = conn.execute(q).first()
     return dict(row._mapping) if row else None
 
 
-def history(engine: Engine) -> list[dict[str, Any]]:
+def history(engine: Context) -> list[dict[str, Any]]:
     q = select(notice_versions.c.id, notice_versions.c.version, notice_versions.c.policy_hash,
                notice_versions.c.published_at, notice_versions.c.material).order_by(notice_versions.c.id)
     with engine.store.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def publish(engine: Engine, policy: Policy | None = None) -> Published:
+def publish(engine: Context, policy: Policy | None = None) -> Published:
     """Record ``policy`` (default: the engine's) as the current notice version."""
     policy = policy or engine.policy
     digest = policy_hash(policy)

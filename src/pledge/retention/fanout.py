@@ -1,7 +1,8 @@
-"""A retention sweep split into primary-key ranges, one task each, for a job runner.
+"""A retention sweep split into row-key ranges, one task each, for a job runner.
 
-:func:`sweep_fanout` finds the highest integer primary key among the data map's
-collections, cuts ``1..top`` into ``parts`` ranges and runs
+:func:`sweep_fanout` finds the highest integer leading row-key column among the data map's
+collections (the primary key, or the first column of a composite one), cuts ``1..top``
+into ``parts`` ranges and runs
 :func:`pledge.retention.sweep.run` with ``start_pk``/``end_pk`` on each (every range
 has its own checkpoints, so each task resumes on its own). Every range is swept with
 the same ``now``. The report adds up the ranges' rows.
@@ -12,37 +13,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
+from pledge.dataplane import selection
 from pledge.retention import sweep
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.tasks import JobRunner
 
 __all__ = ["key_ranges", "sweep_fanout", "sweep_range_task"]
 
 
-def sweep_range_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def sweep_range_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     report = sweep.run(engine, datetime.fromisoformat(payload["now"]), start_pk=payload["start_pk"],
                        end_pk=payload["end_pk"], actor=payload.get("actor", "retention"))
     return {"start_pk": payload["start_pk"], "end_pk": payload["end_pk"], "total_rows": report["total_rows"],
             "status": report["status"], "targets": report["targets"]}
 
 
-def _top_key(engine: Engine) -> int:
+def _top_key(engine: Context) -> int:
     top = 0
     for db in engine.dataset.databases:
         connector = engine.connectors.get(db.name)
         with connector.begin() as conn:
             for coll in db.collections:
-                pk = coll.primary_key or connector.primary_key(coll.name)
-                if len(pk) != 1:
+                key = connector.row_key(coll.name)
+                if not key or selection.family(connector, coll.name, key[0]) != "integer":
                     continue
-                column = connector.table(coll.name).c[pk[0]]  # type: ignore[attr-defined]
-                if column.type.python_type is not int:
-                    continue
-                value = conn.execute(select(func.max(column))).scalar()
+                value = selection.maximum(connector, conn, coll.name, key[0])
                 top = max(top, int(value or 0))
     return top
 
@@ -55,7 +52,7 @@ def key_ranges(top: int, parts: int) -> list[tuple[int, int]]:
     return ranges or [(1, 1)]
 
 
-def sweep_fanout(engine: Engine, now: datetime | None = None, *, parts: int = 4,
+def sweep_fanout(engine: Context, now: datetime | None = None, *, parts: int = 4,
                  actor: str = "retention", jobs: JobRunner | None = None) -> dict[str, Any]:
     """Sweep at ``now`` (default: the engine's clock), one task per key range, through ``jobs``
     (default: the engine's own runner; Celery beat passes a runner that sends to workers)."""

@@ -5,7 +5,10 @@
   people (a collection that declares identity fields) and excludes them, and every row
   that links to them directly by a foreign key.
 * A **record-set** hold names ``db.collection`` and a condition (the same validated SQL
-  subset as retention rules) or a list of primary keys.
+  subset as retention rules) or a list of row keys (a value each for a one-column key, a
+  list of values in key order for a composite one).
+
+Held rows are described as a data-plane selection (:meth:`HoldSet.held`), never as SQL.
 
 Each hold has a reason and an expiry; an expired or released hold no longer counts.
 """
@@ -17,18 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, insert, or_, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import insert, select, update
 
+from pledge.connectors.base import Connector, Key
+from pledge.dataplane import selection
+from pledge.dataplane.selection import AnyOf, Condition, KeyIn, Pred
 from pledge.errors import InvalidInput
 from pledge.retention.ledger import subject_key
-from pledge.retention.rules import RuleError, parse_condition
+from pledge.retention.rules import RuleError, check_condition
 from pledge.rights.fkgraph import Link, database_links
 from pledge.store.tables.retention import retention_holds
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 
 class HoldError(InvalidInput):
@@ -66,7 +70,7 @@ def _aware(moment: datetime) -> datetime:
 class Holds:
     """The holds in the store, through the engine (its clock, secret and data map)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
 
     def _check_expiry(self, expires_at: datetime) -> datetime:
@@ -109,10 +113,9 @@ class Holds:
         if not reason.strip():
             raise HoldError("a hold needs a reason")
         database, _, name = collection.partition(".")
-        table = self._connector(database).table(name)
         if condition is not None:
             try:
-                parse_condition(condition, table)
+                check_condition(self._connector(database), name, condition)
             except RuleError as exc:
                 raise HoldError(str(exc)) from exc
         expires_at = self._check_expiry(expires_at)
@@ -150,26 +153,25 @@ class Holds:
                                      details={"hold": hold_id}, conn=conn)
         return next(h for h in self.list(include_inactive=True) if h.id == hold_id)
 
-    def _connector(self, database: str) -> SqlConnector:
-        from pledge.connectors.sql import SqlConnector
-
-        conn = self.engine.connectors.get(database)
-        if not isinstance(conn, SqlConnector):
-            raise HoldError(f"database {database!r} needs a SQL connector")
-        return conn
+    def _connector(self, database: str) -> Connector:
+        return self.engine.connectors.get(database)
 
     def snapshot(self, now: datetime) -> HoldSet:
         """The holds active at ``now``, resolved against the platform for one sweep."""
         return HoldSet(self.engine, [h for h in self.list(include_inactive=True) if h.active(now)])
 
 
-class HoldSet:
-    """Active holds as SQL predicates per table: ``held(table)`` is true for held rows."""
+def _key(value: Any) -> Key:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
-    def __init__(self, engine: Engine, holds: list[Hold]) -> None:
+
+class HoldSet:
+    """Active holds as selections per table: ``held(database, collection)`` names the held rows."""
+
+    def __init__(self, engine: Context, holds: list[Hold]) -> None:
         self.engine = engine
         self.holds = holds
-        self._people: dict[str, set[Any]] | None = None
+        self._people: dict[str, set[Key]] | None = None
         self._links: dict[str, list[Link]] = {}
 
     def __bool__(self) -> bool:
@@ -177,63 +179,70 @@ class HoldSet:
 
     def links(self, database: str) -> list[Link]:
         if database not in self._links:
-            self._links[database] = database_links(self._connector(database), self.engine.dataset, database)
+            self._links[database] = database_links(self._connector(database), self.engine.dataset,  # type: ignore[arg-type]
+                                                   database)
         return self._links[database]
 
-    def _connector(self, database: str) -> SqlConnector:
-        return Holds(self.engine)._connector(database)
+    def _connector(self, database: str) -> Connector:
+        return self.engine.connectors.get(database)
 
-    def held_people(self) -> dict[str, set[Any]]:
-        """``db.table`` of people -> primary keys of the held people in it (one scan each)."""
+    def held_people(self) -> dict[str, set[Key]]:
+        """``db.table`` of people -> row keys (tuples) of the held people in it (one scan each)."""
         if self._people is not None:
             return self._people
         wanted: dict[str, set[str]] = {}
         for h in self.holds:
             if h.kind == "person" and h.subject_kind and h.subject_key:
                 wanted.setdefault(h.subject_kind, set()).add(h.subject_key)
-        out: dict[str, set[Any]] = {}
+        out: dict[str, set[Key]] = {}
         secrets = self.engine.ledger.secrets  # every subject key: holds made before a rotation still hold
         for db in self.engine.dataset.databases if wanted else []:
             connector = self._connector(db.name)
             for coll in db.collections:
-                idf = [f for f in coll.fields if f.identity in wanted]
+                live = set(connector.columns(coll.name))
+                idf = [f for f in coll.fields if f.identity in wanted and f.name in live]
                 if not idf:
                     continue
-                table = connector.table(coll.name)
-                pk = list(table.primary_key.columns)[0]
-                found: set[Any] = set()
+                key = connector.row_key(coll.name)
+                found: set[Key] = set()
                 with connector.begin() as conn:
-                    rows = conn.execution_options(yield_per=5000).execute(
-                        select(pk, *[table.c[f.name] for f in idf if f.name in table.c]))
-                    for row in rows:
-                        for f, value in zip(idf, row[1:], strict=False):
+                    for row in selection.scan(connector, conn, coll.name, [*key, *(f.name for f in idf)]):
+                        for f in idf:
+                            value = row.get(f.name)
                             if value is not None and any(
                                     subject_key(s, str(f.identity), str(value)) in wanted[str(f.identity)]
                                     for s in secrets):
-                                found.add(row[0])
+                                found.add(tuple(row[c] for c in key))
                 if found:
                     out[f"{db.name}.{coll.name}"] = found
         self._people = out
         return out
 
-    def held(self, database: str, table: Table, now: datetime) -> ColumnElement[bool] | None:
-        """True for held rows of ``table`` (None when nothing in it can be held)."""
-        parts: list[ColumnElement[bool]] = []
-        pk = list(table.primary_key.columns)[0]
-        collection = f"{database}.{table.name}"
+    def held(self, database: str, table: str, now: datetime | None = None) -> Pred | None:
+        """The held rows of ``database.table`` (None when nothing in it can be held): rows a
+        record-set hold names, held people's rows, and rows linking to them."""
+        parts: list[Pred] = []
+        collection = f"{database}.{table}"
         for h in self.holds:
             if h.kind != "records" or h.collection != collection:
                 continue
             if h.ids is not None:
-                parts.append(pk.in_(list(h.ids)))
+                parts.append(KeyIn(tuple(_key(i) for i in h.ids)))
             elif h.condition:
-                parts.append(parse_condition(h.condition, table))
+                parts.append(Condition(h.condition))
         people = self.held_people()
         if collection in people:
-            parts.append(pk.in_(sorted(people[collection])))
+            parts.append(KeyIn(tuple(sorted(people[collection], key=repr))))
+        live: set[str] | None = None
         for lk in self.links(database):
             held_ids = people.get(f"{database}.{lk.parent}")
-            if lk.child == table.name and held_ids and lk.column in table.c:
-                col = table.c[lk.column]
-                parts.append(and_(col.is_not(None), col.in_(sorted(held_ids))))
-        return or_(*parts) if parts else None
+            if lk.child != table or not held_ids:
+                continue
+            if live is None:
+                live = set(self._connector(database).columns(table))
+            if set(lk.columns) <= live:
+                parent_key = self._connector(database).row_key(lk.parent)
+                values = {tuple(k[parent_key.index(c)] for c in lk.parent_columns) for k in held_ids} \
+                    if set(lk.parent_columns) <= set(parent_key) else set()
+                parts.append(KeyIn(tuple(sorted(values, key=repr)), lk.columns))
+        return AnyOf(tuple(parts)) if parts else None

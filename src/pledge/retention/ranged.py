@@ -1,7 +1,9 @@
-"""Plain retention deletes by primary-key range: one planned intent, adaptive batches.
+"""Plain retention deletes by row-key range: one planned intent, adaptive batches.
 
 A target that only deletes rows of its own table (action ``delete``, nothing cascades
-into it, not a table of people) is swept as ranges of its primary key:
+into it, not a table of people) is swept as ranges of its row key (the primary key, one
+column or several; composite keys are compared as row values). Statements are built by the
+data plane (:mod:`pledge.dataplane.selection`):
 
 1. **plan a range**: the first and the last expired key (two ``ORDER BY pk LIMIT 1``
    look-ups, no count). One store transaction then writes the erasure-ledger intent and
@@ -22,7 +24,7 @@ Batch size adapts: it starts at ``batch_size``, doubles while a batch takes unde
 integer keys a batch is a key span of ``size`` keys — at most ``size`` rows, and no
 query to find its end. After a sparse span (under a quarter of it expired) the next end
 is found with one keyset query (the ``size``-th expired key), so gaps cost no empty
-batches. Other key types always use that query. Python memory stays constant: no key
+batches. Other key types, and composite keys, always use that query. Python memory stays constant: no key
 lists are fetched. On SQLite the batches' connection checkpoints its WAL every
 :data:`WAL_PAGES` pages rather than after every batch (a checkpoint waits for two fsyncs).
 """
@@ -35,13 +37,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, insert, update
 
+from pledge.connectors.base import Connector, Key
+from pledge.dataplane import selection
+from pledge.dataplane.selection import Pred
 from pledge.store.tables.core import erasure_ledger
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.retention.rules import Target
     from pledge.retention.sweep import Sweep, TargetResult
 
@@ -54,22 +58,28 @@ MAX_BATCH = 100_000
 WAL_PAGES = 16_384
 
 
-def same_database(engine: Engine, connector: SqlConnector) -> bool:
+def same_database(engine: Context, connector: Connector) -> bool:
     """Whether Pledge's store lives in this platform database (one transaction can hold both)."""
-    store_url = engine.store.engine.url.render_as_string(hide_password=False)
-    return store_url == connector.engine.url.render_as_string(hide_password=False)
+    return connector.is_database(engine.store.engine.url.render_as_string(hide_password=False))
+
+
+_show = selection.dump_key
+
+
+def _int(key: Key | None) -> int | None:
+    """The value of a one-column integer key (spans of keys are counted on those only)."""
+    return key[0] if key is not None and len(key) == 1 and isinstance(key[0], int) \
+        and not isinstance(key[0], bool) else None
 
 
 class RangeSweep:
     """Sweeps one plain-delete target by key ranges (see the module docs)."""
 
-    def __init__(self, sweep: Sweep, target: Target, connector: SqlConnector, pk: Any, where: Any,
+    def __init__(self, sweep: Sweep, target: Target, connector: Connector, where: Pred,
                  result: TargetResult, expected: int) -> None:
         self.sweep = sweep
         self.target = target
         self.connector = connector
-        self.table = connector.table(target.table)
-        self.pk = pk
         self.where = where
         self.result = result
         self.expected = expected
@@ -81,29 +91,30 @@ class RangeSweep:
         self.largest = 0
         self.conn: Connection | None = None
 
+    def _key(self, value: Any) -> Key | None:
+        return selection.load_key(self.connector, self.target.table, value)
+
     # -- checkpoints ------------------------------------------------------------------------------
-    def _save(self, last: Any, open_range: dict[str, Any] | None, conn: Connection | None = None) -> None:
-        self.sweep.cp.put(self.target.key, {"last_pk": last, "rows": self.result.rows, "range": open_range,
-                                            "size": self.size}, conn)
+    def _save(self, last: Key | None, open_range: dict[str, Any] | None, conn: Connection | None = None) -> None:
+        self.sweep.cp.put(self.target.key, {"last_pk": _show(last) if last is not None else None,
+                                            "rows": self.result.rows, "range": open_range, "size": self.size}, conn)
 
     # -- planning -----------------------------------------------------------------------------------
-    def _after(self, last: Any) -> Any:
-        return self.where if last is None else and_(self.where, self.pk > last)
-
-    def _plan(self, last: Any) -> dict[str, Any] | None:
+    def _plan(self, last: Key | None) -> dict[str, Any] | None:
         """The next range of expired keys after ``last``, with its intent written; None when done."""
-        pk = self.pk
+        table = self.target.table
         with self.connector.begin() as conn:
-            first = conn.execute(select(pk).where(self._after(last)).order_by(pk).limit(1)).scalar()
+            first = selection.first_key(self.connector, conn, table, self.where, after=last)
             if first is None:
                 return None
-            end = conn.execute(select(pk).where(self._after(last)).order_by(pk.desc()).limit(1)).scalar()
+            end = selection.first_key(self.connector, conn, table, self.where, after=last, last=True)
+            assert end is not None
         engine = self.sweep.engine
         target = self.target
-        reference = f"retention:{target.key}:{first}-{end}:{uuid.uuid4().hex[:8]}"
+        reference = f"retention:{target.key}:{_show(first)}-{_show(end)}:{uuid.uuid4().hex[:8]}"
         scope: dict[str, Any] = {"rule": target.rule.key, "collection": target.collection, "action": "delete",
-                                 "cutoff": target.cutoff(self.sweep.now).isoformat(), "first_pk": first,
-                                 "last_pk": end, "batches": "key ranges inside first_pk..last_pk"}
+                                 "cutoff": target.cutoff(self.sweep.now).isoformat(), "first_pk": _show(first),
+                                 "last_pk": _show(end), "batches": "key ranges inside first_pk..last_pk"}
         if self.expected and self.ranges == 0 and last is None:
             scope["rows_expected"] = self.expected
         with engine.store.begin() as sconn:
@@ -112,14 +123,14 @@ class RangeSweep:
                 scope=scope, status="intent"))
             key = res.inserted_primary_key
             assert key is not None
-            planned = {"first": first, "last": end, "entry": int(key[0]), "reference": reference}
+            planned = {"first": _show(first), "last": _show(end), "entry": int(key[0]), "reference": reference}
             engine.audit.record("retention.sweep.range", actor=self.sweep.actor, target=reference,
                                 details={**scope, "ledger_entry": planned["entry"]}, conn=sconn)
             self._save(last, planned, sconn)
         self.ranges += 1
         return planned
 
-    def _close(self, last: Any, planned: dict[str, Any]) -> None:
+    def _close(self, last: Key | None, planned: dict[str, Any]) -> None:
         engine = self.sweep.engine
         with engine.store.begin() as sconn:
             sconn.execute(update(erasure_ledger).where(erasure_ledger.c.id == planned["entry"])
@@ -127,64 +138,51 @@ class RangeSweep:
             self._save(last, None, sconn)
 
     # -- batches ------------------------------------------------------------------------------------
-    def _bound(self, last: Any, first: Any, end: Any, size: int) -> Any:
+    def _bound(self, last: Key | None, first: Key, end: Key, size: int) -> Key:
         """The last key of the next batch: at most ``size`` expired rows after ``last``."""
-        start = first if last is None else last
-        if isinstance(start, int) and isinstance(end, int) and not self.sparse:
-            span_end = start + size - (1 if last is None else 0)
-            return min(span_end, end)
-        pk = self.pk
+        start = _int(first if last is None else last)
+        top = _int(end)
+        if start is not None and top is not None and not self.sparse:
+            return (min(start + size - (1 if last is None else 0), top),)
         with self.connector.begin() as conn:
-            bound = conn.execute(select(pk).where(self._after(last), pk <= end).order_by(pk)
-                                 .offset(size - 1).limit(1)).scalar()
-        return end if bound is None else bound
+            found = selection.keys(self.connector, conn, self.target.table, self.where, after=last, upto=end,
+                                   offset=size - 1, limit=1)
+        return end if not found else found[0]
 
-    def _batch(self, last: Any, planned: dict[str, Any], size: int) -> tuple[Any, int]:
-        bound = self._bound(last, planned["first"], planned["last"], size)
-        pk = self.pk
-        low = pk >= planned["first"] if last is None else pk > last
+    def _batch(self, last: Key | None, planned: dict[str, Any], size: int) -> tuple[Key, int]:
+        first, end = self._key(planned["first"]), self._key(planned["last"])
+        assert first is not None and end is not None
+        bound = self._bound(last, first, end, size)
         started = time.perf_counter()
         conn = self.conn
         assert conn is not None
         with conn.begin():
-            affected = max(conn.execute(delete(self.table).where(and_(self.where, low, pk <= bound))).rowcount or 0, 0)
+            affected = selection.delete_selected(self.connector, conn, self.target.table, self.where, after=last,
+                                                 first=first if last is None else None, upto=bound)
             self.result.rows += affected
             self.largest = max(self.largest, affected)
             if self.shared:
                 self._save(bound, planned, conn)
         if not self.shared:
             self._save(bound, planned)
-        self._adapt(time.perf_counter() - started, affected, last, planned["first"], bound)
+        self._adapt(time.perf_counter() - started, affected, last, first, bound)
         return bound, affected
 
-    def _adapt(self, seconds: float, affected: int, last: Any, first: Any, bound: Any) -> None:
+    def _adapt(self, seconds: float, affected: int, last: Key | None, first: Key, bound: Key) -> None:
         if seconds < FAST:
             self.size = min(self.size * 2, self.ceiling)
         elif seconds > SLOW:
             self.size = max(self.size // 2, 1)
-        start = first if last is None else last
-        if isinstance(start, int) and isinstance(bound, int):
-            self.sparse = affected * 4 < max(bound - start, 1)
+        start, stop = _int(first if last is None else last), _int(bound)
+        if start is not None and stop is not None:
+            self.sparse = affected * 4 < max(stop - start, 1)
 
     @contextmanager
     def _batch_connection(self) -> Iterator[Connection]:
-        """One platform connection for the batches. On SQLite its WAL is checkpointed every
-        :data:`WAL_PAGES` pages instead of after each batch (each checkpoint waits for two
-        fsyncs); the old setting comes back and the WAL is checkpointed at the end."""
-        with self.connector.engine.connect() as conn:
-            old = None
-            if conn.dialect.name == "sqlite":
-                old = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
-                conn.commit()
-            try:
-                yield conn
-            finally:
-                if old is not None:
-                    conn.rollback()
-                    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(old)}")
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                    conn.commit()
+        """One platform connection for the batches (:meth:`pledge.connectors.base.Connector.bulk`:
+        on SQLite its WAL is checkpointed every :data:`WAL_PAGES` pages, not after each batch)."""
+        with self.connector.bulk(WAL_PAGES) as conn:
+            yield conn
 
     # -- the target ---------------------------------------------------------------------------------
     def run(self, state: dict[str, Any]) -> None:
@@ -197,7 +195,7 @@ class RangeSweep:
 
     def _run(self, state: dict[str, Any]) -> None:
         sweep, result = self.sweep, self.result
-        last = state.get("last_pk")
+        last = self._key(state.get("last_pk"))
         planned: dict[str, Any] | None = state.get("range")
         self.size = min(int(state.get("size") or self.size), self.ceiling)
         while True:
@@ -206,7 +204,7 @@ class RangeSweep:
                 planned = self._plan(last)
                 if planned is None:
                     break
-            while last is None or last < planned["last"]:
+            while last is None or last != self._key(planned["last"]):
                 size = sweep.budget(self.size)
                 last, affected = self._batch(last, planned, size)
                 result.batches += 1

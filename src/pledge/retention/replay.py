@@ -25,14 +25,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
+from pledge.dataplane import selection
 from pledge.errors import InvalidInput
 from pledge.retention import sweep
 from pledge.retention.ledger import rectifications_since, subject_key, subject_keys_since
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 
 class ReplayError(InvalidInput):
@@ -43,7 +42,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def check_window(engine: Engine, since: datetime, force: bool = False) -> list[str]:
+def check_window(engine: Context, since: datetime, force: bool = False) -> list[str]:
     """Warnings about ``since`` against the policy's backup window; raises when outside it."""
     now = _aware(engine.now())
     since = _aware(since)
@@ -62,7 +61,7 @@ def check_window(engine: Engine, since: datetime, force: bool = False) -> list[s
     return [message + " (replayed anyway: --force)"]
 
 
-def _identity_values(engine: Engine, wanted: dict[str, set[str]]) -> dict[str, dict[str, set[Any]]]:
+def _identity_values(engine: Context, wanted: dict[str, set[str]]) -> dict[str, dict[str, set[Any]]]:
     """kind -> keyed HMAC -> the platform's values with that HMAC (one scan per identity field)."""
     found: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     if not wanted:
@@ -72,13 +71,14 @@ def _identity_values(engine: Engine, wanted: dict[str, set[str]]) -> dict[str, d
         kind = str(f.identity)
         if kind not in wanted:
             continue
-        connector = sweep._connector(engine, db.name)
-        table = connector.table(coll.name)
-        if f.name not in table.c:
+        connector = engine.connectors.get(db.name)
+        if f.name not in connector.columns(coll.name):
             continue
-        col = table.c[f.name]
         with connector.begin() as conn:
-            for (value,) in conn.execution_options(yield_per=5000).execute(select(col).where(col.is_not(None))):
+            for row in selection.scan(connector, conn, coll.name, [f.name]):
+                value = row[f.name]
+                if value is None:
+                    continue
                 for s in secrets:
                     digest = subject_key(s, kind, str(value))
                     if digest in wanted[kind]:
@@ -86,7 +86,7 @@ def _identity_values(engine: Engine, wanted: dict[str, set[str]]) -> dict[str, d
     return {k: dict(v) for k, v in found.items()}
 
 
-def find_erased(engine: Engine, since: datetime) -> dict[str, set[Any]]:
+def find_erased(engine: Context, since: datetime) -> dict[str, set[Any]]:
     """Identity kind -> values in the platform whose keyed HMAC the ledger holds since ``since``."""
     wanted = subject_keys_since(engine.ledger, _aware(since))
     out: dict[str, set[Any]] = {}
@@ -95,7 +95,7 @@ def find_erased(engine: Engine, since: datetime) -> dict[str, set[Any]]:
     return {k: v for k, v in out.items() if v}
 
 
-def replay_rectifications(engine: Engine, since: datetime, *, actor: str = "replay") -> dict[str, Any]:
+def replay_rectifications(engine: Context, since: datetime, *, actor: str = "replay") -> dict[str, Any]:
     """Re-apply every rectification the ledger holds since ``since``, oldest first."""
     from pledge.rights.rectify import RectifyError, rectify
     from pledge.rights.vault import DecryptionError, Vault
@@ -129,7 +129,7 @@ def replay_rectifications(engine: Engine, since: datetime, *, actor: str = "repl
     return {"rectified": done, "skipped": skipped}
 
 
-def replay(engine: Engine, since: datetime, *, force: bool = False, actor: str = "replay") -> dict[str, Any]:
+def replay(engine: Context, since: datetime, *, force: bool = False, actor: str = "replay") -> dict[str, Any]:
     """Re-apply every rectification and erasure the ledger holds since ``since``; returns the report."""
     from pledge.rights.erasure import erase
 

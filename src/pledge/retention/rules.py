@@ -22,182 +22,61 @@ rows of the live table have run out of time, as a SQLAlchemy expression:
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, String, Table, and_, false, func, literal, not_, or_, select, true
+from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
 
+from pledge.connectors.base import Connector
+from pledge.dataplane import condition as _condition
+from pledge.dataplane import selection
+from pledge.dataplane.selection import All, Before, Condition, Hop, Pred, Unmasked
+from pledge.dataplane.writes import planned
 from pledge.errors import InvalidInput
 from pledge.policy.duration import Duration
 from pledge.policy.model import Exemption, RetentionRule
+from pledge.rights.erasure_rows import ExemptionMapError, resolve_clock
 from pledge.rights.fkgraph import Link, database_links
-from pledge.rights.masking import _plan_columns, redact_value
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 Expr = ColumnElement[Any]
 ANONYMISE_STRATEGIES = ("null", "redact", "hmac")
-MAX_CONDITION = 2000
-MAX_DEPTH = 40
+MAX_CONDITION = _condition.MAX_CONDITION
+MAX_DEPTH = _condition.MAX_DEPTH
 
 
 class RuleError(InvalidInput):
     """A retention rule that cannot be turned into a selection, with the rule named."""
 
 
-class ConditionError(RuleError):
+# -- the condition language (parsed and compiled by the data plane) ---------------------------
+ALLOWED = _condition.ALLOWED
+
+
+class ConditionError(RuleError, _condition.ConditionError):
     """A condition outside the allowed SQL subset."""
 
 
-# -- the condition language ---------------------------------------------------------------------
-_TOKEN = re.compile(r"""
-    (?P<str>'(?:[^']|'')*')
-  | (?P<num>-?\d+(?:\.\d+)?)(?![A-Za-z_0-9])
-  | (?P<op><=|>=|<>|!=|=|<|>)
-  | (?P<lp>\()
-  | (?P<rp>\))
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-""", re.X)
-_KEYWORDS = {"AND", "OR", "IS", "NOT", "NULL", "TRUE", "FALSE"}
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "<>": operator.ne, "!=": operator.ne,
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-}
-ALLOWED = ("column names of the table, = <> != < <= > >=, 'text', numbers, TRUE, FALSE, "
-           "IS NULL, IS NOT NULL, AND, OR and parentheses")
-
-
-def _tokens(text: str) -> list[tuple[str, str, int]]:
-    out: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos].isspace():
-            pos += 1
-            continue
-        m = _TOKEN.match(text, pos)
-        if m is None or m.lastgroup is None:
-            raise ConditionError(f"condition {text!r}: {text[pos]!r} at position {pos} is not allowed; "
-                                 f"allowed: {ALLOWED}")
-        out.append((m.lastgroup, m.group(), pos))
-        pos = m.end()
-    return out
-
-
-class _Parser:
-    def __init__(self, text: str, table: Table) -> None:
-        self.text = text
-        self.table = table
-        self.toks = _tokens(text)
-        self.i = 0
-        self.depth = 0
-
-    def error(self, message: str) -> ConditionError:
-        return ConditionError(f"condition {self.text!r}: {message}; allowed: {ALLOWED}")
-
-    def peek(self) -> tuple[str, str, int] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self) -> tuple[str, str, int]:
-        tok = self.peek()
-        if tok is None:
-            raise self.error("it ends too early")
-        self.i += 1
-        return tok
-
-    def word(self, value: str) -> bool:
-        tok = self.peek()
-        if tok is not None and tok[0] == "word" and tok[1].upper() == value:
-            self.i += 1
-            return True
-        return False
-
-    def parse(self) -> Expr:
-        expr = self.or_()
-        tok = self.peek()
-        if tok is not None:
-            raise self.error(f"unexpected {tok[1]!r} at position {tok[2]}")
-        return expr
-
-    def or_(self) -> Expr:
-        parts = [self.and_()]
-        while self.word("OR"):
-            parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else or_(*parts)
-
-    def and_(self) -> Expr:
-        parts = [self.atom()]
-        while self.word("AND"):
-            parts.append(self.atom())
-        return parts[0] if len(parts) == 1 else and_(*parts)
-
-    def atom(self) -> Expr:
-        tok = self.peek()
-        if tok is not None and tok[0] == "lp":
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.error("parentheses nest too deep")
-            self.take()
-            inner = self.or_()
-            if self.take()[0] != "rp":
-                raise self.error("a parenthesis is not closed")
-            self.depth -= 1
-            return inner
-        return self.comparison()
-
-    def column(self, tok: tuple[str, str, int]) -> Column[Any]:
-        kind, value, pos = tok
-        if kind != "word" or value.upper() in _KEYWORDS:
-            raise self.error(f"expected a column name at position {pos}, found {value!r}")
-        nxt = self.peek()
-        if nxt is not None and nxt[0] == "lp":
-            raise self.error(f"function calls such as {value}(…) are not allowed")
-        if value not in self.table.c:
-            raise self.error(f"{value!r} is not a column of {self.table.name} "
-                             f"(columns: {', '.join(self.table.c.keys())})")
-        return self.table.c[value]
-
-    def comparison(self) -> Expr:
-        col = self.column(self.take())
-        if self.word("IS"):
-            negate = self.word("NOT")
-            if not self.word("NULL"):
-                raise self.error("IS must be followed by NULL or NOT NULL")
-            return col.is_not(None) if negate else col.is_(None)
-        kind, op, pos = self.take()
-        if kind != "op":
-            raise self.error(f"expected a comparison operator after {col.name}, found {op!r} at position {pos}")
-        return _OPS[op](col, self.value(col))  # type: ignore[no-any-return]
-
-    def value(self, col: Column[Any]) -> Any:
-        kind, value, pos = self.take()
-        if kind == "str":
-            return literal(value[1:-1].replace("''", "'"), type_=String())
-        if kind == "num":
-            return literal(float(value) if "." in value else int(value))
-        if kind == "word" and value.upper() in ("TRUE", "FALSE"):
-            return true() if value.upper() == "TRUE" else false()
-        if kind == "word" and value.upper() == "NULL":
-            raise self.error(f"compare with NULL using IS NULL or IS NOT NULL (position {pos})")
-        if kind == "word":
-            return self.column((kind, value, pos))
-        raise self.error(f"expected a value at position {pos}, found {value!r}")
-
-
 def parse_condition(text: str, table: Table) -> Expr:
-    """``text`` (e.g. ``status = 'closed' AND organisation_id IS NULL``) as a bound
-    expression over ``table``; anything outside :data:`ALLOWED` raises ConditionError."""
-    if len(text) > MAX_CONDITION:
-        raise ConditionError(f"condition is {len(text)} characters long; at most {MAX_CONDITION}")
-    if not text.strip():
-        raise ConditionError("condition is empty")
-    return _Parser(text, table).parse()
+    """``text`` as a bound expression over ``table`` (:func:`pledge.dataplane.condition.parse_condition`);
+    anything outside :data:`ALLOWED` raises :class:`ConditionError`."""
+    try:
+        return _condition.parse_condition(text, table)
+    except _condition.ConditionError as exc:
+        raise ConditionError(str(exc)) from None
+
+
+def check_condition(connector: Connector, collection: str, text: str) -> None:
+    """Refuse ``text`` (:class:`ConditionError`) unless it is a valid condition on ``collection``."""
+    try:
+        selection.check(connector, collection, Condition(text))
+    except _condition.ConditionError as exc:
+        raise ConditionError(str(exc)) from None
 
 
 # -- time -----------------------------------------------------------------------------------------
@@ -230,6 +109,29 @@ class Trigger:
     #: the rule table's link to ``table`` when the clock is in another table
     via: Link | None = None
 
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        if self.via is None:
+            return ()
+        return (Hop(self.via.columns, self.via.parent, self.via.parent_columns),)
+
+
+@dataclass(frozen=True)
+class ExemptClock:
+    """Where an exemption's trigger is read for one table: the table itself, or the row its
+    declared references lead to (order lines dated by their invoice; ``exemption_via``)."""
+
+    exemption: Exemption
+    column: str
+    hops: tuple[Hop, ...] = ()
+
+    def past(self, now: datetime) -> Before:
+        """Rows whose legal period is over at ``now`` (their trigger is set and before its bound)."""
+        return Before((self.column,), exemption_bound(self.exemption, now), self.hops)
+
+    def started_before(self, moment: datetime) -> Before:
+        return Before((self.column,), moment, self.hops)
+
 
 @dataclass
 class Target:
@@ -247,6 +149,12 @@ class Target:
     exemptions: list[Exemption] = field(default_factory=list)
     #: a table of people deleted with cascade: erased person by person's rows (rights planner)
     person: bool = False
+    #: the exemptions keeping rows of this very table, with where their clocks are read
+    own: list[ExemptClock] = field(default_factory=list)
+    #: tables a cascade may reach that an exemption keeps, with their clocks
+    kept_by: dict[str, ExemptClock] = field(default_factory=dict)
+    #: anonymise: column -> the strategy masking really applies (NOT NULL columns get redact)
+    applied: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -261,68 +169,34 @@ class Target:
 
     def own_exemptions(self) -> list[Exemption]:
         """Exemptions that keep rows of this very table."""
-        return [ex for ex in self.exemptions
-                if self.collection in ex.collections or (not ex.collections and ex.trigger)]
+        return [c.exemption for c in self.own]
 
-    def clock(self, connector: SqlConnector) -> Expr:
-        """The trigger value of each row (in the linked table when the clock lives there)."""
-        table = connector.table(self.trigger.table)
-        cols = [table.c[c] for c in self.trigger.columns]
-        return cols[0] if len(cols) == 1 else func.coalesce(*cols)
+    def clock(self, moment: datetime) -> Before:
+        """Rows whose trigger (here or in the linked table) is set and before ``moment``."""
+        return Before(self.trigger.columns, moment, self.trigger.hops)
 
-    def where(self, connector: SqlConnector, now: datetime) -> Expr:
-        """Rows of the live table that this rule must act on at ``now``."""
-        dialect = connector.dialect
-        table = connector.table(self.table)
-        cutoff = db_time(self.cutoff(now), dialect)
-        clock = self.clock(connector)
-        if self.trigger.via is None:
-            parts: list[Expr] = [clock < cutoff]
-        else:
-            parent = connector.table(self.trigger.table)
-            ppk = list(parent.primary_key.columns)[0]
-            parts = [table.c[self.trigger.via.column].in_(select(ppk).where(clock < cutoff))]
-        if self.rule.condition:
-            parts.append(parse_condition(self.rule.condition, table))
-        for ex in self.own_exemptions():
-            if ex.trigger in table.c:
-                bound = db_time(exemption_bound(ex, now), dialect)
-                parts.append(and_(table.c[ex.trigger].is_not(None), table.c[ex.trigger] < bound))
-        if self.action == "anonymise":
-            parts.append(self.not_anonymised(table))
-        return and_(*parts)
-
-    def applied(self, table: Table) -> dict[str, str]:
-        """Column -> strategy masking will really apply (NOT NULL columns get redact)."""
-        applied, _skipped = _plan_columns(table, self.fields, ())
-        return applied
-
-    def not_anonymised(self, table: Table) -> Expr:
+    def unmasked(self) -> Unmasked:
         """Rows where some field is not yet in its anonymised state."""
-        parts: list[Expr] = []
-        for name, strategy in self.applied(table).items():
-            col = table.c[name]
-            if strategy == "null":
-                parts.append(col.is_not(None))
-            elif strategy == "hmac":
-                parts.append(and_(col.is_not(None), not_(col.startswith("pz_", autoescape=True))))
-            elif isinstance(col.type, String):
-                parts.append(and_(col.is_not(None), not_(col.startswith("[redacted", autoescape=True))))
-            else:
-                parts.append(and_(col.is_not(None), col != redact_value(col, None, False)))
-        for name in self.detach:
-            parts.append(table.c[name].is_not(None))
-        return or_(*parts) if parts else false()
+        return Unmasked(tuple(self.applied.items()), tuple(self.detach))
+
+    def selection(self, now: datetime) -> Pred:
+        """Rows of the live table that this rule must act on at ``now`` (holds aside)."""
+        parts: list[Pred] = [self.clock(self.cutoff(now))]
+        if self.rule.condition:
+            parts.append(Condition(self.rule.condition))
+        parts.extend(c.past(now) for c in self.own)  # kept while any exemption's period runs
+        if self.action == "anonymise":
+            parts.append(self.unmasked())
+        return All(tuple(parts))
 
 
-def _is_people(engine: Engine, database: str, table: str) -> bool:
+def _is_people(engine: Context, database: str, table: str) -> bool:
     """A table with one row per person: its primary key is itself an identity (users.id)."""
     dbm = engine.dataset.database(database)
     return dbm.has_collection(table) and any(f.identity and f.primary_key for f in dbm.collection(table).fields)
 
 
-def _trigger(rule: RetentionRule, database: str, table: Table, links: list[Link],
-             connector: SqlConnector) -> Trigger:
+def _trigger(rule: RetentionRule, database: str, name: str, links: list[Link], connector: Connector) -> Trigger:
     text = rule.trigger.strip()
     m = re.fullmatch(r"(?i)coalesce\s*\((.*)\)", text)
     items = [p.strip() for p in (m.group(1) if m else text).split(",")]
@@ -331,7 +205,7 @@ def _trigger(rule: RetentionRule, database: str, table: Table, links: list[Link]
     for item in items:
         parts = item.split(".")
         if len(parts) == 1:
-            where.add(table.name)
+            where.add(name)
             cols.append(parts[0])
         elif len(parts) == 3 and parts[0] == database:
             where.add(parts[1])
@@ -342,55 +216,115 @@ def _trigger(rule: RetentionRule, database: str, table: Table, links: list[Link]
     if len(where) != 1:
         raise RuleError(f"rule {rule.key!r}: trigger {rule.trigger!r} mixes tables")
     home = where.pop()
-    live = connector.table(home)
+    live = connector.describe(home)
+    if live is None:
+        raise RuleError(f"rule {rule.key!r}: trigger {rule.trigger!r} names {database}.{home}, which does not exist")
     for c in cols:
-        if c not in live.c:
+        if c not in live.fields:
             raise RuleError(f"rule {rule.key!r}: trigger column {c!r} is not in {database}.{home} "
-                            f"(columns: {', '.join(live.c.keys())})")
-    if len(cols) == 1 and cols[0].startswith("last_") and live.c[cols[0]].nullable and "created_at" in live.c:
+                            f"(columns: {', '.join(live.fields)})")
+    if len(cols) == 1 and cols[0].startswith("last_") and live.fields[cols[0]].nullable and "created_at" in live.fields:
         cols.append("created_at")  # never came back: inactive since they arrived
-    if home == table.name:
+    if home == name:
         return Trigger(text, home, tuple(cols))
-    via = [lk for lk in links if lk.child == table.name and lk.parent == home]
+    via = [lk for lk in links if lk.child == name and lk.parent == home]
     if not via:
-        raise RuleError(f"rule {rule.key!r}: {database}.{table.name} has no foreign key to {home}, "
+        raise RuleError(f"rule {rule.key!r}: {database}.{name} has no foreign key to {home}, "
                         f"so the trigger {rule.trigger!r} cannot be read for its rows")
     return Trigger(text, home, tuple(cols), via[0])
 
 
-def _fields(engine: Engine, rule: RetentionRule, database: str, table: Table) -> tuple[dict[str, str], list[str]]:
+def _fields(engine: Context, rule: RetentionRule, database: str, name: str,
+            connector: Connector) -> tuple[dict[str, str], list[str]]:
     dbm = engine.dataset.database(database)
-    coll = dbm.collection(table.name) if dbm.has_collection(table.name) else None
-    fk_cols = {fk.parent.name for fk in table.foreign_keys}
+    coll = dbm.collection(name) if dbm.has_collection(name) else None
+    live = connector.describe(name)
+    assert live is not None
+    fk_cols = {c for cols, _t, _tc in live.foreign_keys for c in cols}
     strategies: dict[str, str] = {}
     detach: list[str] = []
     for item in rule.fields:
-        name, _, strategy = item.partition(":")
-        name, strategy = name.strip(), strategy.strip()
-        if name not in table.c:
-            raise RuleError(f"rule {rule.key!r}: field {name!r} is not a column of {database}.{table.name}")
-        if name in fk_cols:
-            if not table.c[name].nullable:
-                raise RuleError(f"rule {rule.key!r}: {table.name}.{name} is a NOT NULL foreign key; "
+        fname, _, strategy = item.partition(":")
+        fname, strategy = fname.strip(), strategy.strip()
+        if fname not in live.fields:
+            raise RuleError(f"rule {rule.key!r}: field {fname!r} is not a column of {database}.{name}")
+        if fname in fk_cols:
+            if not live.fields[fname].nullable:
+                raise RuleError(f"rule {rule.key!r}: {name}.{fname} is a NOT NULL foreign key; "
                                 "it cannot be cut from an anonymised row")
-            detach.append(name)
+            detach.append(fname)
             continue
         if not strategy:
-            own = coll.field(name).erasure if coll is not None and coll.has_field(name) else None
+            own = coll.field(fname).erasure if coll is not None and coll.has_field(fname) else None
             strategy = own if own in ANONYMISE_STRATEGIES else "null"
         if strategy not in ANONYMISE_STRATEGIES:
-            raise RuleError(f"rule {rule.key!r}: field {name!r}: strategy {strategy!r} cannot anonymise "
+            raise RuleError(f"rule {rule.key!r}: field {fname!r}: strategy {strategy!r} cannot anonymise "
                             f"repeatably; use one of {', '.join(ANONYMISE_STRATEGIES)}")
-        strategies[name] = strategy
+        strategies[fname] = strategy
     if not strategies and not detach:
         raise RuleError(f"rule {rule.key!r}: action anonymise needs fields to anonymise")
     return strategies, detach
 
 
-def compile_rules(engine: Engine) -> list[Target]:
-    """Every rule of the policy, per collection, in policy order (raises RuleError)."""
-    from pledge.connectors.sql import SqlConnector
+def _exempt_clock(engine: Context, rule: RetentionRule, database: str, name: str, ex: Exemption,
+                  connector: Connector, *, required: bool = True) -> ExemptClock | None:
+    """Where ``ex``'s trigger is read for ``name``, with the rights path's resolution
+    (:func:`pledge.rights.erasure_rows.resolve_clock`). An exemption that names the table (or
+    that the data map puts on it) whose trigger cannot be reached refuses the rule, with the
+    collection's ``file:line``; an exemption that names no tables applies where it can."""
+    dbm = engine.dataset.database(database)
+    if not dbm.has_collection(name):
+        return ExemptClock(ex, ex.trigger.split(".")[-1]) if ex.trigger.split(".")[-1] in connector.columns(name) \
+            else None
+    try:
+        clock = resolve_clock(engine.dataset, connector, database, dbm.collection(name), ex)
+    except ExemptionMapError as exc:
+        if not required:
+            return None
+        where = engine.dataset.where(database, name)
+        raise RuleError(f"{where + ': ' if where else ''}rule {rule.key!r}: {exc}") from None
+    hops = tuple(Hop((h.field,), h.target, (h.target_field,)) for h in clock.hops)
+    return ExemptClock(ex, clock.column, hops)
 
+
+def _exempt_tables(engine: Context, rule: RetentionRule, exemptions: list[Exemption], database: str,
+                   connector: Connector) -> dict[str, ExemptClock]:
+    """table -> the clock of the exemption keeping its rows (the rule's, then the data map's)."""
+    out: dict[str, ExemptClock] = {}
+    for ex in exemptions:
+        for c in ex.collections:
+            db, _, name = c.partition(".")
+            if db == database and name not in out:
+                found = _exempt_clock(engine, rule, database, name, ex, connector)
+                if found is not None:
+                    out[name] = found
+    for coll in engine.dataset.database(database).collections:
+        if coll.exemption and coll.name not in out:
+            try:
+                ex = engine.policy.exemption(coll.exemption)
+            except KeyError:
+                continue
+            found = _exempt_clock(engine, rule, database, coll.name, ex, connector)
+            if found is not None:
+                out[coll.name] = found
+    return out
+
+
+def _own(engine: Context, rule: RetentionRule, exemptions: list[Exemption], database: str, name: str,
+         connector: Connector) -> list[ExemptClock]:
+    out: list[ExemptClock] = []
+    for ex in exemptions:
+        named = f"{database}.{name}" in ex.collections
+        if not named and (ex.collections or not ex.trigger):
+            continue
+        found = _exempt_clock(engine, rule, database, name, ex, connector, required=named)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def compile_rules(engine: Context) -> list[Target]:
+    """Every rule of the policy, per collection, in policy order (raises RuleError)."""
     out: list[Target] = []
     links_by_db: dict[str, list[Link]] = {}
     for rule in engine.policy.retention:
@@ -407,18 +341,22 @@ def compile_rules(engine: Engine) -> list[Target]:
             if not engine.dataset.has(dotted):
                 raise RuleError(f"rule {rule.key!r}: collection {dotted!r} is not in the data map")
             connector = engine.connectors.get(database)
-            if not isinstance(connector, SqlConnector):
-                raise RuleError(f"rule {rule.key!r}: database {database!r} needs a SQL connector")
             if database not in links_by_db:
-                links_by_db[database] = database_links(connector, engine.dataset, database)
-            table = connector.table(name)
-            if len(table.primary_key.columns) != 1:
-                raise RuleError(f"rule {rule.key!r}: {dotted} needs a one-column primary key for batching")
-            trigger = _trigger(rule, database, table, links_by_db[database], connector)
-            fields, detach = ({}, []) if rule.action == "delete" else _fields(engine, rule, database, table)
+                links_by_db[database] = database_links(connector, engine.dataset, database)  # type: ignore[arg-type]
+            if not connector.row_key(name):
+                where = engine.dataset.where(database, name)
+                raise RuleError(f"{where + ': ' if where else ''}rule {rule.key!r}: {dotted} has no primary key, so "
+                                "its rows cannot be named; add one, or a UNIQUE key of NOT NULL columns marked "
+                                "primary_key: true in the data map")
+            trigger = _trigger(rule, database, name, links_by_db[database], connector)
+            fields, detach = ({}, []) if rule.action == "delete" else _fields(engine, rule, database, name, connector)
             if rule.condition:
-                parse_condition(rule.condition, table)  # fail early, with the rule named
+                check_condition(connector, name, rule.condition)  # fail early, with the rule named
             person = rule.action == "delete" and rule.cascade and _is_people(engine, database, name)
+            own = _own(engine, rule, exemptions, database, name, connector)
+            kept_by = _exempt_tables(engine, rule, exemptions, database, connector) \
+                if rule.action == "delete" and rule.cascade else {}
+            applied = planned(connector, name, fields)[0] if fields else {}
             out.append(Target(rule, database, name, trigger, rule.period, rule.action, fields, detach,
-                              exemptions, person))
+                              exemptions, person, own, kept_by, applied))
     return out

@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 DAY = 24 * 3600
 log = logging.getLogger("pledge.retention")
@@ -47,7 +47,7 @@ def interval(environ: dict[str, str] | None = None) -> float | None:
         return float(DAY)
 
 
-def checkpoint(engine: Engine) -> None:
+def checkpoint(engine: Context) -> None:
     """Publish the audit head after a sweep (pledge.audit_anchor); a failure is logged, loudly."""
     from pledge.audit_anchor import write_checkpoint
 
@@ -58,7 +58,7 @@ def checkpoint(engine: Engine) -> None:
         log.exception("audit checkpoint NOT written; run `pledge audit verify`")
 
 
-def expire_requests(engine: Engine) -> None:
+def expire_requests(engine: Context) -> None:
     """Expire unverified requests past their time, destroying their identities; a failure is
     logged and the next tick tries again."""
     try:
@@ -69,7 +69,7 @@ def expire_requests(engine: Engine) -> None:
         log.exception("expiring unverified requests failed; it runs again at the next tick")
 
 
-def prove_now(engine: Engine) -> None:
+def prove_now(engine: Context) -> None:
     """The daily proof on live data after the sweep (:mod:`pledge.prove`), stored and audited;
     a failure is logged and the next tick tries again."""
     from pledge.prove import run as prove
@@ -81,8 +81,29 @@ def prove_now(engine: Engine) -> None:
         log.exception("proof on live data failed; it runs again at the next tick")
 
 
+def purge_exports(engine: Context) -> None:
+    """Delete access and portability packages past their download period (the promise that
+    exports are purged); a failure is logged and the next tick tries again."""
+    try:
+        purged = engine.requests.delivery.purge(actor="scheduler")
+        if purged:
+            log.info("%d export(s) past their download period deleted", purged)
+    except Exception:
+        log.exception("purging old exports failed; it runs again at the next tick")
+
+
+def after_sweep(engine: Context) -> None:
+    """The daily housekeeping after each sweep, the same in ``pledge serve``'s scheduler and
+    in Celery beat's daily task: expire unverified requests, purge old exports, prove the
+    promises on live data, and publish the audit head."""
+    expire_requests(engine)
+    purge_exports(engine)
+    prove_now(engine)
+    checkpoint(engine)
+
+
 class Scheduler:
-    def __init__(self, engine: Engine, every: float) -> None:
+    def __init__(self, engine: Context, every: float) -> None:
         self.engine = engine
         self.every = every
         self.stop = threading.Event()
@@ -98,9 +119,7 @@ class Scheduler:
                 log.info("retention sweep: %s rows", report["total_rows"])
             except Exception:  # a bad night must not stop the server
                 log.exception("retention sweep failed; retrying at the next tick")
-            expire_requests(self.engine)
-            prove_now(self.engine)
-            checkpoint(self.engine)
+            after_sweep(self.engine)
             self.runs += 1
 
     def start(self) -> None:
@@ -111,7 +130,7 @@ class Scheduler:
         self.thread.join(timeout=30)
 
 
-def attach(app: Any, engine: Engine) -> None:
+def attach(app: Any, engine: Context) -> None:
     """Wrap the app's lifespan so that the scheduler starts and stops with it."""
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 

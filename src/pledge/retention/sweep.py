@@ -1,13 +1,18 @@
 """Retention sweeps: a dry-run ``plan`` and a batched, resumable, idempotent ``run``.
 
 For each rule and collection (:mod:`pledge.retention.rules`) ``run`` walks the expired
-rows by primary key (keyset batches: ``… WHERE expired AND pk > last ORDER BY pk LIMIT
-n``). For every batch it
+rows by row key — the primary key, one column or several (keyset batches: ``… WHERE expired
+AND key > last ORDER BY key LIMIT n``, composite keys compared as row values). Which rows
+are expired, held or exempt is a data-plane selection (:mod:`pledge.dataplane.selection`);
+every statement is built there or by the connectors. For every batch it
 
 1. works out the cascade: rows that link to the batch (children before parents, along
-   live and declared foreign keys); a child that is held, belongs to a table of people
-   or is kept by an exemption is detached when its link is nullable, otherwise its root
-   row is not deleted (held: left alone; exempt: anonymised instead);
+   live and declared foreign keys, composite ones too); a child that is held, belongs to a
+   table of people or is kept by an exemption is detached when its link is nullable,
+   otherwise its root row is not deleted (held: left alone; exempt: anonymised instead).
+   An exemption's clock is read where the rights path reads it
+   (:func:`pledge.rights.erasure_rows.resolve_clock`): order lines are dated by their
+   invoice, so an invoice and its lines expire together;
 2. writes the erasure-ledger intent (keyed HMACs of the people erased, the scope
    otherwise) and an audit entry, *before* anything changes;
 3. applies it in one platform transaction, one statement per table and batch;
@@ -21,7 +26,9 @@ Tables of people deleted with cascade (closed accounts) go through the rights er
 planner instead, so shared workspaces, authorship and tax records are treated exactly
 as in an erasure request. A killed sweep resumes from its checkpoints with the clock it
 started with; a second sweep finds nothing left to do. ``start_pk``/``end_pk`` bound
-the primary keys, so a sweep can be split into tasks over key ranges.
+the leading column of the row key, so a sweep can be split into tasks over key ranges.
+A table without a primary key is named by its declared UNIQUE NOT NULL key, or refused
+before anything runs (:mod:`pledge.dataplane.rowkey`).
 """
 
 from __future__ import annotations
@@ -36,22 +43,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from pledge.connectors.base import batched
-from pledge.connectors.sql import SqlConnector
+from pledge.connectors.base import Connector, Key, batched
+from pledge.dataplane import selection, writes
 from pledge.dataplane.schema import require_live_schema
+from pledge.dataplane.selection import All, KeyIn, KeyRange, Not, Pred
 from pledge.retention.holds import Holds, HoldSet
 from pledge.retention.ledger import mark_reference_done, record_intents
 from pledge.retention.ranged import MAX_BATCH, RangeSweep
-from pledge.retention.rules import Target, compile_rules, db_time, exemption_bound
+from pledge.retention.rules import Target, compile_rules
 from pledge.rights.erasure_plan import mask_strategies
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
-from pledge.rights.masking import delete_rows, mask_rows
 from pledge.store.tables.core import checkpoints
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 log = logging.getLogger("pledge.retention.sweep")
 #: progress(target key, rows done in this target, rows expected in it)
@@ -80,38 +87,38 @@ class TargetResult:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def _connector(engine: Engine, database: str) -> SqlConnector:
-    conn = engine.connectors.get(database)
-    assert isinstance(conn, SqlConnector)
-    return conn
-
-
-def _pk(connector: SqlConnector, name: str) -> Any:
-    return list(connector.table(name).primary_key.columns)[0]
+def _connector(engine: Context, database: str) -> Connector:
+    return engine.connectors.get(database)
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _where(engine: Engine, target: Target, holds: HoldSet, now: datetime,
-           start_pk: Any = None, end_pk: Any = None) -> Any:
-    connector = _connector(engine, target.database)
-    table = connector.table(target.table)
-    pk = _pk(connector, target.table)
-    parts = [target.where(connector, now)]
-    held = holds.held(target.database, table, now) if holds else None
+def as_key(value: Any) -> Key | None:
+    """A row key as a tuple (checkpoints keep lists; older ones a bare value)."""
+    if value is None:
+        return None
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+#: a row key as JSON: the value of a one-column key, a list otherwise (dates as ISO text)
+show = selection.dump_key
+
+
+def _where(engine: Context, target: Target, holds: HoldSet, now: datetime,
+           start_pk: Any = None, end_pk: Any = None) -> Pred:
+    parts: list[Pred] = [target.selection(now)]
+    held = holds.held(target.database, target.table, now) if holds else None
     if held is not None:
-        parts.append(not_(held))
-    if start_pk is not None:
-        parts.append(pk >= start_pk)
-    if end_pk is not None:
-        parts.append(pk <= end_pk)
-    return and_(*parts)
+        parts.append(Not(held))
+    if start_pk is not None or end_pk is not None:
+        parts.append(KeyRange(start_pk, end_pk))
+    return All(tuple(parts))
 
 
 # -- the dry run ----------------------------------------------------------------------------------------
-def plan(engine: Engine, now: datetime | None = None, sample: int = SAMPLE) -> dict[str, Any]:
+def plan(engine: Context, now: datetime | None = None, sample: int = SAMPLE) -> dict[str, Any]:
     """What a sweep at ``now`` would do: per rule and table the rows, the oldest and samples."""
     require_live_schema(engine)  # the data map must match the live schema (cached per process)
     now = _aware(now or engine.now())
@@ -120,19 +127,11 @@ def plan(engine: Engine, now: datetime | None = None, sample: int = SAMPLE) -> d
     out: list[dict[str, Any]] = []
     for target in targets:
         connector = _connector(engine, target.database)
-        table = connector.table(target.table)
-        pk = _pk(connector, target.table)
         where = _where(engine, target, holds, now)
-        clock = target.clock(connector)
         with connector.begin() as conn:
-            count = int(conn.execute(select(func.count()).select_from(table).where(where)).scalar() or 0)
-            oldest_q = select(func.min(clock)).select_from(table)
-            if target.trigger.via is not None:
-                parent = connector.table(target.trigger.table)
-                ppk = list(parent.primary_key.columns)[0]
-                oldest_q = oldest_q.join(parent, table.c[target.trigger.via.column] == ppk)
-            oldest = conn.execute(oldest_q.where(where)).scalar() if count else None
-            ids = [r[0] for r in conn.execute(select(pk).where(where).order_by(pk).limit(sample))]
+            count = selection.count(connector, conn, target.table, where)
+            oldest = selection.oldest(connector, conn, target.table, where, target.clock(now)) if count else None
+            ids = [show(k) for k in selection.keys(connector, conn, target.table, where, limit=sample)]
         out.append({"rule": target.rule.key, "collection": target.collection, "action": target.action,
                     "trigger": target.trigger.text, "period": str(target.period),
                     "cutoff": target.cutoff(now).isoformat(), "rows": count,
@@ -145,7 +144,7 @@ def plan(engine: Engine, now: datetime | None = None, sample: int = SAMPLE) -> d
 
 # -- checkpoints -------------------------------------------------------------------------------------
 class _Checkpoints:
-    def __init__(self, engine: Engine, scope: str) -> None:
+    def __init__(self, engine: Context, scope: str) -> None:
         self.engine = engine
         self.prefix = f"retention:{scope}:"
 
@@ -177,32 +176,25 @@ class _Checkpoints:
 # -- cascade ------------------------------------------------------------------------------------------
 @dataclass
 class _Batch:
-    roots: list[Any]
-    deletes: dict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
-    detach: dict[tuple[str, str], set[Any]] = field(default_factory=lambda: defaultdict(set))
-    anonymise_roots: set[Any] = field(default_factory=set)
-    held_roots: set[Any] = field(default_factory=set)
+    roots: list[Key]
+    deletes: dict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    #: (table, link columns) -> row keys whose link is cut
+    detach: dict[tuple[str, tuple[str, ...]], set[Key]] = field(default_factory=lambda: defaultdict(set))
+    anonymise_roots: set[Key] = field(default_factory=set)
+    held_roots: set[Key] = field(default_factory=set)
 
 
-def _exempt_tables(engine: Engine, target: Target, database: str) -> dict[str, Any]:
-    """table -> exemption keeping rows of it (the rule's and the data map's)."""
-    out: dict[str, Any] = {}
-    for ex in target.exemptions:
-        for c in ex.collections:
-            db, _, name = c.partition(".")
-            if db == database:
-                out[name] = ex
-    for coll in engine.dataset.database(database).collections:
-        if coll.exemption and coll.name not in out:
-            try:
-                out[coll.name] = engine.policy.exemption(coll.exemption)
-            except KeyError:
-                continue
-    return out
+def _link_value(connector: Connector, lk: Link) -> Callable[[Key], Key]:
+    """A parent's row key as the value its children's link columns hold (parent-column order)."""
+    names = connector.row_key(lk.parent)
+    order = [names.index(c) for c in lk.parent_columns] if set(lk.parent_columns) <= set(names) else []
+    if order == list(range(len(names))):
+        return lambda key: key
+    return lambda key: tuple(key[i] for i in order)
 
 
-def _cascade(engine: Engine, conn: Connection, target: Target, links: list[Link], holds: HoldSet,
-             roots: list[Any], now: datetime) -> _Batch:
+def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
+             roots: list[Key], now: datetime) -> _Batch:
     """Rows linked to ``roots`` (recursively), sorted into deletes, detaches and blockers."""
     connector = _connector(engine, target.database)
     batch = _Batch(roots=list(roots))
@@ -211,46 +203,41 @@ def _cascade(engine: Engine, conn: Connection, target: Target, links: list[Link]
         return batch
     dbm = engine.dataset.database(target.database)
     people = {c.name for c in dbm.collections if any(f.identity for f in c.fields)}
-    exempt = _exempt_tables(engine, target, target.database)
-    root_of: dict[tuple[str, Any], Any] = {(target.table, r): r for r in roots}
-    frontier: dict[str, set[Any]] = {target.table: set(roots)}
-    seen: set[tuple[str, Any]] = set(root_of)
-    blocked: dict[Any, str] = {}
-    while frontier:
-        nxt: dict[str, set[Any]] = defaultdict(set)
-        for parent, keys in frontier.items():
-            for lk in incoming(links, parent):
-                table = connector.table(lk.child)
-                cpk = list(table.primary_key.columns)[0]
-                col = table.c[lk.column]
-                held = holds.held(target.database, table, now) if holds else None
-                ex = exempt.get(lk.child)
-                extra = []
-                if held is not None:
-                    extra.append(held.label("held"))
-                if ex is not None and ex.trigger in table.c:
-                    bound = db_time(exemption_bound(ex, now), connector.dialect)
-                    tcol = table.c[ex.trigger]
-                    extra.append((tcol.is_(None) | (tcol >= bound)).label("kept"))
-                for chunk in batched(sorted(keys), 800):
-                    for row in conn.execute(select(cpk, col, *extra).where(col.in_(list(chunk)))):
-                        ckey, pval = row[0], row[1]
-                        if (lk.child, ckey) in seen:
+    root_of: dict[tuple[str, Key], Key] = {(target.table, r): r for r in roots}
+    frontier: dict[str, set[Key]] = {target.table: set(roots)}
+    seen: set[tuple[str, Key]] = set(root_of)
+    blocked: dict[Key, str] = {}
+    with connector.begin() as conn:
+        while frontier:
+            nxt: dict[str, set[Key]] = defaultdict(set)
+            for parent, keys in frontier.items():
+                for lk in incoming(links, parent):
+                    value_of = _link_value(connector, lk)
+                    by_value = {value_of(k): k for k in keys}
+                    flags: dict[str, Pred] = {}
+                    held = holds.held(target.database, lk.child, now) if holds else None
+                    if held is not None:
+                        flags["held"] = held
+                    clock = target.kept_by.get(lk.child)
+                    if clock is not None:
+                        flags["past"] = clock.past(now)  # its legal period is over
+                    for ckey, value, flag in selection.linked(connector, conn, lk.child, lk.columns,
+                                                              list(by_value), flags):
+                        if (lk.child, ckey) in seen or value not in by_value:
                             continue
-                        root = root_of[(parent, pval)]
-                        flags = dict(row._mapping)
-                        if flags.get("held"):
+                        root = root_of[(parent, by_value[value])]
+                        if flag.get("held"):
                             blocked[root] = "held"
-                        elif lk.child in people or flags.get("kept") or (ex is not None and ex.trigger not in table.c):
+                        elif lk.child in people or (clock is not None and not flag.get("past")):
                             if lk.nullable:
-                                batch.detach[(lk.child, lk.column)].add(ckey)
+                                batch.detach[(lk.child, lk.columns)].add(ckey)
                             else:
                                 blocked.setdefault(root, "kept")
                             continue
                         seen.add((lk.child, ckey))
                         root_of[(lk.child, ckey)] = root
                         nxt[lk.child].add(ckey)
-        frontier = dict(nxt)
+            frontier = dict(nxt)
     for (tname, key), root in root_of.items():
         if root not in blocked:
             batch.deletes[tname].add(key)
@@ -260,58 +247,56 @@ def _cascade(engine: Engine, conn: Connection, target: Target, links: list[Link]
 
 
 # -- applying -----------------------------------------------------------------------------------------
-def _apply_rows(engine: Engine, target: Target, links: list[Link], batch: _Batch) -> dict[str, int]:
+def _apply_rows(engine: Context, target: Target, links: list[Link], batch: _Batch) -> dict[str, int]:
     connector = _connector(engine, target.database)
     counts: dict[str, int] = {}
     secret = engine.keys.subject_secret  # pseudonyms are keyed with the subject key
     with connector.begin() as conn:
-        for (tname, col), keys in batch.detach.items():
-            table = connector.table(tname)
-            pk = list(table.primary_key.columns)[0]
-            for chunk in batched(sorted(keys), 500):
-                conn.execute(update(table).where(pk.in_(list(chunk))).values({col: None}))
+        for (tname, cols), keys in batch.detach.items():
+            connector.update_keys(conn, tname, sorted(keys, key=repr), dict.fromkeys(cols))
         if batch.anonymise_roots:
-            table = connector.table(target.table)
             coll = engine.dataset.database(target.database).collection(target.table)
-            mask_rows(conn, table, sorted(batch.anonymise_roots), mask_strategies(coll, [_pk(connector, target.table).name]),
-                      secret=secret)
+            writes.mask(connector, conn, target.table, sorted(batch.anonymise_roots, key=repr),
+                        mask_strategies(coll, connector.row_key(target.table)), secret=secret)
         if target.action == "anonymise":
-            table = connector.table(target.table)
-            res = mask_rows(conn, table, batch.roots, target.fields, secret=secret, detach=target.detach)
+            res = writes.mask(connector, conn, target.table, batch.roots, target.fields, secret=secret,
+                              detach=target.detach)
             counts[target.table] = res.rows
             return counts
         edges = [(lk.child, lk.parent) for lk in links]
         order, _cycles = delete_order(list(batch.deletes), edges)
         for tname in order:
-            doomed = sorted(batch.deletes[tname])
+            doomed = sorted(batch.deletes[tname], key=repr)
             if doomed:
-                counts[tname] = delete_rows(conn, connector.table(tname), doomed)
+                counts[tname] = writes.delete(connector, conn, tname, doomed)
     return counts
 
 
-def _person_identities(engine: Engine, target: Target, keys: list[Any]) -> tuple[dict[str, list[Any]],
+def _person_identities(engine: Context, target: Target, keys: list[Key]) -> tuple[dict[str, list[Any]],
                                                                                   list[dict[str, str]]]:
     """Identity values of the people ``keys`` (for the planner) and one mapping per person (ledger)."""
     connector = _connector(engine, target.database)
     coll = engine.dataset.database(target.database).collection(target.table)
-    table = connector.table(target.table)
-    idf = [f for f in coll.fields if f.identity and f.name in table.c]
-    pk = _pk(connector, target.table)
+    live = set(connector.columns(target.table))
+    idf = [f for f in coll.fields if f.identity and f.name in live]
+    key = connector.row_key(target.table)
     merged: dict[str, list[Any]] = defaultdict(list)
     people: list[dict[str, str]] = []
     with connector.begin() as conn:
-        for row in conn.execute(select(pk, *[table.c[f.name] for f in idf]).where(pk.in_(keys)).order_by(pk)):
-            person: dict[str, str] = {}
-            for f, value in zip(idf, row[1:], strict=True):
-                if value is not None:
-                    merged[str(f.identity)].append(value)
-                    person.setdefault(str(f.identity), str(value))
-            people.append(person)
+        rows = list(connector.fetch(conn, target.table, keys, [*key, *(f.name for f in idf)]))
+    for row in sorted(rows, key=lambda r: repr(tuple(r[c] for c in key))):
+        person: dict[str, str] = {}
+        for f in idf:
+            value = row.get(f.name)
+            if value is not None:
+                merged[str(f.identity)].append(value)
+                person.setdefault(str(f.identity), str(value))
+        people.append(person)
     return dict(merged), people
 
 
-def _plan_people(engine: Engine, target: Target, keys: list[Any], holds: HoldSet, now: datetime) \
-        -> tuple[list[Any], set[Any]]:
+def _plan_people(engine: Context, target: Target, keys: list[Key], holds: HoldSet, now: datetime) \
+        -> tuple[list[Any], set[Key]]:
     """(steps, held people): people any of whose planned rows are held are left out."""
     from pledge.rights.erasure import plan_erasure
 
@@ -319,8 +304,8 @@ def _plan_people(engine: Engine, target: Target, keys: list[Any], holds: HoldSet
     steps, _notes = plan_erasure(engine, identities, now=now)
     if not holds or not _touches_held(engine, steps, holds, now):
         return steps, set()
-    kept: list[Any] = []
-    held: set[Any] = set()
+    kept: list[Key] = []
+    held: set[Key] = set()
     for key in keys:
         ids, _ = _person_identities(engine, target, [key])
         one, _n = plan_erasure(engine, ids, now=now)
@@ -334,24 +319,24 @@ def _plan_people(engine: Engine, target: Target, keys: list[Any], holds: HoldSet
     return steps, held
 
 
-def _touches_held(engine: Engine, steps: list[Any], holds: HoldSet, now: datetime) -> bool:
+def _touches_held(engine: Context, steps: list[Any], holds: HoldSet, now: datetime) -> bool:
     for step in steps:
         if step.op == "none" or not step.keys:
             continue
-        connector = _connector(engine, step.database)
-        table = connector.table(step.collection)
-        held = holds.held(step.database, table, now)
+        held = holds.held(step.database, step.collection, now)
         if held is None:
             continue
-        pk = _pk(connector, step.collection)
+        connector = _connector(engine, step.database)
+        names = tuple(step.key or connector.row_key(step.collection))
         with connector.begin() as conn:
             for chunk in batched(list(step.keys), 800):
-                if conn.execute(select(pk).where(pk.in_(list(chunk)), held).limit(1)).first():
+                mine = KeyIn(tuple(as_key(k) or () for k in chunk), names)
+                if selection.exists_where(connector, conn, step.collection, All((mine, held))):
                     return True
     return False
 
 
-def _run_steps(engine: Engine, steps: list[Any]) -> dict[str, int]:
+def _run_steps(engine: Context, steps: list[Any]) -> dict[str, int]:
     """The planner's steps for a batch of people, in one transaction per database."""
     counts: dict[str, int] = defaultdict(int)
     by_db: dict[str, list[Any]] = defaultdict(list)
@@ -361,12 +346,12 @@ def _run_steps(engine: Engine, steps: list[Any]) -> dict[str, int]:
         connector = _connector(engine, database)
         with connector.begin() as conn:
             for s in group:
-                table = connector.table(s.collection)
                 if s.op == "delete":
-                    counts[s.collection] += delete_rows(conn, table, s.keys)
+                    counts[s.collection] += writes.delete(connector, conn, s.collection, s.keys, key=s.key or None)
                 elif s.op == "update":
-                    counts[s.collection] += mask_rows(conn, table, s.keys, s.fields,
-                                                      secret=engine.keys.subject_secret, detach=s.detach).rows
+                    counts[s.collection] += writes.mask(connector, conn, s.collection, s.keys, s.fields,
+                                                        secret=engine.keys.subject_secret, detach=s.detach,
+                                                        key=s.key or None).rows
     return dict(counts)
 
 
@@ -378,7 +363,7 @@ class _Stop(Exception):
 class Sweep:
     """One sweep over every target (see :func:`run`)."""
 
-    def __init__(self, engine: Engine, now: datetime, *, max_rows: int | None, until: datetime | None,
+    def __init__(self, engine: Context, now: datetime, *, max_rows: int | None, until: datetime | None,
                  progress: Progress | None, batch_size: int, start_pk: Any, end_pk: Any,
                  actor: str, max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
@@ -418,15 +403,14 @@ class Sweep:
             result.rows = int(state.get("rows", 0))
             return result
         result.rows = int(state.get("rows", 0))
-        last = state.get("last_pk")
         connector = _connector(engine, target.database)
-        pk = _pk(connector, target.table)
-        links = database_links(connector, engine.dataset, target.database)
+        last = selection.load_key(connector, target.table, state.get("last_pk"))
+        links = database_links(connector, engine.dataset, target.database)  # type: ignore[arg-type]
         where = _where(engine, target, holds, self.now, self.start_pk, self.end_pk)
         # plain deletes with nothing linking in: one DELETE per key range, no key lists
         if (target.action == "delete" and not target.person
                 and not (target.rule.cascade and incoming(links, target.table))):
-            RangeSweep(self, target, connector, pk, where, result, expected).run(state)
+            RangeSweep(self, target, connector, where, result, expected).run(state)
             result.done = True
             self.cp.put(target.key, {"last_pk": state.get("last_pk"), "rows": result.rows, "done": True})
             return result
@@ -434,19 +418,16 @@ class Sweep:
             size = self.budget(self.batch_size)
             if target.person:
                 size = min(size, PERSON_BATCH)
-            q = select(pk).where(where)
-            if last is not None:
-                q = q.where(pk > last)
             with connector.begin() as conn:
-                keys = [r[0] for r in conn.execute(q.order_by(pk).limit(size))]
-                batch = None if target.person or not keys else _cascade(
-                    engine, conn, target, links, holds, keys, self.now)
+                keys = selection.keys(connector, conn, target.table, where, after=last, limit=size)
+            batch = None if target.person or not keys else _cascade(engine, target, links, holds, keys, self.now)
             if not keys:
                 break
-            reference = f"retention:{target.key}:{keys[0]}-{keys[-1]}:{uuid.uuid4().hex[:8]}"
+            first, end = show(keys[0]), show(keys[-1])
+            reference = f"retention:{target.key}:{first}-{end}:{uuid.uuid4().hex[:8]}"
             scope: dict[str, Any] = {"rule": target.rule.key, "collection": target.collection,
                                      "action": target.action, "cutoff": target.cutoff(self.now).isoformat(),
-                                     "first_pk": keys[0], "last_pk": keys[-1], "rows": len(keys)}
+                                     "first_pk": first, "last_pk": end, "rows": len(keys)}
             if target.person:
                 steps, held = _plan_people(engine, target, keys, holds, self.now)
                 erase = [k for k in keys if k not in held]
@@ -479,12 +460,12 @@ class Sweep:
             self.total += sum(counts.values())
             last = keys[-1]
             with engine.store.begin() as sconn:
-                self.cp.put(target.key, {"last_pk": last, "rows": result.rows}, sconn)
+                self.cp.put(target.key, {"last_pk": show(last), "rows": result.rows}, sconn)
             mark_reference_done(engine.ledger, reference)
             if self.progress is not None:
                 self.progress(target.key, result.rows, expected)
         result.done = True
-        self.cp.put(target.key, {"last_pk": last, "rows": result.rows, "done": True})
+        self.cp.put(target.key, {"last_pk": show(last) if last else None, "rows": result.rows, "done": True})
         return result
 
     def _intent(self, people: list[dict[str, str]], reference: str, scope: dict[str, Any]) -> None:
@@ -493,16 +474,14 @@ class Sweep:
                                  details={**scope, "people": len(people)})
 
 
-def _expected(engine: Engine, target: Target, holds: HoldSet, now: datetime, start_pk: Any,
+def _expected(engine: Context, target: Target, holds: HoldSet, now: datetime, start_pk: Any,
               end_pk: Any) -> int:
     connector = _connector(engine, target.database)
-    table = connector.table(target.table)
     with connector.begin() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)
-                                .where(_where(engine, target, holds, now, start_pk, end_pk))).scalar() or 0)
+        return selection.count(connector, conn, target.table, _where(engine, target, holds, now, start_pk, end_pk))
 
 
-def run(engine: Engine, now: datetime | None = None, *, max_rows: int | None = None,
+def run(engine: Context, now: datetime | None = None, *, max_rows: int | None = None,
         until: datetime | None = None, progress: Progress | None = None, batch_size: int = BATCH,
         start_pk: Any = None, end_pk: Any = None, actor: str = "retention",
         max_batch: int = MAX_BATCH) -> dict[str, Any]:

@@ -6,8 +6,10 @@ them. ``write_access_zip`` packages it::
 
     data.json          machine-readable: identities, information, rows per collection
     csv/<db>.<coll>.csv  one CSV per collection with rows
-    index.html         a readable page stating purposes, categories, recipients,
-                       retention, sources, the rights and where to complain
+    index.html         a readable page in the person's language: their values grouped by
+                       data category with the policy's explanations, dates in words, then
+                       purposes, recipients, retention, sources, the rights and where
+                       to complain (self-contained: no script, no outside resource)
 
 Each export is written to the audit log (``rights.access``), naming the person only by
 keyed HMAC tokens, never by their identifiers.
@@ -25,8 +27,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
 from pledge.consent.ledger import consent_history
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.i18n import translator
+from pledge.policy.localize import localized
+from pledge.rights.access_view import category_names, data_groups, trigger_words, when_words
 from pledge.rights.art15 import categories_found, information
 from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
 from pledge.rights.locate import Located, locate
@@ -59,19 +63,21 @@ class AccessExport:
         }
 
 
-def _lang(engine: Engine) -> str:
+def _lang(engine: Context) -> str:
     return "pl" if engine.policy.language == "pl" else "en"
 
 
-def access(engine: Engine, identities: Mapping[str, Any]) -> AccessExport:
-    """Everything about the person, with the Art. 15(1) items (no files, no audit)."""
+def access(engine: Context, identities: Mapping[str, Any], lang: str | None = None) -> AccessExport:
+    """Everything about the person, with the Art. 15(1) items in ``lang`` (default: the
+    policy's language); no files, no audit."""
+    lang = lang if lang in ("en", "pl") else _lang(engine)
     found = locate(engine, identities)
     cats = categories_found(engine.dataset, found.rows)
-    info = information(engine.policy, cats, _lang(engine))
+    info = information(localized(engine.policy, lang), cats, lang)
     return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, identities))
 
 
-def pledge_records(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Pledge's own records about the person, keyed by their email: consent history
     (the ledger's proof included), and Art. 18 restrictions and Art. 21 objections."""
     email = identities.get("email")
@@ -88,7 +94,7 @@ def pledge_records(engine: Engine, identities: Mapping[str, Any]) -> dict[str, l
         }
 
 
-def subject_target(engine: Engine, identities: Mapping[str, Any]) -> str:
+def subject_target(engine: Context, identities: Mapping[str, Any]) -> str:
     """An audit target naming the person by keyed tokens only."""
     keys = engine.ledger.keys_for({k: str(v[0] if isinstance(v, list) else v) for k, v in identities.items()})
     return "subject:" + ",".join(f"{k}:{v[:16]}" for k, v in sorted(keys.items()))
@@ -101,18 +107,27 @@ def _page_template() -> Template:
     return env.get_template("access_page.html")
 
 
-def render_page(engine: Engine, export: AccessExport, lang: str | None = None) -> str:
-    """``index.html``: in the policy's language (English or Polish) unless ``lang`` is given."""
-    lang = lang or _lang(engine)
-    template = _page_template()
-    return template.render(
-        _=translator(lang, ("access",)), lang=lang, export=export, info=export.information,
-        counts=export.located.counts(), csv_name=csv_name,
+def render_page(engine: Context, export: AccessExport, lang: str | None = None) -> str:
+    """``index.html``: in the policy's language (English or Polish) unless ``lang`` is given.
+
+    The person's values grouped by the policy's categories (:mod:`pledge.rights.access_view`),
+    then the Art. 15(1) items; every value is escaped by the template."""
+    lang = lang if lang in ("en", "pl") else _lang(engine)
+    t = translator(lang, ("access", "core"))
+    policy = localized(engine.policy, lang)
+    groups = data_groups(engine.dataset, policy, export.located.rows, lang, t)
+    used = [k for p in export.information.get("purposes", []) for k in p.get("categories", [])]
+    files = [csv_name(c) for c, rows in export.located.rows.items() if rows]
+    files += [f"csv/pledge.{n}.csv" for n, records in export.records.items() if records]
+    return _page_template().render(
+        _=t, lang=lang, export=export, info=export.information, groups=groups, files=files,
+        counts=export.located.counts(), csv_name=csv_name, prepared=when_words(export.generated_at, lang),
+        cat_names=category_names(policy, used), trigger=lambda column: trigger_words(column, t),
     )
 
 
-def access_files(engine: Engine, export: AccessExport) -> dict[str, str]:
-    files = {"data.json": dumps(export.data()), "index.html": render_page(engine, export)}
+def access_files(engine: Context, export: AccessExport, lang: str | None = None) -> dict[str, str]:
+    files = {"data.json": dumps(export.data()), "index.html": render_page(engine, export, lang)}
     for coll, rows in export.located.rows.items():
         if rows:
             files[csv_name(coll)] = csv_text(rows)
@@ -122,11 +137,13 @@ def access_files(engine: Engine, export: AccessExport) -> dict[str, str]:
     return files
 
 
-def write_access_zip(engine: Engine, identities: Mapping[str, Any], out: Path | io.BytesIO, *,
-                     actor: str = "system") -> AccessExport:
+def write_access_zip(engine: Context, identities: Mapping[str, Any], out: Path | io.BytesIO, *,
+                     actor: str = "system", lang: str | None = None) -> AccessExport:
     """Find, package and audit one access request; returns what was exported."""
-    export = access(engine, identities)
-    write_zip(out, access_files(engine, export))
+    from pledge.rights.blob_files import blob_package
+
+    export = access(engine, identities, lang)
+    write_zip(out, {**access_files(engine, export, lang), **blob_package(engine, export.located)})  # files/ (#16)
     engine.audit.record("rights.access", actor=actor, target=subject_target(engine, export.located.identities),
                         details={"collections": export.located.counts(), "rows": export.located.total,
                                  "statements": export.located.statements})

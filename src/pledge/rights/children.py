@@ -43,7 +43,7 @@ from pledge.consent.facts import PersonFacts, as_date, fetch_facts, find_source
 from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["ChildError", "ChildOutcome", "POLICY_ACTOR", "child_found", "find_children", "years_before"]
 
@@ -81,7 +81,7 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def child_found(engine: Engine, email: str, *, actor: str, note: str = "", evidence: str = "") -> ChildOutcome:
+def child_found(engine: Context, email: str, *, actor: str, note: str = "", evidence: str = "") -> ChildOutcome:
     """Carry out ``age.on_child_found`` for one person named by email (see the module notes)."""
     age_rules = engine.policy.age
     if age_rules is None:
@@ -128,7 +128,7 @@ def child_found(engine: Engine, email: str, *, actor: str, note: str = "", evide
     return outcome
 
 
-def find_children(engine: Engine) -> list[str]:
+def find_children(engine: Context) -> list[str]:
     """The email of everyone the platform's facts collection shows under ``age.minimum`` today
     (one set-based query; people without a birth date are not guessed at)."""
     age_rules = engine.policy.age

@@ -35,7 +35,7 @@ from pledge.store.tables.requests import requests as requests_table
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.requests import RequestView
 
 __all__ = ["Delivery", "DeliveryError"]
@@ -50,7 +50,7 @@ class DeliveryError(Forbidden, ValueError):
 
 
 class Delivery:
-    def __init__(self, engine: Engine, vault: Vault, *, keep_days: int = 30, link_days: int = 7) -> None:
+    def __init__(self, engine: Context, vault: Vault, *, keep_days: int = 30, link_days: int = 7) -> None:
         self.engine = engine
         self.vault = vault
         self.keep_days = keep_days

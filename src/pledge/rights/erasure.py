@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
+from pledge.dataplane import writes
 from pledge.rights.erasure_plan import ErasurePlanError, Planner, Step
 from pledge.rights.erasure_rows import norm
 from pledge.rights.locate import Located, locate, normalise_identities
-from pledge.rights.masking import delete_rows, mask_rows
 from pledge.store.tables.core import checkpoints
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["ErasurePlan", "ErasurePlanError", "StepHook", "erase", "make_plan", "plan_erasure", "request_id_for"]
 
@@ -58,7 +58,7 @@ StepHook = Callable[[int, Step], None]
 _PREFIX = "erasure:"
 
 
-def request_id_for(engine: Engine, identities: Mapping[str, Any]) -> str:
+def request_id_for(engine: Context, identities: Mapping[str, Any]) -> str:
     """A stable id for "erase this person": the same identities give the same id."""
     ids = normalise_identities(identities)
     flat = {k: ",".join(sorted(str(v) for v in vs)) for k, vs in ids.items()}
@@ -67,7 +67,7 @@ def request_id_for(engine: Engine, identities: Mapping[str, Any]) -> str:
     return f"erase-{digest}"
 
 
-def _locate(engine: Engine, identities: Mapping[str, Any]) -> Located:
+def _locate(engine: Context, identities: Mapping[str, Any]) -> Located:
     return locate(engine, identities)
 
 
@@ -80,7 +80,7 @@ class ErasurePlan:
     identities: dict[str, list[str]] = field(default_factory=dict)
 
 
-def make_plan(engine: Engine, identities: Mapping[str, Any], now: datetime | None = None) -> ErasurePlan:
+def make_plan(engine: Context, identities: Mapping[str, Any], now: datetime | None = None) -> ErasurePlan:
     """Plan an erasure as of ``now`` (default: the engine's clock); reads only.
 
     ``identities`` of the plan are the given ones plus those of the person's own rows in
@@ -99,7 +99,7 @@ def make_plan(engine: Engine, identities: Mapping[str, Any], now: datetime | Non
     return ErasurePlan(steps, planner.notes, merged)
 
 
-def plan_erasure(engine: Engine, identities: Mapping[str, Any],
+def plan_erasure(engine: Context, identities: Mapping[str, Any],
                  now: datetime | None = None) -> tuple[list[Step], list[str]]:
     """The ordered steps of an erasure as of ``now`` and planning notes; reads only."""
     plan = make_plan(engine, identities, now)
@@ -110,7 +110,7 @@ def plan_erasure(engine: Engine, identities: Mapping[str, Any],
 class _Checkpoint:
     """The persisted work list of one request: a meta row and one row per step."""
 
-    def __init__(self, engine: Engine, request_id: str) -> None:
+    def __init__(self, engine: Context, request_id: str) -> None:
         self.engine = engine
         self.rid = request_id
 
@@ -218,21 +218,20 @@ def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_ru
 
 
 # -- running ------------------------------------------------------------------------------------
-def _run_step(engine: Engine, step: Step) -> int:
+def _run_step(engine: Context, step: Step) -> int:
     if step.op == "none":
         return 0  # rows kept as they are: nothing to run
     connector = engine.connectors.get(step.database)
-    table = connector.table(step.collection)  # type: ignore[attr-defined]
-    with connector.begin() as conn:
+    with connector.begin() as conn:  # statements by the data plane (pledge.dataplane.writes)
         if step.op == "delete":
-            return delete_rows(conn, table, step.keys, key=step.key or None)
+            return writes.delete(connector, conn, step.collection, step.keys, key=step.key or None)
         if step.op == "update":
-            return mask_rows(conn, table, step.keys, step.fields, secret=engine.keys.subject_secret,
-                             detach=step.detach, key=step.key or None).rows
+            return writes.mask(connector, conn, step.collection, step.keys, step.fields,
+                               secret=engine.keys.subject_secret, detach=step.detach, key=step.key or None).rows
     return 0
 
 
-def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
+def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
           actor: str = "system", reference: str = "", on_step: StepHook | None = None,
           source: str = "request") -> dict[str, Any]:
     """Erase everything about the person named by ``identities`` (see the module docstring).
@@ -264,7 +263,7 @@ def erase(engine: Engine, identities: Mapping[str, Any], *, plan: bool = False, 
     return report
 
 
-def start_or_resume(engine: Engine, checkpoint: _Checkpoint, identities: Mapping[str, Any], rid: str, *,
+def start_or_resume(engine: Context, checkpoint: _Checkpoint, identities: Mapping[str, Any], rid: str, *,
                     actor: str, reference: str, audit_extra: Mapping[str, Any] | None = None,
                     source: str = "request") -> tuple[dict[str, Any], list[Step], list[str], bool]:
     """The saved work list of ``rid``, or a new one: planned, its intent written to the

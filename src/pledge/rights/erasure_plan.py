@@ -71,7 +71,7 @@ from pledge.rights.masking import (
 )
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.locate import Located
 
 __all__ = ["ErasurePlanError", "Planner", "Step", "exempt_strategies", "mask_strategies"]
@@ -152,7 +152,7 @@ class _Decision:
 class Planner:
     """Builds the ordered steps of one erasure (reads the platform; writes nothing)."""
 
-    def __init__(self, engine: Engine, located: Located, now: datetime | None = None) -> None:
+    def __init__(self, engine: Context, located: Located, now: datetime | None = None) -> None:
         self.engine = engine
         self.located = located
         #: the moment exemption periods are counted to (a sweep passes its own; else the clock)

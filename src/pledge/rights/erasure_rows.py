@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from pledge.connectors.base import batched
+from pledge.connectors.base import Connector, batched
 from pledge.datamap.model import Collection, DataField, Dataset
 from pledge.dataplane.identity import given_values, normalise
 from pledge.errors import InvalidInput
@@ -397,7 +397,7 @@ def _trigger_home(ex: Exemption, database: str) -> tuple[str | None, str]:
     return parts[-2], parts[-1]
 
 
-def resolve_clock(dataset: Dataset, connector: SqlConnector, database: str, coll: Collection,
+def resolve_clock(dataset: Dataset, connector: Connector, database: str, coll: Collection,
                   ex: Exemption) -> Clock:
     """The clock of ``coll`` under ``ex``; raises :class:`ExemptionMapError` when the trigger
     cannot be reached (the data map must say how)."""
@@ -446,7 +446,7 @@ def resolve_clock(dataset: Dataset, connector: SqlConnector, database: str, coll
     return Clock(ex, best, best[-1].target, column)
 
 
-def _tables(connector: SqlConnector) -> set[str]:
+def _tables(connector: Connector) -> set[str]:
     return set(connector.tables())  # listed once per connector, by the connector
 
 

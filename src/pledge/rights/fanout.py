@@ -35,13 +35,13 @@ from pledge.rights.locate import Located, locate
 from pledge.store.tables.core import checkpoints
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["access_located", "access_rows", "erase_fanout", "erase_step_task", "fetch_rows_task"]
 
 
 # -- tasks ----------------------------------------------------------------------------------------
-def fetch_rows_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def fetch_rows_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     """Whole rows of one collection by row key (read only); composite keys as lists."""
     from pledge.dataplane.schema import require_live_schema
 
@@ -55,7 +55,7 @@ def fetch_rows_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     return {"rows": json_rows(rows)}
 
 
-def erase_step_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def erase_step_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     """One erasure step (a DELETE or an UPDATE of some rows of one table); idempotent."""
     return {"index": payload["index"], "affected": _run_step(engine, Step.from_dict(payload["step"]))}
 
@@ -65,7 +65,7 @@ def _digest(identities: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(identities), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def access_located(engine: Engine, identities: Mapping[str, Any]) -> Located:
+def access_located(engine: Context, identities: Mapping[str, Any]) -> Located:
     """:func:`locate` with whole rows, the rows fetched as tasks (JSON-ready values).
 
     The traversal runs here on keys only; each collection's rows are then read by row key
@@ -89,7 +89,7 @@ def access_located(engine: Engine, identities: Mapping[str, Any]) -> Located:
                    found.statements + len(payloads), dict(found.via), discovered=dict(found.discovered))
 
 
-def access_rows(engine: Engine, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def access_rows(engine: Context, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Every row about the person, per ``database.collection``, JSON-ready (as ``data.json``)."""
     found = access_located(engine, identities)
     return {c: found.rows[c] for c in found.collections()}
@@ -103,7 +103,7 @@ def _waves(steps: list[Step]) -> list[list[int]]:
     return ([updates] if updates else []) + deletes
 
 
-def finished_report(engine: Engine, request_id: str, run_token: str) -> dict[str, Any] | None:
+def finished_report(engine: Context, request_id: str, run_token: str) -> dict[str, Any] | None:
     """The report kept by an :func:`erase_fanout` run with this ``run_token`` that finished."""
     with engine.store.connect() as conn:
         value = conn.execute(select(checkpoints.c.value).where(
@@ -114,7 +114,7 @@ def finished_report(engine: Engine, request_id: str, run_token: str) -> dict[str
     return None
 
 
-def erase_fanout(engine: Engine, identities: Mapping[str, Any], *, request_id: str | None = None,
+def erase_fanout(engine: Context, identities: Mapping[str, Any], *, request_id: str | None = None,
                  actor: str = "system", reference: str = "", run_token: str | None = None) -> dict[str, Any]:
     """Erase the person with the steps run as tasks; returns the same report as ``erase``.
 

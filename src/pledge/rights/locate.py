@@ -49,12 +49,12 @@ from pledge.datamap.plan import Plan
 from pledge.dataplane.resolve import Columns, Located, normalise_identities, resolve
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["Columns", "Located", "locate", "normalise_identities"]
 
 
-def locate(engine: Engine, identities: Mapping[str, Any], *, columns: Columns = "all",
+def locate(engine: Context, identities: Mapping[str, Any], *, columns: Columns = "all",
            connections: Mapping[str, Connection] | None = None, the_plan: Plan | None = None) -> Located:
     """Find every row about the person named by ``identities`` (see the module docstring)."""
     return resolve(engine, identities, columns=columns, connections=connections, the_plan=the_plan)

@@ -5,6 +5,10 @@ Requester emails (``requester(view, email, event)``), in the request's language 
 ``completed``, ``denied``; and ``org_admin`` to an organisation's administrator. Each is
 sent once per request and event (:class:`pledge.notify.Notifier` keeps the record).
 
+Every requester email ends with the signed link to the person's consent choices
+(``/preferences/<token>``, :mod:`pledge.consent.unsubscribe`) and the brand's footer
+(:func:`pledge.branding.mail_footer`).
+
 Art. 19 notices (``recipients(view, identities)``) go, after an erasure, rectification or
 restriction, to every ``policy.recipients[]`` with a ``notify`` contact: a webhook
 ``POST`` of JSON to ``notify.url`` signed with ``X-Pledge-Signature: sha256=<hex HMAC of
@@ -24,12 +28,13 @@ import httpx
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import insert, select, update
 
+from pledge.consent.unsubscribe import preferences_url
 from pledge.notify import EmailTemplate, Notifier
 from pledge.rights.requests import DENIAL_GROUNDS, KINDS
 from pledge.store.tables.requests import art19_notices
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.requests import RequestView
 
 __all__ = ["ART19_KINDS", "TEMPLATES", "Notices"]
@@ -59,6 +64,10 @@ TEMPLATES: dict[str, EmailTemplate] = {
     "completed": _t("completed", "Your request is complete ({kind})",
                     "Hello,\n\nwe have completed the request {id} ({kind}).\n"
                     "See the result here: {status_url}\n\n{controller}"),
+    "partial": _t("partial", "Your request is done, with data the law makes us keep ({kind})",
+                  "Hello,\n\nwe have carried out the request {id} ({kind}), except for data the law makes us "
+                  "keep:\n\n{kept}\n\nWe delete it when that period ends. Your erasure certificate and "
+                  "the details are here: {status_url}\n\n{controller}"),
     "denied": _t("denied", "We cannot carry out your request ({kind})",
                  "Hello,\n\nwe cannot carry out the request {id} ({kind}).\nGround: {ground}\n{note}\n\n"
                  "You may complain to a supervisory authority: {authority}\n\n{controller}"),
@@ -74,7 +83,7 @@ TEMPLATES: dict[str, EmailTemplate] = {
 
 
 class Notices:
-    def __init__(self, engine: Engine, notifier: Notifier | None = None) -> None:
+    def __init__(self, engine: Context, notifier: Notifier | None = None) -> None:
         self.engine = engine
         self.notifier = notifier or Notifier(engine, rate_per_second=0)
         self._ack = URLSafeSerializer(engine.keys.signers, salt="pledge.art19.ack")
@@ -112,8 +121,17 @@ class Notices:
         ctx["note"] = view.denial_note or ""
         authority = self.engine.policy.authority
         ctx["authority"] = (authority.url or authority.name) if authority else ""
+        # every email to the person about their request: the signed link to their choices (the footer)
+        ctx["preferences_url"] = preferences_url(self.engine, email) + f"?lang={view.lang}"
         ref = f"request:{view.id}:{event}" + (f":{reference_suffix}" if reference_suffix else "")
-        return self.notifier.send(email, TEMPLATES[event], view.lang, ctx, reference=ref)
+        template = TEMPLATES[event]
+        if event == "completed" and view.state == "partially_completed":
+            from pledge.rights.kept import kept_items, kept_lines
+
+            kept = kept_items(self.engine.policy, view.result, view.lang)
+            if kept:  # say what was kept, why (the law) and until when
+                template, ctx["kept"] = TEMPLATES["partial"], kept_lines(kept, view.lang)
+        return self.notifier.send(email, template, view.lang, ctx, reference=ref)
 
     def org_admin(self, view: RequestView, admin_email: str, token: str) -> bool:
         ctx = self._base(view)

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pledge.context import Context
 from pledge.datamap.model import Dataset
-from pledge.engine import Engine
 from pledge.errors import Failed
 from pledge.policy.model import Policy
 from pledge.rights.access import subject_target
@@ -80,7 +80,7 @@ def portable_fields(policy: Policy, dataset: Dataset) -> dict[str, list[str]]:
     return out
 
 
-def portability(engine: Engine, identities: Mapping[str, Any]) -> PortableExport:
+def portability(engine: Context, identities: Mapping[str, Any]) -> PortableExport:
     found = locate(engine, identities)
     wanted = portable_fields(engine.policy, engine.dataset)
     export = PortableExport(found, {}, generated_at=engine.now().isoformat())
@@ -103,10 +103,12 @@ def portability_files(export: PortableExport) -> dict[str, str]:
     return files
 
 
-def write_portability_zip(engine: Engine, identities: Mapping[str, Any], out: Path | io.BytesIO, *,
+def write_portability_zip(engine: Context, identities: Mapping[str, Any], out: Path | io.BytesIO, *,
                           actor: str = "system") -> PortableExport:
+    from pledge.rights.blob_files import blob_package
+
     export = portability(engine, identities)
-    write_zip(out, portability_files(export))
+    write_zip(out, {**portability_files(export), **blob_package(engine, export.located)})  # files/ (#16)
     engine.audit.record("rights.portability", actor=actor,
                         target=subject_target(engine, export.located.identities),
                         details={"collections": {c: len(r) for c, r in export.rows.items()},
@@ -124,7 +126,7 @@ def check_destination(url: str) -> str:
     raise PortabilityError(f"refusing to send personal data to {url!r}: the address must be https://")
 
 
-def send_export(engine: Engine, identities: Mapping[str, Any], content: bytes, url: str, *,
+def send_export(engine: Context, identities: Mapping[str, Any], content: bytes, url: str, *,
                 actor: str = "system", timeout: float = 30.0) -> int:
     """POST a portability zip to another organisation; returns the HTTP status."""
     check_destination(url)

@@ -38,7 +38,7 @@ from pledge.rights.masking import key_columns, key_in, row_key
 
 if TYPE_CHECKING:
     from pledge.connectors.sql import SqlConnector
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
 
@@ -60,7 +60,7 @@ class _Change:
     value: Any = None
 
 
-def _candidates(engine: Engine, name: str) -> list[tuple[str, Collection, DataField]]:
+def _candidates(engine: Context, name: str) -> list[tuple[str, Collection, DataField]]:
     parts = name.split(".")
     out: list[tuple[str, Collection, DataField]] = []
     for db in engine.dataset.databases:
@@ -74,7 +74,7 @@ def _candidates(engine: Engine, name: str) -> list[tuple[str, Collection, DataFi
     return out
 
 
-def _resolve(engine: Engine, name: str, found: set[str]) -> tuple[str, Collection, DataField]:
+def _resolve(engine: Context, name: str, found: set[str]) -> tuple[str, Collection, DataField]:
     cands = _candidates(engine, name)
     if not cands:
         raise RectifyError(f"{name!r} is not a field declared in the dataset; name it as field, "
@@ -138,7 +138,7 @@ def validate_value(f: DataField, column: Any, raw: str, where: str) -> Any:
     return text
 
 
-def _rectifiable(engine: Engine, name: str, found: set[str]) -> tuple[str, Collection, DataField, Any]:
+def _rectifiable(engine: Context, name: str, found: set[str]) -> tuple[str, Collection, DataField, Any]:
     """The declared field ``name`` names, if it may be rectified, with its live column."""
     database, coll, f = _resolve(engine, name, found)
     where = f"{database}.{coll.name}.{f.name}"
@@ -153,13 +153,13 @@ def _rectifiable(engine: Engine, name: str, found: set[str]) -> tuple[str, Colle
     return database, coll, f, table.c[f.name]
 
 
-def check_change(engine: Engine, name: str, raw: str) -> Any:
+def check_change(engine: Context, name: str, raw: str) -> Any:
     """The value ``raw`` would be written as, if ``name`` may be rectified (no person needed)."""
     database, coll, f, column = _rectifiable(engine, name, set())
     return validate_value(f, column, raw, f"{database}.{coll.name}.{f.name}")
 
 
-def rectify(engine: Engine, identities: Mapping[str, Any], changes: Mapping[str, str], *,
+def rectify(engine: Context, identities: Mapping[str, Any], changes: Mapping[str, str], *,
             actor: str = "system", plan: bool = False, record: bool = True) -> dict[str, Any]:
     """Apply ``changes`` (field name -> new value) to the person's rows; see the module docstring.
 
@@ -224,7 +224,7 @@ def rectify(engine: Engine, identities: Mapping[str, Any], changes: Mapping[str,
     return report
 
 
-def person_identities(engine: Engine, located: Located) -> dict[str, list[str]]:
+def person_identities(engine: Context, located: Located) -> dict[str, list[str]]:
     """Every normalised identity of the person in ``located`` (whole rows): the ones given,
     and those of the rows of tables of people that match them (their user id, phone…)."""
     from pledge.rights.erasure_rows import Ownership

@@ -26,7 +26,7 @@ from pledge.emails import is_email_address
 from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.policy.model import Policy
 
 __all__ = ["IDENTITY_KINDS", "PARAMS", "RequestInputError", "check_identities", "check_params",
@@ -68,7 +68,7 @@ def objectable_purposes(policy: Policy) -> list[tuple[str, str]]:
             or p.legal_basis in ("legitimate_interests", "public_task")]
 
 
-def rectifiable_fields(engine: Engine) -> list[str]:
+def rectifiable_fields(engine: Context) -> list[str]:
     """``collection.field`` names the dataset declares ``rectifiable`` (first database wins a tie)."""
     out: list[str] = []
     for db in engine.dataset.databases:
@@ -102,7 +102,7 @@ def check_identities(identities: dict[str, Any], *, allowed: tuple[str, ...] = I
     return clean
 
 
-def _purpose(engine: Engine, value: Any, field: str, allowed: list[str], what: str) -> str:
+def _purpose(engine: Context, value: Any, field: str, allowed: list[str], what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RequestInputError(field, f"name the purpose; one of: {', '.join(allowed) or '(none)'}")
     key = value.strip()
@@ -113,7 +113,7 @@ def _purpose(engine: Engine, value: Any, field: str, allowed: list[str], what: s
     return key
 
 
-def _changes(engine: Engine, value: Any) -> dict[str, str]:
+def _changes(engine: Context, value: Any) -> dict[str, str]:
     from pledge.rights.rectify import RectifyError, check_change
 
     if not isinstance(value, dict) or not value:
@@ -140,7 +140,7 @@ def _changes(engine: Engine, value: Any) -> dict[str, str]:
     return out
 
 
-def check_params(engine: Engine, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
+def check_params(engine: Context, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """The parameters of a new request of ``kind``, cleaned, or :class:`RequestInputError`."""
     params = dict(params or {})
     accepted = PARAMS.get(kind, frozenset()) | {"details"}

@@ -19,6 +19,10 @@ Per kind (``params`` in brackets):
 - portability — the portability zip.
 - erasure / ccpa_delete — :func:`pledge.rights.erasure.erase`; rows kept under an
   exemption (``report["kept"]["exempt"]``) make it ``partially_completed``. A certificate is issued either way.
+  The files of the person's rows (the data map's ``blobs:``) are planned as durable intents
+  before the SQL work and deleted after it commits (:mod:`pledge.rights.blob_erasure`);
+  ``summary.files_deleted`` counts files the store confirmed gone, and files it did not
+  (``files_pending``) make it ``partially_completed`` too: running it again retries them.
 - rectification [``changes``: {field: value}] — :func:`pledge.rights.rectify.rectify`.
 - restriction [``purpose``, optional] — :func:`pledge.rights.restrict.restrict`.
 - objection [``purpose``] — :func:`pledge.rights.restrict.object_to`.
@@ -29,7 +33,8 @@ Per kind (``params`` in brackets):
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pledge.reports.certificate import issue as issue_certificate
@@ -39,7 +44,7 @@ from pledge.tasks import LOCAL
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.access import AccessExport
     from pledge.rights.requests import RequestService, RequestView
 
@@ -49,7 +54,7 @@ __all__ = ["execute", "request_task"]
 Finish = list[Callable[["Connection"], object]]
 
 
-def _later(engine: Engine, finish: Finish | None, step: Callable[[Connection], object]) -> None:
+def _later(engine: Context, finish: Finish | None, step: Callable[[Connection], object]) -> None:
     """Run ``step`` in the completing transaction, or now in its own when there is none."""
     if finish is not None:
         finish.append(step)
@@ -58,29 +63,32 @@ def _later(engine: Engine, finish: Finish | None, step: Callable[[Connection], o
         step(conn)
 
 
-def _zip(files: dict[str, str]) -> bytes:
+def _zip(files: Mapping[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     write_zip(buf, files)
     return buf.getvalue()
 
 
-def _access_export(engine: Engine, ids: dict[str, str]) -> AccessExport:
-    """What :func:`pledge.rights.access.access` gives, the rows fetched through ``engine.jobs``."""
+def _access_export(engine: Context, ids: dict[str, str], lang: str) -> AccessExport:
+    """What :func:`pledge.rights.access.access` gives, the rows fetched through ``engine.jobs``,
+    with the policy's words in the request's language."""
+    from pledge.policy.localize import localized
     from pledge.rights.access import AccessExport, pledge_records
     from pledge.rights.art15 import categories_found, information
     from pledge.rights.fanout import access_located
 
     found = access_located(engine, ids)
     cats = categories_found(engine.dataset, found.rows)
-    info = information(engine.policy, cats, "pl" if engine.policy.language == "pl" else "en")
+    info = information(localized(engine.policy, lang), cats, lang)
     return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, ids))
 
 
-def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
+def _access(engine: Context, svc: RequestService, view: RequestView, ids: dict[str, str],
             params: dict[str, Any], actor: str, finish: Finish | None) -> dict[str, Any]:
     from pledge.rights.access import access_files, subject_target
 
-    export = _access_export(engine, ids)
+    lang = view.lang if view.lang in ("en", "pl") else engine.policy.language
+    export = _access_export(engine, ids, lang)
     if view.kind == "ccpa_know" and not params.get("specific"):
         content = _zip({"categories.json": dumps({
             "generated_at": export.generated_at, "categories": export.categories,
@@ -89,11 +97,18 @@ def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[st
         action, target = "rights.access.categories", f"request:{view.id}"
         summary = {"collections": len(export.categories)}
     else:
+        from pledge.rights.blob_files import blob_package, files_summary
+
         located = export.located
-        content = _zip(access_files(engine, export))
+        package: dict[str, str | bytes] = dict(access_files(engine, export, lang))  # index.html in their language
+        package.update(blob_package(engine, located))  # files/: the files of the person's rows, with an index
+        content = _zip(package)
         details = {"collections": located.counts(), "rows": located.total, "statements": located.statements}
         action, target = "rights.access", subject_target(engine, located.identities)
         summary = {"collections": len(located.counts()), "rows": located.total}
+        if engine.dataset.stores:
+            details.update(files_summary(package))
+            summary.update(files_summary(package))
     token, record = svc.delivery.prepare(view, f"{view.kind}-{view.id}.zip", content)
 
     def written(conn: Connection) -> None:
@@ -101,10 +116,12 @@ def _access(engine: Engine, svc: RequestService, view: RequestView, ids: dict[st
         record(conn)
 
     _later(engine, finish, written)
-    return {"summary": summary, "export": token}
+    # rows per table as the package holds them: the console's record of what was sent (counts only)
+    tables = details["collections"] if isinstance(details.get("collections"), dict) else {}
+    return {"summary": summary, "export": token, "tables": tables}
 
 
-def _portability(engine: Engine, svc: RequestService, view: RequestView, ids: dict[str, str],
+def _portability(engine: Context, svc: RequestService, view: RequestView, ids: dict[str, str],
                  actor: str, finish: Finish | None) -> dict[str, Any]:
     from pledge.rights.portability import write_portability_zip
 
@@ -112,27 +129,58 @@ def _portability(engine: Engine, svc: RequestService, view: RequestView, ids: di
     export = write_portability_zip(engine, ids, buf, actor=actor)
     token, record = svc.delivery.prepare(view, f"portability-{view.id}.zip", buf.getvalue())
     _later(engine, finish, record)
-    return {"summary": {"collections": len(export.rows), "rows": export.total}, "export": token}
+    summary: dict[str, Any] = {"collections": len(export.rows), "rows": export.total}
+    if engine.dataset.stores:
+        from pledge.rights.blob_files import FOLDER
+
+        names = zipfile.ZipFile(buf).namelist()
+        summary["files"] = sum(1 for n in names if n.startswith(f"{FOLDER}/") and not n.startswith(f"{FOLDER}/index."))
+    return {"summary": summary, "export": token,
+            "tables": {c: len(rs) for c, rs in sorted(export.rows.items()) if rs}}
 
 
-def _erasure(engine: Engine, view: RequestView, ids: dict[str, str], actor: str,
+def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str,
              run_token: str | None) -> tuple[str, dict[str, Any]]:
+    from pledge.rights import blob_erasure
     from pledge.rights.fanout import erase_fanout
 
+    files = f"request:{view.id}"
+    if engine.dataset.stores:  # the blobs of the person's rows, planned while the rows can be read
+        blob_erasure.plan_person(engine, files, ids)
     report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
                           reference=f"request:{view.id}", run_token=run_token)
+    if engine.dataset.stores:  # the SQL work has committed: delete the files of rows now gone
+        # a file the store did not confirm gone stays pending (durable): the request ends
+        # partially_completed, saying so, and a re-run or the worker's resume deletes it
+        report["blobs"] = blob_erasure.after_commit(engine, files).as_dict()
     cert = issue_certificate(report, engine.keys.secret, issued_at=engine.now(),
                              controller=engine.policy.controller.name, policy_version=engine.policy.version)
     totals = report.get("totals", {})
     kept = report.get("kept", {})
-    # rows of the person kept under an exemption (an invoice the tax law keeps) make it partial
-    exempt = int(kept.get("exempt", 0)) if isinstance(kept, dict) else 0
-    state = "partially_completed" if exempt else "completed"
-    return state, {"summary": {**totals, "exempt": exempt} if isinstance(totals, dict) else totals,
-                   "certificate": cert}
+    # rows of the person kept under an exemption (an invoice the tax law keeps) make it partial;
+    # a re-run no longer reaches rows an earlier run kept but cut loose from the person, so
+    # those still count (the earlier run's summary says how many)
+    before = view.result if isinstance(view.result, dict) else {}
+    earlier = int((before.get("summary") or {}).get("exempt", 0)) if isinstance(before.get("summary"), dict) else 0
+    exempt = max(int(kept.get("exempt", 0)) if isinstance(kept, dict) else 0, earlier)
+    pending = int(report["blobs"]["failed"]) if "blobs" in report else 0
+    state = "partially_completed" if exempt or pending else "completed"
+    # every earlier run's certificate stays with the request: the record is never overwritten
+    certificates = [*before.get("earlier_certificates", []), *([before["certificate"]] if before.get("certificate")
+                                                                else [])]
+    out: dict[str, Any] = {"summary": {**totals, "exempt": exempt} if isinstance(totals, dict) else totals,
+                           "certificate": cert}
+    if "blobs" in report and isinstance(out["summary"], dict):
+        out["summary"]["files_deleted"] = report["blobs"]["gone"]  # only files the store confirmed gone
+        if pending:
+            out["summary"]["files_pending"] = pending
+            out["files_not_deleted"] = report["blobs"]["errors"]  # the store's reasons (no keys)
+    if certificates:
+        out["earlier_certificates"] = certificates
+    return state, out
 
 
-def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, Any], actor: str) -> dict[str, Any]:
+def _consent(engine: Context, view: RequestView, email: str, params: dict[str, Any], actor: str) -> dict[str, Any]:
     policy = engine.policy
     if view.kind == "ccpa_opt_out":
         purposes = [p.key for p in policy.purposes if p.sells_or_shares]
@@ -144,7 +192,7 @@ def _consent(engine: Engine, view: RequestView, email: str, params: dict[str, An
     return {"summary": {"purposes": len(purposes)}, "purposes": purposes}
 
 
-def execute(engine: Engine, svc: RequestService, view: RequestView, identities: dict[str, str],
+def execute(engine: Context, svc: RequestService, view: RequestView, identities: dict[str, str],
             params: dict[str, Any], *, actor: str, run_token: str | None = None,
             finish: Finish | None = None) -> tuple[str, dict[str, Any]]:
     """Carry out the request; with ``finish``, the export row and the access audit entry
@@ -182,7 +230,7 @@ def execute(engine: Engine, svc: RequestService, view: RequestView, identities: 
     raise ValueError(f"no executor for request kind {kind!r}")
 
 
-def request_task(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def request_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     """The task ``requests.execute``: carry out one request that is ``executing``.
 
     Safe to deliver twice: a request already closed is left alone, and an erasure run

@@ -57,7 +57,7 @@ from pledge.rights.vault import Vault
 from pledge.store.tables.requests import requests as requests_table
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.delivery import Delivery
     from pledge.rights.notices import Notices
     from pledge.rights.verify import Verifier
@@ -195,7 +195,7 @@ def _aware(value: datetime) -> datetime:
 class RequestService:
     """The lifecycle of data-subject requests; built once per engine (``engine.requests``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
         self.vault = Vault(engine.keys)
 

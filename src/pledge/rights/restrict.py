@@ -24,14 +24,14 @@ from pledge.retention.ledger import key_clause
 from pledge.store.tables.rights import objections, restrictions
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 
 class RightsInputError(InvalidInput):
     """A request that names an unknown purpose or gives an unusable identity."""
 
 
-def subject_key_for(engine: Engine, email: str) -> str:
+def subject_key_for(engine: Context, email: str) -> str:
     """The store key of a person: keyed HMAC of their (normalised) email."""
     email = email.strip()
     if not is_email_address(email):
@@ -39,7 +39,7 @@ def subject_key_for(engine: Engine, email: str) -> str:
     return engine.ledger.keys_for({"email": email})["email"]
 
 
-def subject_keys_for(engine: Engine, email: str) -> list[str]:
+def subject_keys_for(engine: Context, email: str) -> list[str]:
     """The person's store key under every subject key, newest first."""
     email = email.strip()
     if not is_email_address(email):
@@ -47,7 +47,7 @@ def subject_keys_for(engine: Engine, email: str) -> list[str]:
     return engine.ledger.every_key("email", email)
 
 
-def _check_purpose(engine: Engine, purpose: str) -> None:
+def _check_purpose(engine: Context, purpose: str) -> None:
     try:
         engine.policy.purpose(purpose)
     except KeyError as exc:
@@ -73,7 +73,7 @@ def _active_objections(conn: Connection, key: Keys) -> list[dict[str, Any]]:
     return [_row(r) for r in conn.execute(q)]
 
 
-def active_restrictions(engine: Engine, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+def active_restrictions(engine: Context, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """Restrictions in force for a person; ``purpose`` None means every purpose (read on ``conn`` if given)."""
     if conn is not None:
         return _active_restrictions(conn, subject_key)
@@ -81,7 +81,7 @@ def active_restrictions(engine: Engine, subject_key: Keys, *, conn: Connection |
         return _active_restrictions(own, subject_key)
 
 
-def active_objections(engine: Engine, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+def active_objections(engine: Context, subject_key: Keys, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """Objections in force for a person, one per purpose (read on ``conn`` if given)."""
     if conn is not None:
         return _active_objections(conn, subject_key)
@@ -89,7 +89,7 @@ def active_objections(engine: Engine, subject_key: Keys, *, conn: Connection | N
         return _active_objections(own, subject_key)
 
 
-def is_restricted(engine: Engine, subject_key: Keys, purpose: str) -> bool:
+def is_restricted(engine: Context, subject_key: Keys, purpose: str) -> bool:
     """Whether processing for ``purpose`` is restricted or objected to."""
     rs = active_restrictions(engine, subject_key)
     if any(r["purpose"] in (None, purpose) for r in rs):
@@ -97,7 +97,7 @@ def is_restricted(engine: Engine, subject_key: Keys, purpose: str) -> bool:
     return any(o["purpose"] == purpose for o in active_objections(engine, subject_key))
 
 
-def restrict(engine: Engine, email: str, purpose: str | None = None, *, reason: str = "",
+def restrict(engine: Context, email: str, purpose: str | None = None, *, reason: str = "",
              actor: str = "system") -> dict[str, Any]:
     """Record an Art. 18 restriction (all purposes when ``purpose`` is None).
 
@@ -120,7 +120,7 @@ def restrict(engine: Engine, email: str, purpose: str | None = None, *, reason: 
     return {"action": "restrict", "subject_key": key, "purpose": purpose, "id": rid, "created": True}
 
 
-def lift_restriction(engine: Engine, email: str, purpose: str | None = None, *,
+def lift_restriction(engine: Context, email: str, purpose: str | None = None, *,
                      actor: str = "system") -> dict[str, Any]:
     """Lift restrictions in force: the one for ``purpose``, or every one when None."""
     key = subject_key_for(engine, email)
@@ -135,7 +135,7 @@ def lift_restriction(engine: Engine, email: str, purpose: str | None = None, *,
     return {"action": "lift", "subject_key": key, "purpose": purpose, "lifted": ids}
 
 
-def object_to(engine: Engine, email: str, purpose: str, *, reason: str = "",
+def object_to(engine: Context, email: str, purpose: str, *, reason: str = "",
               actor: str = "system") -> dict[str, Any]:
     """Record an Art. 21 objection to one purpose (idempotent while in force)."""
     key = subject_key_for(engine, email)
@@ -160,7 +160,7 @@ def object_to(engine: Engine, email: str, purpose: str, *, reason: str = "",
             "absolute": absolute, "art21_applies": grounded}
 
 
-def withdraw_objection(engine: Engine, email: str, purpose: str, *, actor: str = "system") -> dict[str, Any]:
+def withdraw_objection(engine: Context, email: str, purpose: str, *, actor: str = "system") -> dict[str, Any]:
     """Withdraw the person's objection to ``purpose``."""
     key = subject_key_for(engine, email)
     with engine.store.begin() as conn:

@@ -49,7 +49,7 @@ from pledge.store.tables.requests import requests as requests_table
 from pledge.store.tables.requests import verification_codes
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.rights.requests import RequestService
 
 __all__ = ["VerificationError", "Verifier", "make_platform_token"]
@@ -100,7 +100,7 @@ def normalise_code(entered: str) -> str:
     return kept.translate(str.maketrans("OIL", "011"))[:40]
 
 
-def code_ttl(engine: Engine) -> Duration:
+def code_ttl(engine: Context) -> Duration:
     """``policy.verification.code_ttl`` as a Duration (the model's default is a string)."""
     value: Any = engine.policy.verification.code_ttl
     return value if isinstance(value, Duration) else Duration.parse(str(value))
@@ -113,7 +113,7 @@ def _aware(value: datetime) -> datetime:
 
 
 class Verifier:
-    def __init__(self, engine: Engine, vault: Vault) -> None:
+    def __init__(self, engine: Context, vault: Vault) -> None:
         self.engine = engine
         self.vault = vault
         signers = engine.keys.signers  # signs with the newest, verifies with any

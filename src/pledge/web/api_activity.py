@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.web.auth import AUTH_RESPONSES, requires
 from pledge.web.deps import EngineDep
 
@@ -37,7 +37,7 @@ class Activity(BaseModel):
     at: datetime | None = None
 
 
-def activity_column(engine: Engine) -> tuple[str, str, str]:
+def activity_column(engine: Context) -> tuple[str, str, str]:
     """(database, table of people, last-activity column): the data map's ``facts.last_active``,
     else the ``last_*`` trigger of a retention rule on the table of people, else ``last_login_at``."""
     from pledge.dataplane.people import activity_column as target
@@ -48,7 +48,7 @@ def activity_column(engine: Engine) -> tuple[str, str, str]:
     return found
 
 
-def record_activity(engine: Engine, body: Activity) -> dict[str, Any]:
+def record_activity(engine: Context, body: Activity) -> dict[str, Any]:
     from pledge.connectors.base import ConnectorError
     from pledge.dataplane.people import advance_activity
 

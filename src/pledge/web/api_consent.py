@@ -35,9 +35,10 @@ from pydantic import BaseModel, Field
 from pledge.consent.decisions import Decision
 from pledge.consent.ledger import COOKIE_PREFIX, STATES, UnknownPurpose
 from pledge.consent.unsubscribe import LinkError, read_preferences
+from pledge.context import Context
 from pledge.emails import is_email_address
-from pledge.engine import Engine
-from pledge.policy.model import CookieCategory
+from pledge.policy.localize import localized
+from pledge.policy.model import CookieCategory, Policy
 from pledge.web.auth import AUTH_RESPONSES, BearerDep, api_key, bearer_token, key_for, requires
 from pledge.web.deps import EngineDep, TranslatorDep
 from pledge.web.i18n import LANGUAGES, translator
@@ -88,7 +89,7 @@ DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _decision(engine: Engine, token: str | None, remembered: bool, email: str, purpose: str,
+def _decision(engine: Context, token: str | None, remembered: bool, email: str, purpose: str,
               gpc: bool | None) -> Decision:
     """The key check (unless it was just done from memory) and the decision, on one worker thread."""
     if not remembered:
@@ -105,7 +106,7 @@ async def decision(request: Request) -> Response:
     memory while it was seen in the last 30 s); the decision comes from the cache while
     the person's version counter in the store has not moved, so a change made through any
     server process counts at once."""
-    engine: Engine = request.app.state.engine
+    engine: Context = request.app.state.engine
     token = bearer_token(request.headers.get("authorization"))
     remembered = token is not None and engine.admins.remembered_api_key(token) is not None
     try:
@@ -162,9 +163,14 @@ class ConsentIn(BaseModel):
     gpc: bool | None = None
 
 
-def cookie_choices(engine: Engine, choices: dict[str, bool], gpc: bool) -> dict[str, str]:
+def gpc_blocks(cat: CookieCategory) -> bool:
+    """Global Privacy Control turns a category off by default: sale or sharing, and marketing."""
+    return cat.sells_or_shares or cat.key == "marketing"
+
+
+def cookie_choices(engine: Context, choices: dict[str, bool], gpc: bool) -> dict[str, str]:
     """Banner categories to ledger entries: the category itself and each of its purposes.
-    Essential is never recorded (it needs no consent); GPC refuses sale and sharing."""
+    Essential is never recorded (it needs no consent); GPC refuses sale, sharing and marketing."""
     out: dict[str, str] = {}
     cats: dict[str, CookieCategory] = {c.key: c for c in engine.policy.cookies}
     for key, on in choices.items():
@@ -173,12 +179,12 @@ def cookie_choices(engine: Engine, choices: dict[str, bool], gpc: bool) -> dict[
         cat = cats.get(key)
         if cat is None:
             raise _bad(422, f"no cookie category {key!r}; known: {', '.join(cats) or 'none'}")
-        on = on and not (gpc and cat.sells_or_shares)
+        on = on and not (gpc and gpc_blocks(cat))
         state = "given" if on else "refused"
         out[COOKIE_PREFIX + key] = state
         for purpose in cat.purposes:
             p = engine.policy.purpose(purpose)
-            if gpc and p.sells_or_shares:
+            if gpc and (p.sells_or_shares or p.data_use.startswith("marketing")):
                 out[purpose] = "refused"
             elif p.consent_required or p.legal_basis == "consent":
                 out[purpose] = state
@@ -203,7 +209,7 @@ async def record_consent(request: Request, engine: EngineDep, creds: BearerDep) 
     return await run_in_threadpool(_record_consent, request, engine, creds, body)
 
 
-def _record_consent(request: Request, engine: Engine, creds: HTTPAuthorizationCredentials | None,
+def _record_consent(request: Request, engine: Context, creds: HTTPAuthorizationCredentials | None,
                     body: ConsentIn) -> JSONResponse:
     """The key check and the ledger write, on a worker thread (both read the store)."""
     actor = "subject"
@@ -258,22 +264,44 @@ BANNER_TEXTS = {
     "functional_desc": "Remember your settings, such as language.",
     "analytics_desc": "Help us understand how the site is used.",
     "marketing_desc": "Measure and personalise advertising.",
+    "gpc_honoured": "Your browser sent a Global Privacy Control signal. We honoured it: selling or sharing "
+                    "your data and marketing stay off.",
+    "notice_link": "Read our privacy notice",
+    "cookies_list": "Cookies in this category",
+    "cookie_provider": "Provider",
+    "cookie_duration": "Duration",
+    "not_stated": "not stated",
+    "receipt": "Your choice was recorded. Receipt:",
 }
 
 
-def banner_config(engine: Engine, gpc: bool | None) -> dict[str, Any]:
+def _category(c: CookieCategory | None, key: str, policy: Policy) -> dict[str, Any]:
+    """One banner category: flags, and per language its name, description and cookies."""
+    words: dict[str, Any] = {}
+    for lang in LANGUAGES:
+        here = localized(policy, lang)
+        cat = next((x for x in here.cookies if x.key == key), None)
+        own = cat is not None and c is not None and (lang == policy.language or lang in c.translations)
+        words[lang] = {"name": cat.name if cat and own else None,  # else the banner's own word for the key
+                       "description": cat.description if cat and own else None,
+                       "cookies": [k.words(lang) for k in cat.cookies] if cat else []}
+    return {"key": key, "locked": key == "essential",
+            "sells_or_shares": bool(c.sells_or_shares) if c else key == "marketing",
+            "gpc_off": gpc_blocks(c) if c else key == "marketing",
+            "cookies": [k.name for k in c.cookies] if c else [], "words": words}
+
+
+def banner_config(engine: Context, gpc: bool | None) -> dict[str, Any]:
     policy = engine.policy
-    cats = policy.cookies
-    categories: list[dict[str, Any]] = [
-        {"key": c.key, "locked": c.key == "essential", "sells_or_shares": c.sells_or_shares,
-         "cookies": list(c.cookies)} for c in cats
-    ] or [{"key": k, "locked": k == "essential", "sells_or_shares": k == "marketing", "cookies": []}
-          for k in DEFAULT_CATEGORIES]
-    if not any(c["key"] == "essential" for c in categories):
-        categories.insert(0, {"key": "essential", "locked": True, "sells_or_shares": False, "cookies": []})
+    keys: list[str] = [c.key for c in policy.cookies] or list(DEFAULT_CATEGORIES)
+    if "essential" not in keys:
+        keys.insert(0, "essential")
+    by_key: dict[str, CookieCategory] = {c.key: c for c in policy.cookies}
+    categories = [_category(by_key.get(k), k, policy) for k in keys]
     texts = {lang: {k: translator(lang)(v) for k, v in BANNER_TEXTS.items()} for lang in LANGUAGES}
     return {"version": policy.version, "language": policy.language, "gpc": bool(gpc),
-            "categories": categories, "texts": texts, "endpoint": "/v1/consent"}
+            "categories": categories, "texts": texts, "endpoint": "/v1/consent",
+            "receipt_endpoint": "/v1/consent/receipt", "notice": "/notice"}
 
 
 @router.get("/v1/consent/config", tags=["consent"])

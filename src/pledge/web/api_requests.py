@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.rights.delivery import DeliveryError
 from pledge.rights.requests import (
     DENIAL_GROUNDS,
@@ -115,12 +115,12 @@ class AckOut(BaseModel):
     acknowledged: bool
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
+def _engine(request: Request) -> Context:
+    engine: Context = request.app.state.engine
     return engine
 
 
-def _out(engine: Engine, view: RequestView, *, with_download: bool, anonymous: bool = False) -> RequestOut:
+def _out(engine: Context, view: RequestView, *, with_download: bool, anonymous: bool = False) -> RequestOut:
     data = view.as_dict()
     fields = {k: data.get(k) for k in RequestOut.model_fields if k != "download_url"}
     if anonymous:  # before verification nothing may tell whether the email belongs to an organisation
@@ -142,7 +142,7 @@ def _fail(exc: Exception) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
-def _get(engine: Engine, request_id: str) -> RequestView:
+def _get(engine: Context, request_id: str) -> RequestView:
     try:
         return engine.requests.get(request_id)
     except RequestError as exc:
@@ -245,7 +245,7 @@ def list_requests(engine: EngineDep, creds: BearerDep,
     return [_out(engine, v, with_download=False) for v in views]
 
 
-def _act(engine: Engine, creds: HTTPAuthorizationCredentials | None, request_id: str, action: str,
+def _act(engine: Context, creds: HTTPAuthorizationCredentials | None, request_id: str, action: str,
          **kwargs: Any) -> RequestOut:
     key = api_key(engine, creds, "requests:approve")
     actor = f"api_key:{key.prefix}"

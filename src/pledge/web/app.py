@@ -1,4 +1,4 @@
-"""The web application: JSON API, privacy centre and admin console on one Engine."""
+"""The web application: JSON API, privacy centre and admin console on one engine."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pledge.engine import Engine
+from pledge.context import Context
 
 log = logging.getLogger("pledge.web")
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Context) -> FastAPI:
     """The app for ``engine``; raises :class:`pledge.keys.KeysMissing` at once when the
     deployment has no keys, rather than starting and failing every request."""
     engine.keys  # noqa: B018 - load the keys now
@@ -21,7 +21,8 @@ def create_app(engine: Engine) -> FastAPI:
         title="Pledge",
         summary="Privacy policy as code: data-subject rights, retention, consent and records.",
         version="0.1.0",
-        docs_url="/docs",
+        docs_url=None,  # web/docs_page: Swagger UI from our own static files, never a CDN
+        redoc_url=None,
     )
     app.state.engine = engine
     if engine.settings.broker_url and not engine.jobs.distributed:
@@ -29,8 +30,9 @@ def create_app(engine: Engine) -> FastAPI:
                     "jobs=pledge.jobs.runner_for (as `pledge serve` does) to hand requests to `pledge worker`s")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
-    from pledge.web import errors, home, notice_page
+    from pledge.web import docs_page, errors, home, notice_page
 
+    app.include_router(docs_page.router)
     app.include_router(home.router)
     app.include_router(notice_page.router)
     errors.install(app)
@@ -39,6 +41,9 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(api_consent.router)
     app.include_router(api_consent_version.router)  # the decisions epoch, for caching clients
+    from pledge.web import consent_receipts
+
+    app.include_router(consent_receipts.router)  # anonymous visitors' banner choices
     app.include_router(preferences.router)
 
     from pledge.web import admin, center, devmail_page
@@ -64,6 +69,9 @@ def create_app(engine: Engine) -> FastAPI:
     from pledge.web import art19_page
 
     app.include_router(art19_page.router)
+    from pledge.web import branding_page
+
+    app.include_router(branding_page.router)  # /brand.css and /brand/logo (pledge.yaml's branding:)
     scheduler.attach(app, engine)  # daily sweep in-process (off under pytest unless asked)
     from pledge import outbox
 
@@ -73,7 +81,10 @@ def create_app(engine: Engine) -> FastAPI:
     from pledge.web.limits import BodyLimit
 
     app.add_middleware(BodyLimit, max_bytes=engine.settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders, https=engine.settings.base_url.lower().startswith("https://"))
+    from pledge.branding import brand_of
+
+    app.add_middleware(SecurityHeaders, https=engine.settings.base_url.lower().startswith("https://"),
+                       images=brand_of(engine).logo_origin or "")
     from pledge.web import ops
 
     ops.install(app, engine)  # /healthz /readyz /metrics, and the request log (the outermost middleware)

@@ -23,7 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pledge.admins import ApiKey
-from pledge.engine import Engine
+from pledge.context import Context
 
 __all__ = ["AUTH_RESPONSES", "BearerDep", "api_key", "bearer", "bearer_token", "key_for", "requires"]
 
@@ -52,7 +52,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def key_for(engine: Engine, token: str | None, scope: str) -> ApiKey:
+def key_for(engine: Context, token: str | None, scope: str) -> ApiKey:
     """The key's record when ``token`` is a valid key holding ``scope``; else HTTPException."""
     if token is None:
         raise HTTPException(401, "an API key is needed (Authorization: Bearer plk_…)",
@@ -67,7 +67,7 @@ def key_for(engine: Engine, token: str | None, scope: str) -> ApiKey:
     return key
 
 
-def api_key(engine: Engine, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
+def api_key(engine: Context, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
     """:func:`key_for` with the credentials FastAPI's :data:`bearer` found."""
     return key_for(engine, creds.credentials if creds is not None else None, scope)
 

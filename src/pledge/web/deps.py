@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.web.i18n import Translator, pick_language, translator
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
+def get_engine(request: Request) -> Context:
+    engine: Context = request.app.state.engine
     return engine
 
 
@@ -28,5 +28,5 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
+EngineDep = Annotated[Context, Depends(get_engine)]
 TranslatorDep = Annotated[Translator, Depends(get_translator)]

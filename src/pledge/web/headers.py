@@ -7,7 +7,7 @@ no referrer, HSTS and ``Secure`` cookies when the deployment is served over http
   plugins; forms post only to Pledge; no page may be framed (``frame-ancestors 'none'``).
   Two exceptions, by path: ``/consent/demo`` imitates a platform's page, with an inline
   ``onclick`` and the inline scripts the banner switches on (``'unsafe-inline'`` for
-  scripts and styles there); ``/docs`` and ``/redoc`` load their viewers from a CDN.
+  scripts and styles there); ``/docs`` runs Swagger UI's inline start-up script (its files are our own, never a CDN's).
   ``/consent.js`` itself runs on *other* sites, under their policies: it only adds a
   ``<style>`` element and calls back to this origin.
 - ``X-Frame-Options: DENY`` (browsers without ``frame-ancestors``),
@@ -38,12 +38,9 @@ _BASE = {
     "frame-ancestors": "'none'",
 }
 _DEMO = {**_BASE, "script-src": "'self' 'unsafe-inline'", "style-src": "'self' 'unsafe-inline'"}
-_CDN = "https://cdn.jsdelivr.net"
-_DOCS = {**_BASE, "script-src": f"'self' 'unsafe-inline' {_CDN}",
-         "style-src": f"'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com",
-         "font-src": "'self' data: https://fonts.gstatic.com",
-         "img-src": "'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-         "worker-src": "'self' blob:"}
+# Swagger UI is served from our own static files (web/docs_page): no CDN, works offline
+_DOCS = {**_BASE, "script-src": "'self' 'unsafe-inline'", "style-src": "'self' 'unsafe-inline'",
+         "font-src": "'self' data:", "worker-src": "'self' blob:"}
 
 
 def _text(policy: dict[str, str]) -> str:
@@ -57,12 +54,15 @@ HSTS = "max-age=31536000; includeSubDomains"
 _PLAIN = (("x-frame-options", "DENY"), ("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer"))
 
 
-def csp_for(path: str) -> str:
+def csp_for(path: str, images: str = "") -> str:
+    """The page's policy; ``images`` adds an origin to ``img-src`` (a brand's https logo)."""
     if path == "/consent/demo":
-        return CSP_DEMO
-    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
-        return CSP_DOCS
-    return CSP
+        policy = CSP_DEMO
+    elif path in ("/docs", "/docs/oauth2-redirect"):
+        policy = CSP_DOCS
+    else:
+        policy = CSP
+    return policy.replace("img-src 'self' data:", f"img-src 'self' data: {images}") if images else policy
 
 
 def harden_cookie(value: str, *, secure: bool) -> str:
@@ -79,9 +79,10 @@ def harden_cookie(value: str, *, secure: bool) -> str:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, images: str = "") -> None:
         self.app = app
         self.https = https
+        self.images = images  # an https origin pages may load images from (pledge.branding's logo)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +93,7 @@ class SecurityHeaders:
         async def hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("content-security-policy", csp_for(path))
+                headers.setdefault("content-security-policy", csp_for(path, self.images))
                 for name, value in _PLAIN:
                     headers.setdefault(name, value)
                 if self.https:

@@ -17,6 +17,7 @@ from pledge.web.labels import (
     action_label,
     legal_basis_label,
     period_words,
+    policy_in,
     right_label,
     trigger_label,
 )
@@ -57,7 +58,7 @@ def retention_rows(policy: Policy, t: Translator) -> list[RetentionRow]:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
-    policy = engine.policy
+    policy = policy_in(engine, t)
     rights = [(right_label(r.kind, t), RIGHT_ARTICLES.get(r.kind)) for r in policy.rights.offered]
     promise = policy.rights.promise or next(
         (d.respond for d in policy.rights.deadlines if d.regime == "gdpr"), None)

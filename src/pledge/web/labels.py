@@ -7,7 +7,10 @@ the privacy notice uses), so "P12M" reads "12 months" / "12 miesięcy".
 
 from __future__ import annotations
 
+from pledge.context import Context
 from pledge.policy.duration import Duration
+from pledge.policy.localize import localized
+from pledge.policy.model import Policy
 from pledge.reports.words import duration_words
 from pledge.web.i18n import Translator
 
@@ -79,3 +82,40 @@ def period_words(period: Duration, t: Translator, case: str = "nom") -> str:
     if period.approx_days == 0:
         return t("without undue delay")
     return duration_words(period, t.lang, case)
+
+
+def policy_in(engine: Context, t: Translator) -> Policy:
+    """The deployment's policy with its purposes, categories, rules… named in the page's language."""
+    return localized(engine.policy, t.lang)
+
+
+#: words for data categories a policy may leave out (the data map still holds them)
+CATEGORY_LABELS = {
+    "user.name": "Name",
+    "user.contact.email": "Email address",
+    "user.contact.phone_number": "Phone number",
+    "user.contact.address": "Address",
+    "user.contact.organization": "Company name",
+    "user.demographic.date_of_birth": "Date of birth",
+    "user.demographic.language": "Language",
+    "user.unique_id": "Account number",
+    "user.account.settings": "Account settings",
+    "user.behavior": "How you use the service",
+    "user.content.private": "Content you created",
+    "user.financial": "Billing records",
+    "user.device.ip_address": "IP address",
+}
+
+
+def category_label(key: str, policy: Policy, t: Translator) -> str | None:
+    """A data category in words: the policy's own name for it (or for the nearest broader
+    category it declares), else our words for common ones; None when there are none."""
+    names = {c.key: c.name for c in policy.categories}
+    probe = key
+    while probe:
+        if probe in names:
+            return names[probe]
+        if probe in CATEGORY_LABELS:
+            return t(CATEGORY_LABELS[probe])
+        probe = probe.rpartition(".")[0]
+    return None

@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from pledge.gauges import SweepTally, overdue_by_kind, requests_by_kind_state
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
 
 __all__ = ["DECISION_ROUTES", "AppMetrics", "StoreCollector"]
 
@@ -57,7 +57,7 @@ def multiprocess_dir() -> str | None:
 class StoreCollector(Collector):
     """The series read from the store (and the broker) when Prometheus scrapes."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
         self.sweeps = SweepTally()
 
@@ -115,7 +115,7 @@ class StoreCollector(Collector):
 class AppMetrics:
     """The registry of one app and the series its requests feed."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.registry = CollectorRegistry()
         shared = multiprocess_dir()
         own = None if shared else self.registry  # multiprocess: the files are the registry

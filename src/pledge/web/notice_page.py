@@ -20,11 +20,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.reports.campaign import CHANGE_LINES, OTHER_CHANGES, Campaign, CampaignError, Campaigns
 from pledge.reports.notice import build_notice, to_html
 from pledge.web.deps import EngineDep, TranslatorDep
 from pledge.web.i18n import Translator, translator
+from pledge.web.labels import policy_in
 from pledge.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -37,10 +38,10 @@ ACCEPT_SALT = "pledge.notice.accept"
 def notice(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLResponse:
     built = build_notice(engine.policy, t.lang)
     body = Markup(to_html(built))  # noqa: S704 - to_html escapes every text it writes
-    return render(request, "notice.html", t, notice=built, body=body, policy=engine.policy)
+    return render(request, "notice.html", t, notice=built, body=body, policy=policy_in(engine, t))
 
 
-def _campaign_of(engine: Engine, token: str) -> Campaign | None:
+def _campaign_of(engine: Context, token: str) -> Campaign | None:
     """The campaign a signed acceptance token names, or None when the token is not ours."""
     try:
         data = URLSafeSerializer(engine.keys.signers, salt=ACCEPT_SALT).loads(token)
@@ -84,7 +85,7 @@ async def accept(request: Request, engine: EngineDep, t: TranslatorDep) -> HTMLR
     return await run_in_threadpool(_accept, request, engine, t, token)
 
 
-def _accept(request: Request, engine: Engine, t: Translator, token: str) -> HTMLResponse:
+def _accept(request: Request, engine: Context, t: Translator, token: str) -> HTMLResponse:
     """Record the acceptance (on a worker thread: it reads and writes the store)."""
     campaign = _campaign_of(engine, token)
     t = _translator_for(request, t, campaign)

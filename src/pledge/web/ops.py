@@ -28,7 +28,7 @@ from pledge.health import Readiness
 from pledge.web.auth import bearer_token, key_for
 
 if TYPE_CHECKING:
-    from pledge.engine import Engine
+    from pledge.context import Context
     from pledge.web.metrics import AppMetrics
 
 __all__ = ["METRICS_SCOPE", "install", "router"]
@@ -41,7 +41,7 @@ _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 @router.get("/healthz", summary="Liveness: the process serves",
             responses={200: {"content": {"application/json": {"example": {"status": "ok", "platform": "omni-one"}}}}})
 async def healthz(request: Request) -> dict[str, str]:
-    engine: Engine = request.app.state.engine
+    engine: Context = request.app.state.engine
     return {"status": "ok", "platform": engine.config.name}
 
 
@@ -68,7 +68,7 @@ def _local(request: Request) -> bool:
                                                 401: {"description": "Not local, and no valid API key"},
                                                 403: {"description": "The API key lacks metrics:read"}})
 async def metrics(request: Request) -> Response:
-    engine: Engine = request.app.state.engine
+    engine: Context = request.app.state.engine
     if not _local(request):
         token = bearer_token(request.headers.get("authorization"))
         try:
@@ -80,7 +80,7 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=media, headers={"Cache-Control": "no-store"})
 
 
-def install(app: FastAPI, engine: Engine) -> None:
+def install(app: FastAPI, engine: Context) -> None:
     """Routes, the request log and metrics, and (optionally) tracing; call it last in
     ``create_app``, so that the request log is the outermost middleware."""
     from pledge.web import tracing

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import insert, select, update
 
-from pledge.engine import Engine
+from pledge.context import Context
 from pledge.store.tables.console import admin_sessions
 
 __all__ = ["COOKIE", "FORM_COOKIE", "ConsoleSession", "SessionPolicy", "end_session", "form_token",
@@ -57,11 +57,11 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _signer(engine: Engine, salt: str) -> URLSafeSerializer:
+def _signer(engine: Context, salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(engine.keys.signers, salt=salt)  # signs with the newest key, verifies with any
 
 
-def start_session(engine: Engine, user_id: int, policy: SessionPolicy | None = None) -> str:
+def start_session(engine: Context, user_id: int, policy: SessionPolicy | None = None) -> str:
     """Create a session row; returns the signed cookie value."""
     policy = policy or SessionPolicy()
     token = secrets.token_urlsafe(32)
@@ -74,7 +74,7 @@ def start_session(engine: Engine, user_id: int, policy: SessionPolicy | None = N
     return str(_signer(engine, "admin-session").dumps(token))
 
 
-def load_session(engine: Engine, cookie: str | None, policy: SessionPolicy | None = None) -> ConsoleSession | None:
+def load_session(engine: Context, cookie: str | None, policy: SessionPolicy | None = None) -> ConsoleSession | None:
     """The live session behind a cookie, or None (unsigned, unknown, revoked or expired).
 
     A live session's idle clock restarts; an expired one is revoked.
@@ -100,7 +100,7 @@ def load_session(engine: Engine, cookie: str | None, policy: SessionPolicy | Non
     return ConsoleSession(row.id, row.user_id, row.csrf, _aware(row.expires_at))
 
 
-def end_session(engine: Engine, session_id: int) -> None:
+def end_session(engine: Context, session_id: int) -> None:
     with engine.store.begin() as conn:
         conn.execute(update(admin_sessions).where(admin_sessions.c.id == session_id)
                      .values(revoked_at=engine.now()))
@@ -115,12 +115,12 @@ def new_form_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def form_token(engine: Engine, cookie_secret: str) -> str:
+def form_token(engine: Context, cookie_secret: str) -> str:
     """The form field that matches a ``FORM_COOKIE`` value."""
     return str(_signer(engine, "form-csrf").dumps(cookie_secret))
 
 
-def form_token_ok(engine: Engine, cookie_secret: str | None, submitted: str | None) -> bool:
+def form_token_ok(engine: Context, cookie_secret: str | None, submitted: str | None) -> bool:
     if not cookie_secret or not submitted:
         return False
     try:

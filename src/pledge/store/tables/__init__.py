@@ -25,6 +25,7 @@ TABLE_MODULES = (
     "ratelimit",
     "prove",
     "outbox",
+    "blobs",
 )
 
 for _name in TABLE_MODULES:

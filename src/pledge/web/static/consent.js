@@ -2,8 +2,10 @@
  *   <script src="https://pledge.example/consent.js" data-lang="pl" data-subject-token="..."></script>
  * Scripts tagged <script type="text/plain" data-category="analytics"> run only once their
  * category is allowed. Essential is always on; the rest are opt-in. Global Privacy Control
- * (navigator.globalPrivacyControl or a Sec-GPC: 1 request) switches sale and sharing off
- * without asking. A new notice version asks again.
+ * (navigator.globalPrivacyControl or a Sec-GPC: 1 request) switches sale, sharing and marketing
+ * off without asking, and the banner says it was honoured. Each category lists its cookies
+ * (name, provider, duration, purpose) from the policy. A visitor without a token has their
+ * choice kept by the server under a random receipt id. A new notice version asks again.
  */
 (function () {
   "use strict";
@@ -41,7 +43,9 @@
       "; Max-Age=" + MAX_AGE + "; Path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
   }
 
-  function blocked(cat) { return gpc && cat.sells_or_shares; }
+  function blocked(cat) { return gpc && (cat.gpc_off || cat.sells_or_shares); }
+
+  function words(cat) { return (cat.words && (cat.words[lang] || cat.words.en)) || {}; }
 
   function allowed(state, key) {
     if (key === "essential") { return true; }
@@ -64,7 +68,7 @@
   }
 
   function send(state) {
-    if (!token) { return; }
+    if (!token) { receipt(state); return; }
     var body = JSON.stringify({ token: token, choices: state.c, notice_version: state.v, gpc: gpc,
                                 method: "cookie_banner", channel: "web" });
     try {
@@ -73,13 +77,32 @@
     } catch (e) { /* the cookie still holds the choice */ }
   }
 
+  /* A visitor without a token: the server keeps the choice under a random receipt id. */
+  function receipt(state) {
+    if (!CONFIG.receipt_endpoint || origin !== location.origin) { return; }
+    var body = JSON.stringify({ receipt: state.r || null, choices: state.c, notice_version: state.v, gpc: gpc });
+    try {
+      fetch(CONFIG.receipt_endpoint, { method: "POST", body: body, credentials: "same-origin",
+                                       headers: { "Content-Type": "text/plain;charset=UTF-8" } })
+        .then(function (res) { return res.ok ? res.json() : null; })
+        .then(function (out) {
+          if (out && out.receipt) {
+            state.r = out.receipt; write(state);
+            document.dispatchEvent(new CustomEvent("pledge:receipt", { detail: out }));
+          }
+        }).catch(function () { /* the cookie still holds the choice */ });
+    } catch (e) { /* idem */ }
+  }
+
   function decide(choices) {
     var c = {};
     CONFIG.categories.forEach(function (cat) {
       if (cat.locked) { return; }
       c[cat.key] = !!choices[cat.key] && !blocked(cat);
     });
+    var before = read();
     var state = { v: CONFIG.version, c: c, g: gpc, t: new Date().toISOString() };
+    if (before && before.r) { state.r = before.r; }
     write(state);
     close();
     activate(state);
@@ -114,7 +137,13 @@
       ".pledge-cb .btns{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:flex-end}" +
       ".pledge-cb button{font:inherit;border-radius:6px;padding:.5rem .9rem;cursor:pointer;border:2px solid #0b5fff;" +
       "background:#fff;color:#0b5fff}.pledge-cb button.primary{background:#0b5fff;color:#fff}" +
-      ".pledge-cb :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}";
+      ".pledge-cb :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}" +
+      ".pledge-cb{max-height:calc(100vh - 2rem);overflow:auto;box-sizing:border-box}" +
+      ".pledge-cb .gpc{background:#e8f5e9;border-left:4px solid #1a7f37;padding:.4rem .6rem}" +
+      ".pledge-cb details{margin-top:.2rem}.pledge-cb summary{cursor:pointer;color:#0b5fff}" +
+      ".pledge-cb ul{margin:.2rem 0 0;padding-left:1.1rem}.pledge-cb li{overflow-wrap:anywhere}" +
+      ".pledge-cb a{color:#0b5fff}.pledge-cb p.notice-line,.pledge-cb p.gpc{margin:.2rem 0 .6rem;box-shadow:none}" +
+      ".pledge-cb p.notice-line{background:none;border:0;padding:0}";
     var s = el("style", { id: "pledge-cb-style" });
     s.textContent = css;
     document.head.appendChild(s);
@@ -131,13 +160,17 @@
     var title = el("h2", { id: "pledge-cb-title", tabindex: "-1" }, T.title);
     root.appendChild(title);
     root.appendChild(el("p", { id: "pledge-cb-body" }, T.body));
+    if (gpc) { root.appendChild(el("p", { "class": "gpc", id: "pledge-cb-gpc", role: "status" }, T.gpc_honoured)); }
+    var notice = el("a", { href: origin + CONFIG.notice + "?lang=" + lang, "class": "pledge-cb-notice" }, T.notice_link);
+    root.appendChild(el("p", { "class": "notice-line" })).appendChild(notice);
     var set = el("fieldset");
     set.appendChild(el("legend", {}, T.categories));
     CONFIG.categories.forEach(function (cat) {
       var id = "pledge-cb-" + cat.key;
       var row = el("div", { "class": "row" });
       var box = el("input", { type: "checkbox", id: id, name: cat.key, "aria-describedby": id + "-desc" });
-      var note = T[cat.key + "_desc"] || "";
+      var w = words(cat);
+      var note = w.description || T[cat.key + "_desc"] || "";
       if (cat.locked) {
         box.checked = true; box.disabled = true; note = T.always_on + ". " + note;
       } else if (blocked(cat)) {
@@ -146,8 +179,23 @@
         box.checked = allowed(current, cat.key);
       }
       var text = el("div");
-      text.appendChild(el("label", { "for": id }, T[cat.key] || cat.key));
+      text.appendChild(el("label", { "for": id }, w.name || T[cat.key] || cat.key));
       text.appendChild(el("small", { id: id + "-desc" }, note));
+      if (w.cookies && w.cookies.length) {
+        var more = el("details");
+        more.appendChild(el("summary", {}, T.cookies_list + " (" + w.cookies.length + ")"));
+        var list = el("ul");
+        w.cookies.forEach(function (k) {
+          var li = el("li");
+          li.appendChild(el("strong", {}, k.name));
+          li.appendChild(el("span", {}, " — " + (k.purpose || T.not_stated)));
+          li.appendChild(el("small", {}, T.cookie_provider + ": " + (k.provider || T.not_stated) + " · " +
+                                          T.cookie_duration + ": " + (k.duration || T.not_stated)));
+          list.appendChild(li);
+        });
+        more.appendChild(list);
+        text.appendChild(more);
+      }
       row.appendChild(box);
       row.appendChild(text);
       set.appendChild(row);

@@ -1,0 +1,124 @@
+"""Deployments of the example platforms with real files, in a folder or on SeaweedFS, and the
+views of them the blob rights tests compare with: listings made without Pledge (os.scandir,
+boto3's list_objects_v2) and the person's rows read with plain SQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pledge.datamap.blobs import override_variable
+from pledge.engine import Engine
+from pledge.platforms.blobfiles import targets_for, write_blobs
+from pledge.settings import Settings, load_config
+from tests.blob_services import SeaweedServer
+from tests.requests_support import deployment
+
+#: example -> (its store, SQL giving (user id, email, file rows) per user, SQL of one user's keys)
+EXAMPLES = {
+    "omni-one": ("uploads",
+                 "SELECT u.id, u.email, COUNT(f.id) AS n FROM users u JOIN files f ON f.owner_id = u.id "
+                 "GROUP BY u.id, u.email ORDER BY n DESC, u.id LIMIT 3",
+                 "SELECT 'uploads/' || id FROM files WHERE owner_id = ?"),
+    "onestepai": ("media",
+                  "SELECT u.id, u.email, COUNT(m.id) AS n FROM users u JOIN media m ON m.user_id = u.id "
+                  "GROUP BY u.id, u.email ORDER BY n DESC, u.id LIMIT 3",
+                  "SELECT 'media/' || user_id || '/' || id || '.png' FROM media WHERE user_id = ?"),
+}
+
+
+@dataclass
+class BlobDeployment:
+    """One example deployment whose files live in a folder or under a bucket's prefix."""
+
+    example: str
+    cfg: Path
+    backend: str
+    server: SeaweedServer | None = None
+    bucket: str = ""
+    prefix: str = ""
+
+    @property
+    def store_name(self) -> str:
+        return EXAMPLES[self.example][0]
+
+    @property
+    def db(self) -> Path:
+        return self.cfg.parent / "platform.db"
+
+    @property
+    def folder(self) -> Path:
+        return self.cfg.parent / "blobs" / self.store_name
+
+    def env(self) -> dict[str, str]:
+        """What moves the store onto S3 (PLEDGE_BLOBS_<NAME>), for this process or a child."""
+        if self.backend != "s3":
+            return {}
+        assert self.server is not None
+        url = f"s3://{self.bucket}/{self.prefix.rstrip('/')}?endpoint_url={self.server.endpoint}"
+        return {override_variable(self.store_name): url}
+
+    def engine(self) -> Engine:
+        s = Settings(environment="test")
+        return Engine(load_config(self.cfg, s), s)
+
+    def listing(self) -> dict[str, int]:
+        """Every stored file's key and size, read without Pledge."""
+        if self.backend == "s3":
+            assert self.server is not None
+            return {k[len(self.prefix):]: n for k, n in self.server.listing(self.bucket, self.prefix).items()}
+        out: dict[str, int] = {}
+
+        def scan(folder: Path, base: str) -> None:
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    scan(Path(entry.path), f"{base}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    out[f"{base}{entry.name}"] = entry.stat().st_size
+
+        if self.folder.is_dir():
+            scan(self.folder, "")
+        return out
+
+    def read(self, key: str) -> bytes:
+        if self.backend == "s3":
+            assert self.server is not None
+            body: bytes = self.server.client().get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+            return body
+        return (self.folder / key).read_bytes()
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(query, args).fetchall()
+
+    def people(self) -> list[tuple[int, str, int]]:
+        """Users with the most files (id, email, files), by plain SQL."""
+        return [(int(i), str(e), int(n)) for i, e, n in self.sql(EXAMPLES[self.example][1])]
+
+    def keys_of(self, user_id: int) -> set[str]:
+        """The user's file keys from their rows, by plain SQL."""
+        return {str(k) for (k,) in self.sql(EXAMPLES[self.example][2], user_id)}
+
+
+def make_deployment(tmp_path: Path, example: str, backend: str, *, server: SeaweedServer | None = None,
+                    bucket: str = "", prefix: str = "", users: int = 30) -> BlobDeployment:
+    """A copy of the example with a generated platform and its files written, in a folder or on
+    S3 (the caller puts :meth:`BlobDeployment.env` in the environment first, for S3)."""
+    cfg = deployment(tmp_path, example, users=users, files=False)
+    dep = BlobDeployment(example, cfg, backend, server, bucket, prefix)
+    saved = {k: os.environ.get(k) for k in dep.env()}
+    os.environ.update(dep.env())
+    try:
+        engine = dep.engine()
+        try:
+            stores = {n: engine.blobs.get(n) for n in engine.blobs.names()}
+            write_blobs(example, f"sqlite:///{dep.db}", targets_for(engine.dataset, stores))
+        finally:
+            engine.close()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return dep
