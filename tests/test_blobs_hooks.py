@@ -162,3 +162,44 @@ def test_resume_settles_a_batch_a_crash_left_planned(tmp_path: Path) -> None:
         engine.close()
     assert (out.gone, out.failed, out.kept) == (5, 0, 2)
     assert dep.listing() == {k: n for k, n in before.items() if k not in {f"uploads/{i}" for i in ids}}
+
+
+def test_ledger_replay_and_prove_reach_restored_files(tmp_path: Path) -> None:
+    """The wiring, not the hooks alone: after a restore of the database and the folder,
+    `pledge prove` reports the erased person's files as broken, and the real ledger replay
+    deletes them again and says how many; the proof is then kept."""
+    from datetime import timedelta
+
+    from pledge.prove.run import prove
+    from pledge.retention.replay import replay
+    from pledge.rights.erasure import erase
+
+    dep = make_deployment(tmp_path, "omni-one", "folder", users=20)
+    uid, email, _ = dep.people()[0]
+    mine = dep.keys_of(uid)
+    assert mine
+    backup = tmp_path / "backup"
+    shutil.copytree(dep.cfg.parent / "blobs", backup / "blobs")
+    shutil.copyfile(dep.db, backup / "platform.db")
+    engine = dep.engine()
+    try:
+        since = engine.now() - timedelta(hours=1)
+        blob_erasure.plan_person(engine, "request:1", {"email": email})
+        erase(engine, {"email": email}, request_id="first")
+        blob_erasure.after_commit(engine, "request:1")
+        assert not mine & set(dep.listing())
+        engine.close()
+        shutil.rmtree(dep.cfg.parent / "blobs")
+        shutil.copytree(backup / "blobs", dep.cfg.parent / "blobs")
+        shutil.copyfile(backup / "platform.db", dep.db)
+        engine = dep.engine()
+        assert mine <= set(dep.listing())  # the restore brought them back
+        before = {f.id: f for f in prove(engine).findings}["blobs:erased"]
+        assert before.status == "broken" and before.detail["erased_back"] == len(mine)
+        report = replay(engine, since, force=True)
+        assert report["files_deleted"] == len(mine) and report["files_pending"] == 0
+        assert not mine & set(dep.listing())
+        after = {f.id: f for f in prove(engine).findings}["blobs:erased"]
+        assert after.status == "kept", after.detail
+    finally:
+        engine.close()

@@ -124,6 +124,7 @@ def test_markup_in_the_name_is_text_and_an_https_logo_is_allowed_by_the_csp(temp
 @pytest.mark.parametrize(("branding", "key", "says"), [
     ({"primary_colour": "red;}</style><script>alert(1)</script>"}, "branding.primary_colour", "is not a colour"),
     ({"primary_colour": "#12345"}, "branding.primary_colour", "is not a colour"),
+    ({"primary_colour": "#fff\n"}, "branding.primary_colour", "is not a colour"),
     ({"primary_colour": None}, "branding.primary_colour", "quote the colour"),
     ({"support_email": "help desk"}, "branding.support_email", "is not an email address"),
     ({"support_email": "a@b.co\nBcc: x@y.z"}, "branding.support_email", "is not an email address"),
@@ -169,6 +170,7 @@ def test_every_request_email_carries_the_brand_and_the_signed_choices_link(s: Si
             assert "Your privacy choices (give or withdraw each consent): " in body
         link = re.search(r"http://127\.0\.0\.1:8000(/preferences/[^\s?]+)\?lang=(\w+)", body)
         assert link and link.group(2) == lang
+    assert link is not None
     opened = s.new_client().get(link.group(1) + f"?lang={lang}")
     assert opened.status_code == 200 and email in opened.text and 'name="purpose"' in opened.text
     token = link.group(1).rsplit("/", 1)[1]

@@ -19,7 +19,7 @@ from sqlalchemy import (
     select,
 )
 
-from pledge.rights.masking import (
+from pledge.dataplane.masking import (
     MaskingError,
     delete_rows,
     hmac_pseudonym,

@@ -277,3 +277,62 @@ def test_tables_without_a_primary_key_follow_the_row_key_rule(tmp_path: Path) ->
     assert sweep.run(engine, NOW, batch_size=1, max_batch=1)["total_rows"] == 4
     assert table_keys(eng, "pings", "device, at") == want
     engine.close()
+
+
+# -- an exemption whose trigger date is empty keeps nothing (as erasure rules) -------------------------
+ORDER_CUT = NOW.replace(year=NOW.year - 1, tzinfo=None)  # the rule: P1Y from closed_at
+
+
+def test_an_exemption_with_an_empty_trigger_date_does_not_keep_the_row(any_db_url: str, tmp_path: Path) -> None:
+    """No trigger date, no proof of the obligation: the sweep deletes a row (and the lines
+    dated through it) whose exemption trigger is empty, exactly as erasure does
+    (``erasure_rows.clock_starts`` gives None, the row is erased normally); a row whose
+    trigger lies inside the exemption's period is kept. Expectations from plain SQL."""
+    md = MetaData()
+    Table("orders", md, Column("id", Integer, primary_key=True, autoincrement=False),
+          Column("closed_at", DateTime, nullable=False), Column("invoiced_at", DateTime, nullable=True),
+          Column("buyer", String(100)))
+    Table("order_lines", md, Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
+          Column("line_no", Integer, primary_key=True, autoincrement=False), Column("item", String(100)))
+    ds = {"name": "shop", "databases": [{"name": "main", "collections": [
+        {"name": "orders", "exemption": "tax_records", "fields": [
+            {"name": "id", "primary_key": True}, {"name": "closed_at"}, {"name": "invoiced_at"},
+            {"name": "buyer", "categories": ["user.name"]}]},
+        {"name": "order_lines", "exemption": "tax_records", "fields": [
+            {"name": "order_id", "primary_key": True, "references": [{"field": "orders.id"}]},
+            {"name": "line_no", "primary_key": True}, {"name": "item"}]}]}]}
+    policy = {**POLICY,
+              "exemptions": [{**POLICY["exemptions"][0], "trigger": "invoiced_at",
+                              "collections": ["main.orders", "main.order_lines"]}],
+              "retention": [rule("old_orders", "main.orders", "closed_at", "P1Y", cascade=True,
+                                 exemptions=["tax_records"]),
+                            rule("old_lines", "main.order_lines", "main.orders.closed_at", "P1Y",
+                                 exemptions=["tax_records"])]}
+    engine = make_engine(tmp_path / "cfg", any_db_url, ds, policy, NOW)
+    eng = engine.platform_engine("main")
+    md.create_all(eng)
+    old = ORDER_CUT - 30 * DAY
+    orders = [{"id": 1, "closed_at": old, "invoiced_at": None, "buyer": "Ann"},             # no date: not kept
+              {"id": 2, "closed_at": old, "invoiced_at": TAX_CUT + DAY, "buyer": "Bob"},    # inside: kept
+              {"id": 3, "closed_at": old, "invoiced_at": TAX_CUT - DAY, "buyer": "Cy"},     # period over
+              {"id": 4, "closed_at": ORDER_CUT + DAY, "invoiced_at": None, "buyer": "Di"},  # rule not due
+              {"id": 5, "closed_at": old, "invoiced_at": TAX_CUT + SECOND, "buyer": "Ed"}]  # just inside
+    with eng.begin() as conn:
+        conn.execute(md.tables["orders"].insert(), orders)
+        conn.execute(md.tables["order_lines"].insert(),
+                     [{"order_id": o["id"], "line_no": n, "item": "tea"} for o in orders for n in (1, 2)])
+    # what must survive, from plain SQL: the rule is not due, or the exemption's date is set and inside
+    keep = "o.closed_at >= :r OR (o.invoiced_at IS NOT NULL AND o.invoiced_at >= :t)"
+    want_orders = keys(eng, f"SELECT o.id FROM orders o WHERE {keep}", r=ORDER_CUT, t=TAX_CUT)
+    want_lines = keys(eng, f"SELECT l.order_id, l.line_no FROM order_lines l JOIN orders o ON o.id = l.order_id "
+                           f"WHERE {keep}", r=ORDER_CUT, t=TAX_CUT)
+    # both ways: the empty date goes, the dates inside the period stay
+    assert (1,) not in want_orders and {(2,), (5,)} <= want_orders and want_orders == {(2,), (4,), (5,)}
+    assert (1, 1) not in want_lines and (2, 1) in want_lines and len(want_lines) == 6
+
+    report = sweep.run(engine, NOW)
+    assert report["status"] == "done"
+    assert table_keys(eng, "orders", "id") == want_orders
+    assert table_keys(eng, "order_lines", "order_id, line_no") == want_lines
+    assert sweep.run(engine, NOW)["total_rows"] == 0
+    engine.close()

@@ -77,7 +77,7 @@ def brand_css(brand: Brand) -> str:
     better on it. Links and buttons take the colour (``--accent``) only when it reads on
     white at 4.5:1 (WCAG AA); a light colour leaves them as they were."""
     colour = brand.colour
-    if colour is None or not COLOUR_RE.match(colour):  # checked at load; never written unchecked
+    if colour is None or not COLOUR_RE.fullmatch(colour):  # checked at load; never written unchecked
         return ":root {}\n"
     dark = "#1b1f24"
     ink = "#ffffff" if contrast(colour, "#ffffff") >= contrast(colour, dark) else dark

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
@@ -142,8 +141,7 @@ class Readiness:
 
     def _database(self, name: str) -> Callable[[], None]:
         def check() -> None:
-            with self.engine.platform_engine(name).connect() as conn:
-                conn.execute(text("SELECT 1"))
+            self.engine.connectors.get(name).ping()
         return check
 
     # -- running them ---------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class ConfigError(InvalidInput):
     """A config file that cannot be used, with the file named."""
 
 
-COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+COLOUR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")  # fullmatch: no trailing newline
 #: logo files Pledge serves from the deployment folder, and their media types
 LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
               ".webp": "image/webp", ".gif": "image/gif"}
@@ -98,7 +98,7 @@ class Branding(BaseModel):
     @field_validator("primary_colour")
     @classmethod
     def _colour(cls, value: str | None) -> str | None:
-        if value is not None and not COLOUR_RE.match(value):
+        if value is not None and not COLOUR_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not a colour like #0b5fff or #05f")
         return value.lower() if value is not None else None
 
@@ -115,7 +115,7 @@ class Branding(BaseModel):
         if value is None:
             return None
         if "://" in value or value.startswith("//"):
-            if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/[^\s\"'<>()\\]*$", value):
+            if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?/[^\s\"'<>()\\]*", value):
                 raise ValueError("a logo address must be https:// with a path, and no spaces or quotes")
         elif Path(value).suffix.lower() not in LOGO_TYPES:
             raise ValueError(f"a logo file must be one of {', '.join(sorted(LOGO_TYPES))}")

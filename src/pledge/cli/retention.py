@@ -14,8 +14,8 @@ from pledge.cli.common import ConfigOpt, NowOpt, console, fail, load_engine, par
 from pledge.connectors.base import ConnectorError
 from pledge.context import Context
 from pledge.datamap.plan import PlanError
+from pledge.dataplane.masking import MaskingError
 from pledge.rights.erasure_plan import ErasurePlanError
-from pledge.rights.masking import MaskingError
 
 retention_app = typer.Typer(help="Retention: plan and run sweeps, place and release legal holds.",
                             no_args_is_help=True)

@@ -14,8 +14,8 @@ from pledge.connectors.base import ConnectorError
 from pledge.context import Context
 from pledge.datamap.graph import DatamapGraphError
 from pledge.datamap.plan import PlanError
+from pledge.dataplane.masking import MaskingError
 from pledge.rights.erasure_plan import ErasurePlanError
-from pledge.rights.masking import MaskingError
 from pledge.rights.rectify import RectifyError
 from pledge.rights.restrict import RightsInputError
 

@@ -44,6 +44,11 @@ def worker(
     from pledge.cli.db import check_store
 
     check_store(engine, config)  # production: refuse an old schema; else upgrade it once, under the lock
+    from pledge.rights.blob_erasure import resume_pending
+
+    resumed = resume_pending(engine)  # files a crashed erasure committed but had not deleted yet
+    if resumed.gone or resumed.failed:
+        console.print(f"resumed file deletions: {resumed.gone} deleted, {resumed.failed} still pending")
     engine.close()
     settings = JobSettings()
     if queue:

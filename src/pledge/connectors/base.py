@@ -15,7 +15,7 @@ of JSON documents) plugs in beside SQL:
 * **write** — :meth:`update_keys`, :meth:`advance_keys` and :meth:`delete_keys` (rows by
   key, in batches).
 
-``bulk()`` hands out one handle for many short transactions (a sweep's batches).
+``ping()`` asks the store to answer now (the readiness probe). ``bulk()`` hands out one handle for many short transactions (a sweep's batches).
 ``begin()`` opens the connector's *handle* inside one transaction: for SQL a SQLAlchemy
 ``Connection``; another connector hands out its own session object, which callers only pass
 back to the same connector.
@@ -111,6 +111,12 @@ class Connector(ABC):
     def is_database(self, url: str) -> bool:
         """Whether ``url`` names this very database (so one transaction could span both)."""
         return False
+
+    def ping(self) -> None:
+        """Raise unless the store answers now (the readiness probe). Default: open and close
+        a handle."""
+        with self.begin():
+            pass
 
     # -- describe -------------------------------------------------------------------------
     @abstractmethod

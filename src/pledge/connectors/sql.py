@@ -144,6 +144,11 @@ class SqlConnector(Connector):
     def is_database(self, url: str) -> bool:
         return self.engine.url.render_as_string(hide_password=False) == url
 
+    def ping(self) -> None:
+        """``SELECT 1`` on a fresh pooled connection (the readiness probe)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     # -- describe ---------------------------------------------------------------------------
     def refresh(self) -> None:
         with self._lock:

@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
-from pledge.connectors.sql import SqlConnector
 from pledge.consent.facts import find_source
 from pledge.consent.unsubscribe import list_unsubscribe_headers, preferences_url
+from pledge.dataplane import selection
+from pledge.dataplane.selection import IsNull, Not
 from pledge.errors import InvalidInput
 from pledge.i18n import translator
 from pledge.notify import EmailTemplate, Notifier
@@ -99,12 +98,10 @@ def _everyone(engine: Context) -> Iterator[str]:
     if source is None:
         raise MarketingError("the data map has no collection of people to send to; name the addresses (to=...)")
     connector = engine.connectors.get(source.database)
-    if not isinstance(connector, SqlConnector):
-        raise MarketingError(f"database {source.database!r} needs a SQL connector")
-    col = connector.table(source.collection).c[source.email]
     with connector.begin() as conn:
-        for (value,) in conn.execute(select(col).where(col.is_not(None)).order_by(func.lower(col))):
-            yield str(value)
+        for row in selection.scan(connector, conn, source.collection, [source.email],
+                                  Not(IsNull(source.email)), order_folded=source.email):
+            yield str(row[source.email])
 
 
 def send_marketing(engine: Context, purpose: str, subject: str, body: str, *, reference: str,

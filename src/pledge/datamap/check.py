@@ -52,14 +52,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy.engine import Connection, Engine, Inspector
-
 from pledge.connectors.base import Connector
 from pledge.datamap.discover import EngineLike, LiveSchema, merge_schema, read_schema
 from pledge.datamap.model import Dataset
 from pledge.datamap.types import compatible, declared_family
 from pledge.dataplane import rowkey
-from pledge.extras import create_engine
 
 Severity = Literal["error", "warning"]
 
@@ -442,48 +439,29 @@ def _case_advice(dataset: Dataset, database: str, collection: str, connector: Co
     return out
 
 
-def _engine_of(source: EngineLike) -> tuple[Engine, bool]:
-    """(an engine for a connector, whether we made it and must dispose of it)."""
-    if isinstance(source, str):
-        return create_engine(source), True
-    if isinstance(source, Engine):
-        return source, False
-    if isinstance(source, Connection):
-        return source.engine, False
-    if isinstance(source, Inspector) and isinstance(source.bind, Engine | Connection):
-        bind = source.bind
-        return (bind if isinstance(bind, Engine) else bind.engine), False
-    raise TypeError(f"cannot check against {type(source).__name__}")
-
-
 def check_dataset(dataset: Dataset, connect: Callable[[str], EngineLike],
                   progress: Callable[[str], None] | None = None) -> list[Finding]:
     """Every check, live and static. ``connect(name)`` gives each database's engine or URL.
 
     The live part is :func:`compare_live`, the same comparison every rights, retention,
     breach and prove run makes before it starts, plus advice on indexes."""
-    from pledge.connectors.sql import SqlConnector
+    from pledge.dataplane.schema import live_connector
 
     findings: list[Finding] = []
     schemas: dict[str, LiveSchema] = {}
     for db in dataset.databases:
         if progress:
             progress(db.name)
-        made: Engine | None = None
         try:
-            source = connect(db.name)
-            eng, owned = _engine_of(source)
-            made = eng if owned else None
-            schemas[db.name] = read_schema(eng)
-            findings.extend(compare_live(dataset, db.name, SqlConnector(eng, db.name), advice=True))
+            # the platform inspection (a connector on what ``connect`` names) is the data plane's
+            with live_connector(connect(db.name), db.name) as (connector, eng):
+                schemas[db.name] = read_schema(eng)
+                findings.extend(compare_live(dataset, db.name, connector, advice=True))
         except Exception as exc:  # any driver error: report it, keep checking the rest
             findings.append(Finding("database-unreachable", "error", db.name,
                                     f"cannot read the database schema: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}", dataset.where(db.name)))
             continue
-        finally:
-            if made is not None:
-                made.dispose()
         findings.extend(check_live(dataset, db.name, schemas[db.name]))
     # live foreign keys bind erasure order too: judge cycles with them merged in
     merged = dataset

@@ -25,19 +25,23 @@ without a probe: a run retried after the schema is fixed sees the fix at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pledge.connectors.base import Connector, ConnectorError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from pledge.context import Context
     from pledge.datamap.check import Finding
+    from pledge.datamap.discover import EngineLike
     from pledge.datamap.model import Dataset
 
-__all__ = ["PROBE_SECONDS", "SchemaMismatch", "live_errors", "require_live_schema"]
+__all__ = ["PROBE_SECONDS", "SchemaMismatch", "live_column", "live_connector", "live_errors", "require_live_schema"]
 
 #: How long a verdict is reused before the fingerprint is probed again.
 PROBE_SECONDS = 1.0
@@ -118,3 +122,49 @@ def require_live_schema(engine: Context, databases: Iterable[str] | None = None)
     errors.extend(_static_errors(dataset))
     if errors:
         raise SchemaMismatch(errors)
+
+
+def live_column(connector: Connector, collection: str, field: str) -> Any | None:
+    """The live column ``collection.field`` — its SQL type (length, enum values) and
+    nullability — from the connector's cached reflection (refreshed with the schema, see the
+    module notes); None when the table or column is missing. For validating values before
+    they are written (rectification, the request centre's form)."""
+    from pledge.connectors.sql import SqlConnector
+
+    if not isinstance(connector, SqlConnector):
+        return None
+    try:
+        table = connector.table(collection)
+    except ConnectorError:
+        return None
+    return table.c.get(field)
+
+
+@contextmanager
+def live_connector(source: EngineLike, database: str) -> Iterator[tuple[Connector, Engine]]:
+    """A SQL connector (and its engine) on the database ``source`` names — an engine, a
+    connection, an inspector or a URL, as ``pledge datamap check`` is given — for comparing the
+    data map with the live schema; an engine made here from a URL is disposed afterwards."""
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Engine as SAEngine
+    from sqlalchemy.engine.reflection import Inspector
+
+    from pledge.connectors.sql import SqlConnector
+    from pledge.extras import create_engine
+
+    made: SAEngine | None = None
+    if isinstance(source, str):
+        eng = made = create_engine(source)
+    elif isinstance(source, SAEngine):
+        eng = source
+    elif isinstance(source, Connection):
+        eng = source.engine
+    elif isinstance(source, Inspector) and isinstance(source.bind, SAEngine | Connection):
+        eng = source.bind if isinstance(source.bind, SAEngine) else source.bind.engine
+    else:
+        raise TypeError(f"cannot check against {type(source).__name__}")
+    try:
+        yield SqlConnector(eng, database), eng
+    finally:
+        if made is not None:
+            made.dispose()

@@ -10,6 +10,8 @@ predicates its own way:
   declared references, :class:`Hop`: order lines dated by their invoice) is set and earlier
   than a moment. It is two-valued: a row without a clock, or whose reference leads nowhere,
   is simply not before;
+* :class:`Dated` — that clock is set (reached through the same hops): with ``Not`` it names
+  the rows an exemption cannot keep, having no date to count from;
 * :class:`Condition` — the validated condition language (:mod:`pledge.dataplane.condition`);
 * :class:`Unmasked` — some field still holds a value that masking takes away;
 * :class:`Cmp`, :class:`IsNull`, :class:`OneOf` — one column compared with a value;
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -55,7 +57,7 @@ from pledge.connectors.base import Connector, ConnectorError, Handle, Key, Row, 
 from pledge.connectors.sql import SqlConnector, key_in
 from pledge.dataplane.condition import parse_condition
 
-__all__ = ["All", "AnyOf", "Before", "Cmp", "Condition", "Hop", "IsNull", "KeyIn", "KeyRange", "Not", "OneOf", "Pred",
+__all__ = ["All", "AnyOf", "Before", "Cmp", "Condition", "Dated", "Hop", "IsNull", "KeyIn", "KeyRange", "Not", "OneOf", "Pred",
            "Unmasked",
            "check", "count", "counts", "delete_selected", "dump_key", "exists_where", "family", "first_key", "keys", "linked",
            "load_key", "maximum", "oldest", "rows", "scan", "sql"]
@@ -79,6 +81,15 @@ class Before:
 
     columns: tuple[str, ...]
     moment: datetime
+    hops: tuple[Hop, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dated:
+    """The clock (``columns``, coalesced, of the row reached through ``hops``) is set. A row
+    whose reference is empty or leads nowhere is not dated."""
+
+    columns: tuple[str, ...]
     hops: tuple[Hop, ...] = ()
 
 
@@ -151,7 +162,7 @@ class Not:
     part: Pred
 
 
-Pred = Union[Before, Condition, Unmasked, Cmp, IsNull, OneOf, KeyIn, KeyRange, All, AnyOf, Not]  # noqa: UP007
+Pred = Union[Before, Dated, Condition, Unmasked, Cmp, IsNull, OneOf, KeyIn, KeyRange, All, AnyOf, Not]  # noqa: UP007
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne}
 
 
@@ -184,14 +195,26 @@ def _set(cols: Sequence[Any]) -> list[Expr]:
 
 
 def _before(connector: SqlConnector, table: Table, p: Before) -> Expr:
-    if not p.hops:
-        clock = _clock(table, p.columns)
+    def before(last: Table) -> Expr:
+        clock = _clock(last, p.columns)
         return and_(clock.is_not(None), clock < _moment(connector, p.moment))
-    # innermost first: the rows of the last table whose clock is before, then back hop by hop
-    tables = [table, *[connector.table(h.target) for h in p.hops]]
-    cond = _before(connector, tables[-1], Before(p.columns, p.moment))
-    for i in range(len(p.hops) - 1, -1, -1):
-        hop, here, there = p.hops[i], tables[i], tables[i + 1]
+    return _through(connector, table, p.hops, before)
+
+
+def _dated(connector: SqlConnector, table: Table, p: Dated) -> Expr:
+    return _through(connector, table, p.hops, lambda last: _clock(last, p.columns).is_not(None))
+
+
+def _through(connector: SqlConnector, table: Table, hops: Sequence[Hop], last: Callable[[Table], Expr]) -> Expr:
+    """``last`` holds for the row reached from ``table`` through ``hops`` (two-valued: a link
+    that is empty or leads nowhere is simply false)."""
+    if not hops:
+        return last(table)
+    # innermost first: the rows of the last table that qualify, then back hop by hop
+    tables = [table, *[connector.table(h.target) for h in hops]]
+    cond = last(tables[-1])
+    for i in range(len(hops) - 1, -1, -1):
+        hop, here, there = hops[i], tables[i], tables[i + 1]
         targets = [_col(there, c) for c in hop.target_columns]
         sub = select(*targets).where(cond, *_set(targets))
         mine = [_col(here, c) for c in hop.columns]
@@ -201,7 +224,7 @@ def _before(connector: SqlConnector, table: Table, p: Before) -> Expr:
 
 
 def _unmasked(table: Table, p: Unmasked) -> Expr:
-    from pledge.rights.masking import redact_value  # the values masking writes
+    from pledge.dataplane.masking import redact_value  # the values masking writes
 
     parts: list[Expr] = []
     for name, strategy in p.strategies:
@@ -234,6 +257,8 @@ def sql(connector: Connector, collection: str, pred: Pred) -> Expr:
 def _compile(connector: SqlConnector, table: Table, pred: Pred) -> Expr:
     if isinstance(pred, Before):
         return _before(connector, table, pred)
+    if isinstance(pred, Dated):
+        return _dated(connector, table, pred)
     if isinstance(pred, Condition):
         return parse_condition(pred.text, table)
     if isinstance(pred, Unmasked):
@@ -408,9 +433,11 @@ def linked(connector: Connector, conn: Handle, collection: str, columns: Sequenc
 
 
 def scan(connector: Connector, conn: Handle, collection: str, columns: Sequence[str],
-         pred: Pred | None = None, chunk: int = 5000, *, distinct: bool = False) -> Iterator[Row]:
+         pred: Pred | None = None, chunk: int = 5000, *, distinct: bool = False,
+         order_folded: str | None = None) -> Iterator[Row]:
     """Every row (``columns`` of it) satisfying ``pred``, streamed in chunks (a full scan);
-    ``distinct`` drops repeated rows in the database."""
+    ``distinct`` drops repeated rows in the database; ``order_folded`` orders by that column
+    lower-cased (people by email, each engine alike)."""
     sc = _sql(connector)
     table = sc.table(collection)
     stmt = select(*[_col(table, c) for c in dict.fromkeys(columns)])
@@ -418,6 +445,8 @@ def scan(connector: Connector, conn: Handle, collection: str, columns: Sequence[
         stmt = stmt.where(_compile(sc, table, pred))
     if distinct:
         stmt = stmt.distinct()
+    if order_folded is not None:
+        stmt = stmt.order_by(func.lower(_col(table, order_folded)))
     for row in conn.execute(stmt, execution_options={"stream_results": True, "yield_per": chunk}):
         yield dict(row._mapping)
 

@@ -81,6 +81,8 @@ REASONS: dict[str, str] = {
                      "ages cannot be counted.",
     "no_period": "The rule has no period, so there is no limit to check.",
     "rule_error": "The rule cannot be bound to the live tables.",
+    "store_unreachable": "A blob store declared in the data map could not be listed, so its files "
+                         "cannot be checked.",
 }
 
 

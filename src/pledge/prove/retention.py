@@ -83,7 +83,8 @@ def check_target(engine: Context, target: Target, holds: HoldSet, now: datetime)
     periods: dict[str, str] = {}
     for clock in target.own:  # the exemption's trigger, here or reached through a reference
         start = legal_period_start(clock.exemption, now)
-        kept_by.append(Not(clock.started_before(start)))
+        # kept only with a trigger date inside the period: an empty one proves no obligation
+        kept_by.append(All((clock.dated(), Not(clock.started_before(start)))))
         periods[clock.exemption.key] = start.date().isoformat()
     exempt: Pred = AnyOf(tuple(kept_by))
     held: Pred = (holds.held(target.database, target.table, now) if holds else None) or AnyOf()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from pledge.blobs import BlobError
 from pledge.connectors.base import ConnectorError
 from pledge.dataplane.schema import require_live_schema
 from pledge.prove.findings import Finding, Proof, ProveError
@@ -25,6 +26,7 @@ from pledge.prove.own import breach_findings, request_findings
 from pledge.prove.people import age_findings
 from pledge.prove.promises import uncheckable
 from pledge.prove.retention import retention_findings
+from pledge.rights.blob_orphans import blob_findings
 from pledge.store.tables.prove import prove_runs
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ def prove(engine: Context, now: datetime | None = None) -> Proof:
         findings += age_findings(engine, moment)
         findings += request_findings(engine, moment)
         findings += breach_findings(engine, moment)
-    except ConnectorError as exc:
+        findings += blob_findings(engine, moment)  # files of erased people, files without rows
+    except (ConnectorError, BlobError) as exc:
         raise ProveError(str(exc)) from exc
     except SQLAlchemyError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -179,7 +179,7 @@ class HoldSet:
 
     def links(self, database: str) -> list[Link]:
         if database not in self._links:
-            self._links[database] = database_links(self._connector(database), self.engine.dataset,  # type: ignore[arg-type]
+            self._links[database] = database_links(self._connector(database), self.engine.dataset,
                                                    database)
         return self._links[database]
 

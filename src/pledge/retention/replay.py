@@ -141,17 +141,25 @@ def replay(engine: Context, since: datetime, *, force: bool = False, actor: str 
                                  "warnings": warnings})
     rectified = replay_rectifications(engine, since, actor=actor)
     erased: dict[str, int] = {}
+    files: dict[str, int] = {"files_deleted": 0, "files_pending": 0}
     if found:
+        from pledge.rights import blob_erasure
+
         identities = {k: sorted(v, key=str) for k, v in found.items()}
+        # restored files of the people: planned by their rows before the rows go, deleted
+        # once the erasure has committed (only keys whose rows are really gone)
+        blob_erasure.plan_person(engine, reference, identities)
         report = erase(engine, identities, request_id=f"replay-{reference.split(':', 1)[1]}", actor=actor,
                        reference=reference, source="replay")
         erased = {t: c["deleted"] + c["masked"] for t, c in report["tables"].items() if c["deleted"] + c["masked"]}
+        gone = blob_erasure.after_commit(engine, reference)
+        files = {"files_deleted": gone.gone, "files_pending": gone.failed}
     swept = sweep.run(engine, engine.now(), actor=actor)
     report_out = {"since": _aware(since).isoformat(), "warnings": warnings,
                   "people": sum(len(v) for v in found.values()), "erased": erased,
-                  "rectified": rectified["rectified"], "notes": rectified["skipped"],
+                  "rectified": rectified["rectified"], "notes": rectified["skipped"], **files,
                   "sweep": {"total_rows": swept["total_rows"], "status": swept["status"]}}
     engine.audit.record("ledger.replay.done", actor=actor, target=reference,
                         details={"people": report_out["people"], "erased": erased,
-                                 "rectified": rectified["rectified"], "swept": swept["total_rows"]})
+                                 "rectified": rectified["rectified"], "swept": swept["total_rows"], **files})
     return report_out

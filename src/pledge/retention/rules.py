@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from pledge.connectors.base import Connector
 from pledge.dataplane import condition as _condition
 from pledge.dataplane import selection
-from pledge.dataplane.selection import All, Before, Condition, Hop, Pred, Unmasked
+from pledge.dataplane.selection import All, AnyOf, Before, Condition, Dated, Hop, Not, Pred, Unmasked
 from pledge.dataplane.writes import planned
 from pledge.errors import InvalidInput
 from pledge.policy.duration import Duration
@@ -125,9 +125,16 @@ class ExemptClock:
     column: str
     hops: tuple[Hop, ...] = ()
 
-    def past(self, now: datetime) -> Before:
-        """Rows whose legal period is over at ``now`` (their trigger is set and before its bound)."""
-        return Before((self.column,), exemption_bound(self.exemption, now), self.hops)
+    def dated(self) -> Dated:
+        """Rows whose trigger is set (here, or on the row the references lead to)."""
+        return Dated((self.column,), self.hops)
+
+    def past(self, now: datetime) -> Pred:
+        """Rows the exemption no longer keeps at ``now``: their trigger is before its bound, or
+        empty (or the reference leads nowhere). No date, no proof of the obligation: the
+        exemption does not keep the row, exactly as erasure rules
+        (:func:`pledge.rights.erasure_rows.clock_starts` gives None, the row is erased normally)."""
+        return AnyOf((Not(self.dated()), Before((self.column,), exemption_bound(self.exemption, now), self.hops)))
 
     def started_before(self, moment: datetime) -> Before:
         return Before((self.column,), moment, self.hops)
@@ -342,7 +349,7 @@ def compile_rules(engine: Context) -> list[Target]:
                 raise RuleError(f"rule {rule.key!r}: collection {dotted!r} is not in the data map")
             connector = engine.connectors.get(database)
             if database not in links_by_db:
-                links_by_db[database] = database_links(connector, engine.dataset, database)  # type: ignore[arg-type]
+                links_by_db[database] = database_links(connector, engine.dataset, database)
             if not connector.row_key(name):
                 where = engine.dataset.where(database, name)
                 raise RuleError(f"{where + ': ' if where else ''}rule {rule.key!r}: {dotted} has no primary key, so "

@@ -53,6 +53,7 @@ from pledge.retention.holds import Holds, HoldSet
 from pledge.retention.ledger import mark_reference_done, record_intents
 from pledge.retention.ranged import MAX_BATCH, RangeSweep
 from pledge.retention.rules import Target, compile_rules
+from pledge.rights import blob_erasure
 from pledge.rights.erasure_plan import mask_strategies
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
 from pledge.store.tables.core import checkpoints
@@ -79,11 +80,15 @@ class TargetResult:
     held: int = 0
     batches: int = 0
     done: bool = False
+    #: files of deleted rows the blob store confirmed gone, and those it did not (retried later)
+    files: int = 0
+    files_pending: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "collection": self.collection, "action": self.action, "rows": self.rows,
                 "cascade": dict(self.cascade), "anonymised_instead": self.anonymised_instead,
-                "held": self.held, "batches": self.batches, "done": self.done}
+                "held": self.held, "batches": self.batches, "done": self.done,
+                "files": self.files, "files_pending": self.files_pending}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -405,11 +410,12 @@ class Sweep:
         result.rows = int(state.get("rows", 0))
         connector = _connector(engine, target.database)
         last = selection.load_key(connector, target.table, state.get("last_pk"))
-        links = database_links(connector, engine.dataset, target.database)  # type: ignore[arg-type]
+        links = database_links(connector, engine.dataset, target.database)
         where = _where(engine, target, holds, self.now, self.start_pk, self.end_pk)
         # plain deletes with nothing linking in: one DELETE per key range, no key lists
         if (target.action == "delete" and not target.person
-                and not (target.rule.cascade and incoming(links, target.table))):
+                and not (target.rule.cascade and incoming(links, target.table))
+                and not blob_erasure.blob_columns(engine, target.collection)):  # files: by key lists
             RangeSweep(self, target, connector, where, result, expected).run(state)
             result.done = True
             self.cp.put(target.key, {"last_pk": state.get("last_pk"), "rows": result.rows, "done": True})
@@ -438,6 +444,10 @@ class Sweep:
                         tables[st.collection] += len(st.keys)
                 scope["tables"] = dict(tables)
                 self._intent(people, reference, scope)
+                for st in steps:  # the files of rows about to go, read from the rows first
+                    if st.op == "delete" and not st.key:
+                        blob_erasure.plan_keys(engine, reference, f"{st.database}.{st.collection}",
+                                               [k for k in map(as_key, st.keys) if k is not None])
                 counts = _run_steps(engine, steps)
                 result.held += len(held)
                 affected = counts.get(target.table, 0)
@@ -448,10 +458,17 @@ class Sweep:
                 scope["tables"] = {t: len(v) for t, v in batch.deletes.items() if v}
                 scope["detached"] = sum(len(v) for v in batch.detach.values())
                 self._intent([], reference, scope)
+                if roots:
+                    for tname, doomed in batch.deletes.items():
+                        blob_erasure.plan_keys(engine, reference, f"{target.database}.{tname}",
+                                               [k for k in map(as_key, doomed) if k is not None])
                 counts = _apply_rows(engine, target, links, batch) if roots else {}
                 result.held += len(batch.held_roots)
                 result.anonymised_instead += len(batch.anonymise_roots)
                 affected = counts.get(target.table, 0)
+            files = blob_erasure.after_commit(engine, reference)  # deleted once the rows are gone
+            result.files += files.gone
+            result.files_pending += files.failed
             for tname, n in counts.items():
                 if tname != target.table:
                     result.cascade[tname] = result.cascade.get(tname, 0) + n
@@ -495,6 +512,7 @@ def run(engine: Context, now: datetime | None = None, *, max_rows: int | None = 
     ``max_batch`` (:mod:`pledge.retention.ranged`); other targets keep ``batch_size``.
     """
     require_live_schema(engine)  # refuses before anything runs when the data map does not match
+    blob_erasure.resume_pending(engine)  # files an interrupted run committed but had not deleted
     now = _aware(now or engine.now())
     cp = _Checkpoints(engine, "all" if start_pk is None and end_pk is None else f"{start_pk}-{end_pk}")
     meta = cp.get("meta")

@@ -271,7 +271,10 @@ def _delete_batch(engine: Context, store_name: str, rows: list[Any]) -> BlobOutc
             if r.is_prefix:
                 ok, calls, why = _delete_prefix(store, r.blob_key)
                 out.calls += calls
-                (gone.append(r.id) if ok else failed.__setitem__(r.id, why or "blobs remain under the prefix"))
+                if ok:
+                    gone.append(r.id)
+                else:
+                    failed[r.id] = why or "blobs remain under the prefix"
     except (BlobError, OSError) as exc:
         failed.update({r.id: str(exc) for r in rows if r.id not in gone})
     now = engine.now()

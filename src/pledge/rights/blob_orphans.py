@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from pledge.blobs import BlobError
 from pledge.datamap.blobs import KeyTemplate
 from pledge.rights.blob_erasure import BATCH, key_hash
 from pledge.store.tables.blobs import blob_deletions
@@ -114,10 +115,15 @@ def blob_findings(engine: Context, now: Any = None) -> list[Any]:
 
     if not engine.dataset.stores:
         return []
-    back = erased_blobs_remaining(engine)
-    lost = orphan_blobs(engine)
+    title = "No file of an erased person, and no file without its row, remains in the blob stores"
+    try:
+        back = erased_blobs_remaining(engine)
+        lost = orphan_blobs(engine)
+    except BlobError as exc:  # a store that cannot be listed proves nothing either way
+        return [Finding(id="blobs:erased", kind="erasure", status="unknown", title=title,
+                        reason="store_unreachable", error=str(exc), detail={"stores": engine.blobs.names()})]
     where = sorted({f"{o.store}:{o.collection}" for o in [*back, *lost]})
     return [Finding(id="blobs:erased", kind="erasure", status="broken" if back or lost else "kept",
-                    title="No file of an erased person, and no file without its row, remains in the blob stores",
+                    title=title,
                     count=len(back) + len(lost), examples=where[:5],
                     detail={"erased_back": len(back), "without_row": len(lost), "stores": engine.blobs.names()})]

@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
-from pledge.connectors.sql import SqlConnector
 from pledge.consent.facts import PersonFacts, as_date, fetch_facts, find_source
+from pledge.dataplane import selection
+from pledge.dataplane.selection import All, Cmp, IsNull, Not
 from pledge.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -136,19 +135,17 @@ def find_children(engine: Context) -> list[str]:
     if age_rules is None or source is None or source.birth_date is None:
         return []
     connector = engine.connectors.get(source.database)
-    if not isinstance(connector, SqlConnector):
-        raise ChildError(f"database {source.database!r} needs a SQL connector")
-    table = connector.table(source.collection)
-    born = table.c[source.birth_date]
     today = engine.now().date()
     bound = years_before(today, age_rules.minimum)
-    q = select(table.c[source.email], born).where(born.is_not(None), born > bound,
-                                                  table.c[source.email].is_not(None))
+    born, email = source.birth_date, source.email
     found: dict[str, None] = {}
     with connector.begin() as conn:
-        for email, born_on in conn.execute(q.order_by(func.lower(table.c[source.email]))):
+        rows = selection.scan(connector, conn, source.collection, [email, born],
+                              All((Not(IsNull(born)), Cmp(born, ">", bound), Not(IsNull(email)))), order_folded=email)
+        for row in rows:
+            born_on = row[born]
             years = PersonFacts(found=True, birth_date=as_date(born_on)).age_on(today)
             if years is not None and years < age_rules.minimum:
-                found.setdefault(str(email).strip(), None)
+                found.setdefault(str(row[email]).strip(), None)
     return list(found)
 

@@ -37,11 +37,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Column, Connection, String, select
-
-from pledge.connectors.base import batched
-from pledge.connectors.sql import SqlConnector
+from pledge.connectors.base import Connector, Handle, batched
 from pledge.datamap.model import Collection
+from pledge.dataplane import selection
+from pledge.dataplane.masking import MASKING_STRATEGIES, MaskingError, _Faker
+from pledge.dataplane.selection import KeyIn
+from pledge.dataplane.writes import MaskPreview
 from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.erasure_rows import (
@@ -58,17 +59,6 @@ from pledge.rights.erasure_rows import (
     resolve_clock,
 )
 from pledge.rights.fkgraph import Link, database_links, delete_order, incoming
-from pledge.rights.masking import (
-    MASKING_STRATEGIES,
-    MaskingError,
-    _Faker,
-    effect,
-    key_columns,
-    key_in,
-    masked_value,
-    plan_columns,
-    unique_columns,
-)
 
 if TYPE_CHECKING:
     from pledge.context import Context
@@ -165,11 +155,8 @@ class Planner:
         self.external: dict[RowId, dict[str, Any]] = {}
 
     # -- inputs -----------------------------------------------------------------------------
-    def connector(self, database: str) -> SqlConnector:
-        conn = self.engine.connectors.get(database)
-        if not isinstance(conn, SqlConnector):
-            raise ErasurePlanError(f"database {database!r}: erasure needs a SQL connector")
-        return conn
+    def connector(self, database: str) -> Connector:
+        return self.engine.connectors.get(database)
 
     def _exemption(self, coll: Collection) -> Exemption:
         assert coll.exemption is not None
@@ -216,13 +203,10 @@ class Planner:
             for r in found:
                 by_key[r[names[0]] if len(names) == 1 else tuple(r[c] for c in names)] = dict(r)
         else:  # located with keys only: read the whole rows, one SELECT per batch
-            keys = [k[0] if len(names) == 1 else tuple(k) for k in self.located.keys(coll_key)]
-            table = connector.table(name)
-            cols = key_columns(table, names)
+            keys = [tuple(k) for k in self.located.keys(coll_key)]
             with connector.begin() as conn:
                 for chunk in batched(keys, 500):
-                    for row in conn.execute(select(table).where(key_in(cols, chunk))):
-                        m = dict(row._mapping)
+                    for m in selection.scan(connector, conn, name, live, KeyIn(tuple(chunk), tuple(names))):
                         by_key[m[names[0]] if len(names) == 1 else tuple(m[c] for c in names)] = m
         self.rows[coll_key] = by_key
 
@@ -276,7 +260,7 @@ class Planner:
         return updates + [s for t in order for s in deletes[t]]
 
     # -- decisions ----------------------------------------------------------------------------
-    def _decide(self, conn: Connection, database: str, coll: Collection, clock: Clock | None) -> None:
+    def _decide(self, conn: Handle, database: str, coll: Collection, clock: Clock | None) -> None:
         assert self.ownership is not None
         own = self.ownership
         coll_key = f"{database}.{coll.name}"
@@ -351,7 +335,7 @@ class Planner:
                          shared=True, frozen=True)
 
     # -- the foreign-key closure -----------------------------------------------------------------
-    def _pointers(self, conn: Connection, connector: SqlConnector, database: str,
+    def _pointers(self, conn: Handle, connector: Connector, database: str,
                   links: list[Link]) -> list[tuple[Link, RowId, RowId]]:
         """(link, child row, parent row) for rows pointing at the person's rows that may go,
         at rows shared only through the person, and at the person's own rows in tables of people.
@@ -373,9 +357,8 @@ class Planner:
                 link_cols = self._in_key_order(database, lk)
                 if link_cols is None:
                     continue
-                table = connector.table(lk.child)
-                ccols = key_columns(table, self._child_key(database, lk.child))
-                cols = [table.c[c] for c in link_cols]
+                ccols = self._child_key(database, lk.child)
+                live = set(connector.columns(lk.child))
                 child_key = f"{database}.{lk.child}"
                 if child_key not in own.links:
                     dbm = self.engine.dataset.database(database)
@@ -386,13 +369,13 @@ class Planner:
                         own.links[child_key] = link_fields(self.engine.dataset, database, Collection(name=lk.child),
                                                            links, set(connector.columns(lk.child)))
                 # the child's key, the link, and the columns that say whose the child is
-                wanted_cols = dict.fromkeys([*(c.name for c in ccols), *lk.columns,
+                wanted_cols = dict.fromkeys([*ccols, *lk.columns,
                                              *(c for lf in own.links[child_key] for c in lf.columns)])
-                read = [table.c[c] for c in wanted_cols if c in table.c]
+                read = [c for c in wanted_cols if c in live]
                 for chunk in batched(sorted(keys, key=repr), 500):
-                    for row in conn.execute(select(*read).where(key_in(cols, chunk))):
-                        m = dict(row._mapping)
-                        ckey = m[ccols[0].name] if len(ccols) == 1 else tuple(m[c.name] for c in ccols)
+                    values = tuple(k if isinstance(k, tuple) else (k,) for k in chunk)
+                    for m in selection.scan(connector, conn, lk.child, read, KeyIn(values, tuple(link_cols))):
+                        ckey = m[ccols[0]] if len(ccols) == 1 else tuple(m[c] for c in ccols)
                         vals = [m[c] for c in link_cols]
                         pval = vals[0] if len(vals) == 1 else tuple(vals)
                         child = (child_key, ckey)
@@ -535,8 +518,7 @@ class Planner:
         planned: dict[tuple[Any, ...], tuple[dict[str, str], dict[str, str]]] = {}
         for coll_key in order + extra:
             name = coll_key.split(".", 1)[1]
-            table = self.connector(database).table(name)
-            uniques = unique_columns(table)
+            table = MaskPreview(self.connector(database), name)
             keycols = self.keycols[coll_key]
             rows = self.rows.get(coll_key, {})
             items = [(rid, d) for rid, d in self.decisions.items() if rid[0] == coll_key and d.action != "delete"]
@@ -547,14 +529,14 @@ class Planner:
                 kept: dict[str, str] = {}
                 if d.exemption:  # a kept record keeps its numbers and dates, so it still adds up
                     for col in list(strategies):
-                        if col in table.c and not _is_text(table.c[col]):
+                        if table.has(col) and not table.is_text(col):
                             kept[col] = f"kept with the record ({d.exemption})"
                             del strategies[col]
-                cut = sorted(c for c in d.cut if c in table.c and table.c[c].nullable)
+                cut = sorted(c for c in d.cut if table.nullable(c))
                 sig_in = (coll_key, tuple(sorted(strategies.items())), tuple(cut))
                 if sig_in not in planned:
                     try:
-                        planned[sig_in] = plan_columns(table, strategies, cut)
+                        planned[sig_in] = table.plan(strategies, cut)
                     except MaskingError as exc:
                         raise ErasurePlanError(str(exc)) from None
                 applied, skipped = planned[sig_in]
@@ -564,8 +546,7 @@ class Planner:
                     if col not in current:
                         fields[col] = strategy
                         continue
-                    new = masked_value(table.c[col], strategy, key, current[col], secret=secret, table=name,
-                                       unique=col in uniques, fakers=fakers)
+                    new = table.value(col, strategy, key, current[col], secret=secret, fakers=fakers)
                     if new != current[col]:
                         fields[col] = strategy
                 detach = [c for c in cut if current.get(c) is not None]
@@ -578,7 +559,7 @@ class Planner:
                 sig = (coll_key, outcome, reason, tuple(sorted(fields.items())), tuple(detach), d.exemption,
                        d.law, d.shared, tuple(sorted(kept.items())))
                 if sig not in buckets:
-                    became = {c: effect(table.c[c], s, c in uniques) for c, s in fields.items()}
+                    became = {c: table.effect(c, s) for c, s in fields.items()}
                     became.update({c: "null" for c in detach})
                     buckets[sig] = Step(database, name, outcome, "update" if outcome == "masked" else "none", [],
                                         reason, fields, detach, d.exemption, d.law, became=became, kept=kept,
@@ -605,12 +586,6 @@ class Planner:
                                           key=self._key_field(database, name, self.keycols[coll_key]))
             out[coll_key][sig].keys.append(key)
         return {k: list(v.values()) for k, v in out.items()}
-
-
-def _is_text(col: Column[Any]) -> bool:
-    from sqlalchemy import Enum
-
-    return isinstance(col.type, String) and not isinstance(col.type, Enum)
 
 
 def _naive(moment: datetime) -> datetime:

@@ -41,18 +41,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
-
-from pledge.connectors.base import Connector, batched
+from pledge.connectors.base import Connector, Handle, batched
 from pledge.datamap.model import Collection, DataField, Dataset
+from pledge.dataplane import selection
 from pledge.dataplane.identity import given_values, normalise
+from pledge.dataplane.masking import MASKING_STRATEGIES
+from pledge.dataplane.selection import OneOf
 from pledge.errors import InvalidInput
 from pledge.policy.model import Exemption
 from pledge.rights.fkgraph import Link
-from pledge.rights.masking import MASKING_STRATEGIES
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
     from pledge.datamap.plan import Plan
 
 MINE, MIXED, THEIRS, ORPHAN = "mine", "mixed", "theirs", "orphan"
@@ -463,7 +462,7 @@ def _naive_utc(value: Any) -> datetime | None:
     return None
 
 
-def clock_starts(conn: Connection, connector: SqlConnector, clock: Clock, rows: dict[Any, dict[str, Any]],
+def clock_starts(conn: Handle, connector: Connector, clock: Clock, rows: dict[Any, dict[str, Any]],
                  ) -> dict[Any, datetime | None]:
     """When each row's legal period starts (naive UTC; the next 1 January when the law counts
     from the year's end); None: no trigger value, so no reason to keep the row.
@@ -477,15 +476,14 @@ def clock_starts(conn: Connection, connector: SqlConnector, clock: Clock, rows: 
     else:
         current: dict[Any, Any] = {k: r.get(clock.hops[0].field) for k, r in rows.items()}
         for i, hop in enumerate(clock.hops):
-            table = connector.table(hop.target)
             last = i == len(clock.hops) - 1
             nxt_col = clock.column if last else clock.hops[i + 1].field
             wanted = sorted({v for v in current.values() if v is not None}, key=repr)
             found: dict[Any, Any] = {}
             for chunk in batched(wanted, 800):
-                tcol = table.c[hop.target_field]
-                for key, value in conn.execute(select(tcol, table.c[nxt_col]).where(tcol.in_(list(chunk)))):
-                    found[key] = value
+                for row in selection.scan(connector, conn, hop.target, [hop.target_field, nxt_col],
+                                          OneOf(hop.target_field, tuple(chunk))):
+                    found[row[hop.target_field]] = row[nxt_col]
             current = {k: (found.get(v) if v is not None else None) for k, v in current.items()}
         values = current
     ex = clock.exemption

@@ -6,7 +6,7 @@ Erasure needs two things from them:
   deleted (those rows are detached, or the parent is anonymised instead);
 * an *order* in which deleting never breaks a link: children before parents.
 
-Live foreign keys come from the reflected tables (cached by the connector); declared
+Live foreign keys come from the connector's live descriptions (cached); declared
 references come from ``dataset.yaml`` (a field that references another collection's
 primary key, and ``after:``). Only links that point at a primary key matter here.
 """
@@ -16,9 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import inspect
-
-from pledge.connectors.sql import SqlConnector
+from pledge.connectors.base import Connector
 from pledge.datamap.model import Dataset
 
 
@@ -48,42 +46,45 @@ class Link:
         return f"{self.child}.{cols} -> {self.parent}"
 
 
-def database_links(connector: SqlConnector, dataset: Dataset, database: str) -> list[Link]:
-    """Every link into a primary key in ``database``: live FKs, then declared references."""
-    tables = sorted(inspect(connector.engine).get_table_names())
+def database_links(connector: Connector, dataset: Dataset, database: str) -> list[Link]:
+    """Every link into a primary key in ``database``: live FKs, then declared references.
+
+    Read from the connector's cached live descriptions (:meth:`Connector.describe`), so no
+    statement is built here."""
+    tables = sorted(connector.tables())
     links: dict[tuple[str, tuple[str, ...], str], Link] = {}
     for name in tables:
-        table = connector.table(name)
-        for cons in table.foreign_key_constraints:
-            elements = list(cons.elements)
-            if not elements:
+        live = connector.describe(name)
+        if live is None:
+            continue
+        for child_cols, parent, parent_cols in live.foreign_keys:
+            target = connector.describe(parent)
+            if target is None or not child_cols:
                 continue
-            parent_table = elements[0].column.table
-            parent_pk = [c.name for c in parent_table.primary_key.columns]
-            pairs = {e.column.name: e.parent.name for e in elements}
+            parent_pk = list(target.primary_key)
+            pairs = dict(zip(parent_cols, child_cols, strict=True))
             if sorted(pairs) != sorted(parent_pk):
                 continue  # only links into a whole primary key matter here
             # the child's columns in the parent's primary-key order, so values compare as keys
             cols = tuple(pairs[p] for p in parent_pk)
-            pcols = tuple(parent_pk)
-            nullable = all(bool(e.parent.nullable) for e in elements)
-            key = (name, cols, parent_table.name)
-            links[key] = Link(name, cols[0], parent_table.name, nullable, True, cols, pcols)
+            nullable = all(live.fields[c].nullable for c in child_cols if c in live.fields)
+            links[(name, cols, parent)] = Link(name, cols[0], parent, nullable, True, cols, tuple(parent_pk))
     if any(d.name == database for d in dataset.databases):
         for coll in dataset.database(database).collections:
             if coll.name not in tables:
                 continue
             for f in coll.fields:
                 for ref in f.references:
-                    db, parent, target = ref.target
+                    db, parent, target_field = ref.target
                     if ref.direction != "from" or db != database or parent not in tables:
                         continue
-                    if connector.primary_key(parent) != [target] or f.name not in connector.columns(coll.name):
+                    if connector.primary_key(parent) != [target_field] or f.name not in connector.columns(coll.name):
                         continue
                     key = (coll.name, (f.name,), parent)
                     if key not in links:
-                        nullable = bool(connector.table(coll.name).c[f.name].nullable)
-                        links[key] = Link(coll.name, f.name, parent, nullable, False, (f.name,), (target,))
+                        here = connector.describe(coll.name)
+                        nullable = bool(here is not None and here.fields[f.name].nullable)
+                        links[key] = Link(coll.name, f.name, parent, nullable, False, (f.name,), (target_field,))
     return list(links.values())
 
 

@@ -27,17 +27,18 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, Numeric, String, select, update
+from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, Numeric, String
 
 from pledge.connectors.base import batched
 from pledge.datamap.model import Collection, DataField
+from pledge.dataplane import selection, writes
+from pledge.dataplane.schema import live_column
+from pledge.dataplane.selection import KeyIn
 from pledge.emails import EMAIL_RE
 from pledge.errors import InvalidInput
 from pledge.rights.locate import Located, locate
-from pledge.rights.masking import key_columns, key_in, row_key
 
 if TYPE_CHECKING:
-    from pledge.connectors.sql import SqlConnector
     from pledge.context import Context
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
@@ -146,11 +147,10 @@ def _rectifiable(engine: Context, name: str, found: set[str]) -> tuple[str, Coll
         raise RectifyError(f"{where}: keys and references cannot be rectified")
     if not f.rectifiable:
         raise RectifyError(f"{where}: not declared rectifiable in the dataset")
-    connector: SqlConnector = engine.connectors.get(database)  # type: ignore[assignment]
-    table = connector.table(coll.name)
-    if f.name not in table.c:
+    column = live_column(engine.connectors.get(database), coll.name, f.name)
+    if column is None:
         raise RectifyError(f"{where}: declared in the dataset but missing from the live table")
-    return database, coll, f, table.c[f.name]
+    return database, coll, f, column
 
 
 def check_change(engine: Context, name: str, raw: str) -> Any:
@@ -186,25 +186,22 @@ def rectify(engine: Context, identities: Mapping[str, Any], changes: Mapping[str
         by_db[c.database].append(c)
     results: list[dict[str, Any]] = []
     for database, items in by_db.items():
-        connector: SqlConnector = engine.connectors.get(database)  # type: ignore[assignment]
+        connector = engine.connectors.get(database)
         with connector.begin() as conn:
             for c in items:
-                table = connector.table(c.collection)
-                names = located.primary_keys.get(f"{database}.{c.collection}") or None
-                cols = key_columns(table, names)
-                keys = [k[0] if len(cols) == 1 else tuple(k) for k in located.keys(f"{database}.{c.collection}")]
-                col = table.c[c.field]
+                names = list(located.primary_keys.get(f"{database}.{c.collection}") or connector.row_key(c.collection))
+                keys = [tuple(k) for k in located.keys(f"{database}.{c.collection}")]
                 old: dict[Any, Any] = {}
                 for chunk in batched(keys, 500):
-                    old.update({row_key(cols, r): r[len(cols)] for r in conn.execute(
-                        select(*cols, col).where(key_in(cols, chunk)))})
+                    for r in selection.rows(connector, conn, c.collection, KeyIn(tuple(chunk), tuple(names)),
+                                            [*names, c.field]):
+                        old[tuple(r[n] for n in names)] = r[c.field]
                 changed = [k for k in keys if k in old and old[k] != c.value]
                 if changed and not plan:
-                    for chunk in batched(changed, 500):
-                        conn.execute(update(table).where(key_in(cols, chunk)).values({c.field: c.value}))
+                    writes.set_values(connector, conn, c.collection, changed, {c.field: c.value}, key=names)
                 results.append({
                     "field": f"{database}.{c.collection}.{c.field}", "rows": len(changed),
-                    "changes": [{"id": list(k) if isinstance(k, tuple) else k, "old": old[k], "new": c.value}
+                    "changes": [{"id": list(k) if len(k) > 1 else k[0], "old": old[k], "new": c.value}
                                 for k in changed],
                     "unchanged": len(keys) - len(changed),
                 })

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pledge.context import Context
+from pledge.dataplane.schema import live_column
 from pledge.rights.rectify import RectifyError, check_change
 from pledge.rights.request_input import (
     MAX_DETAILS_CHARS,
@@ -61,10 +62,8 @@ def _column(engine: Context, name: str) -> Any:
     coll, field = name.rsplit(".", 1)
     for db in engine.dataset.databases:
         if any(c.name == coll for c in db.collections):
-            try:
-                return engine.connectors.get(db.name).table(coll).c[field]  # type: ignore[attr-defined]
-            except (KeyError, AttributeError):
-                return None
+            # the live column from the data plane's schema cache (refreshed when the schema changes)
+            return live_column(engine.connectors.get(db.name), coll, field)
     return None
 
 

@@ -15,7 +15,6 @@ from pledge.branding import Brand, brand_of
 from pledge.web.i18n import Translator
 
 
-
 def _brand(request: Request) -> dict[str, Any]:
     """Every page's ``brand`` (pledge.branding): the header, the title and the footer."""
     engine = getattr(request.app.state, "engine", None)
