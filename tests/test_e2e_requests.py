@@ -43,13 +43,13 @@ TEXT = {
            "confirm": "Confirm", "waiting": "Verified, waiting to be carried out", "ready": "Your data is ready",
            "download": "Download your data", "password": "Password", "totp": "Code from your authenticator app",
            "sign_in": "Sign in", "approve": "Approve and carry out", "requests": "Requests",
-           "plan": "What the plan would touch", "metrics": "Request metrics", "datamap": "Data map"},
+           "plan": "What approving would do", "metrics": "Request metrics", "datamap": "Data map"},
     "pl": {"centre": "Centrum prywatności", "access": "Chcę otrzymać kopię moich danych", "email": "Adres e-mail",
            "send": "Wyślij żądanie", "check": "Sprawdź skrzynkę e-mail", "code": "Kod z wiadomości e-mail",
            "confirm": "Potwierdź", "waiting": "Potwierdzone, czeka na realizację", "ready": "Twoje dane są gotowe",
            "download": "Pobierz swoje dane", "password": "Hasło", "totp": "Kod z aplikacji uwierzytelniającej",
            "sign_in": "Zaloguj się", "approve": "Zatwierdź i zrealizuj", "requests": "Żądania",
-           "plan": "Czego dotknie realizacja", "metrics": "Statystyki żądań", "datamap": "Mapa danych"},
+           "plan": "Co zrobi zatwierdzenie", "metrics": "Statystyki żądań", "datamap": "Mapa danych"},
 }
 
 
@@ -107,19 +107,25 @@ def person_requests(browser: Any, demo: Demo, lang: str, email: str, tmp_path: P
     page.goto(f"{demo.base}/privacy")  # the language comes from Accept-Language
     assert page.locator("html").get_attribute("lang") == lang
     page.get_by_role("heading", name=tx["centre"], level=1).wait_for()
-    if lang == "en":  # by keyboard alone: Space picks the right, Tab leaves the group, Enter sends
-        page.get_by_label(tx["access"]).focus()
-        page.keyboard.press("Space")
-        assert page.get_by_label(tx["access"]).is_checked()
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.id") == "email"
+    card = page.locator("#card-access")
+    assert tx["access"] in card.inner_text()  # the right, named in the person's language
+    if lang == "en":  # by keyboard alone: Enter opens the card's form, Tab reaches the email, Enter sends
+        card.focus()
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("", "none")  # the focus is visible
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/privacy/new/access")
+        for _ in range(30):
+            if page.evaluate("document.activeElement.id") == "email":
+                break
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "email"
         page.keyboard.type(email)
         shot(page, tmp_path, f"requests-{lang}-1-submit.png")
         page.keyboard.press("Enter")
     else:
-        page.get_by_label(tx["access"]).check()
+        card.click()
+        page.wait_for_url("**/privacy/new/access")
         page.get_by_label(tx["email"]).fill(email)
         shot(page, tmp_path, f"requests-{lang}-1-submit.png")
         page.get_by_role("button", name=tx["send"]).click()

@@ -351,3 +351,12 @@ def test_ropa_keeps_invoices_past_the_closed_account_clock_for_the_tax_law() -> 
     kept = [by_rule[k.strip()] for k in closed[0]["legal_basis_for_keeping"].split(";") if k.strip() in by_rule]
     assert [(k["systems"], k["period_iso"]) for k in kept] == [("main.invoices", "P5Y")]
     assert "Art. 86" in kept[0]["legal_basis_for_keeping"]
+
+
+def test_notice_promises_at_least_30_days_before_a_material_change() -> None:
+    """"For material changes that reduce your rights, we will provide at least 30 days' notice": the notice
+    people read says so in the same number, in English and in Polish (a notice saying 31 days would promise
+    something the seed does not; the campaign test beside this one checks that no change applies sooner)."""
+    en = render(policy(), "en", "md").split("## Changes to this notice")[1].split("\n## ")[0]
+    assert "at least 30 days before they take effect" in en
+    assert "co najmniej 30 dni przed ich wejściem" in render(policy(), "pl", "md")

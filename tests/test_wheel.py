@@ -182,4 +182,4 @@ def test_pledge_demo_serves_from_an_empty_folder(installed: Installed, tmp_path:
     site = next((installed.venv / "lib").glob("python3*/site-packages"))
     packaged = site / "pledge" / "examples" / "omni-one"
     assert sorted(p.name for p in packaged.iterdir()) == sorted(p.name for p in (ROOT / "examples" / "omni-one").iterdir()
-                                                                if p.suffix in (".yaml", ".md"))
+                                                                if p.suffix in (".yaml", ".md", ".svg"))

@@ -586,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the verdicts already in --out/policy_mutants.json, run only the rest")
     parser.add_argument("--rerun", default="",
-                        help="with --resume: statuses to run again, comma-separated (e.g. survived)")
+                        help="with --resume: run these again, comma-separated: a status (survived, killed, "
+                             "timeout) or text of a mutant id (e.g. 'notice_period P30D->P31D')")
     parser.add_argument("--check", default="",
                         help="run only these tests (comma-separated node ids) against the --match'ed mutants "
                              "and print each verdict; no baseline, the report is not touched")
@@ -629,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         before = json.loads(previous.read_text(encoding="utf-8"))
         rerun = {x for x in args.rerun.split(",") if x}
         for old in before["mutants"]:
-            if old["status"] in ("killed", "survived", "timeout") and old["status"] not in rerun:
+            again = old["status"] in rerun or any(r in old["id"] for r in rerun)
+            if old["status"] in ("killed", "survived", "timeout") and not again:
                 done[(old["example"], old["id"])] = old
     for m in mutants:
         old = done.get((m.example, m.id))
