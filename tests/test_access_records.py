@@ -20,7 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "omni-one"
 
 
 def test_access_package_holds_consent_history_and_objections(tmp_path: Path) -> None:
-    for name in ("policy.yaml", "dataset.yaml", "pledge.yaml"):
+    for name in ("policy.yaml", "dataset.yaml", "pledge.yaml", "logo.svg"):  # the branding names its logo
         shutil.copy(EXAMPLE / name, tmp_path / name)
     create_platform("omni-one", f"sqlite:///{tmp_path / 'platform.db'}", users=20, progress=False)
     engine = Engine.from_config_file(tmp_path / "pledge.yaml", Settings(environment="test"))

@@ -12,6 +12,7 @@ from pledge.policy.duration import Duration
 from pledge.policy.localize import localized
 from pledge.policy.model import Policy
 from pledge.reports.words import duration_words
+from pledge.rights.access_view import TRIGGERS
 from pledge.web.i18n import Translator
 
 RIGHT_LABELS = {
@@ -43,18 +44,8 @@ LEGAL_BASIS_LABELS = {
     "legitimate_interests": "Legitimate interests (Art. 6(1)(f))",
 }
 ACTION_LABELS = {"delete": "deleted", "anonymise": "anonymised"}
-#: the column a retention clock runs from, in words ("from the last login")
-TRIGGER_LABELS = {
-    "created_at": "from when they are collected",
-    "last_login_at": "from the last login",
-    "last_seen_at": "from the last activity",
-    "closed_at": "from when the account is closed",
-    "deleted_at": "from when you delete them",
-    "issued_at": "from the date of issue",
-    "uploaded_at": "from the upload",
-    "last_contact_at": "from our last contact with you",
-    "expires_at": "from when access expires",
-}
+#: the column a retention clock runs from, in words ("from the last login"), shared with the package
+TRIGGER_LABELS = TRIGGERS
 
 
 def right_label(kind: str, t: Translator) -> str:
