@@ -51,10 +51,15 @@ def _people(target: Target, n: int) -> list[str]:
     return [r["email"] for r in rows]
 
 
+#: operations only a browser on the site's own pages may call (checked by Origin/Referer): the
+#: cookie banner's anonymous receipts. A platform's server has no business calling them.
+BROWSER_ONLY = {("POST", "/v1/consent/receipt")}
+
+
 def _operations(target: Target) -> set[tuple[str, str]]:
     spec = httpx.get(target.url + "/openapi.json").json()
     return {(method.upper(), path) for path, item in spec["paths"].items() if path.startswith("/v1/")
-            for method in item if method in ("get", "post", "put", "patch", "delete")}
+            for method in item if method in ("get", "post", "put", "patch", "delete")} - BROWSER_ONLY
 
 
 def _verified(pledge: PledgeClient, target: Target, kind: str, email: str) -> RequestInfo:

@@ -30,6 +30,10 @@ def small_platform(request: pytest.FixtureRequest, tmp_path: Path,
     create_platform(name, url, 12, progress=False)
     monkeypatch.setenv("PLEDGE_PLATFORM_URL", url)
     monkeypatch.setenv("PLEDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    for store in load_dataset(EXAMPLES / name / "dataset.yaml").stores:  # this platform's own file folders
+        folder = tmp_path / "blobs" / store.name
+        folder.mkdir(parents=True)
+        monkeypatch.setenv(f"PLEDGE_BLOBS_{store.name.upper()}", str(folder))
     return name, url, config
 
 

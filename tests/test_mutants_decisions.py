@@ -27,10 +27,10 @@ def purpose(key: str = "p", **fields: object) -> Purpose:
 
 
 def service(age: Age | None = None, material_reconsent: bool = False, version: str = "v2") -> DecisionService:
-    svc = DecisionService.__new__(DecisionService)  # no store: decide() reads only the policy and the clock
+    # built with its collaborators; decide() reads only the policy and the clock, so no store
     policy = SimpleNamespace(age=age, version=version, changes=Changes(material_reconsent=material_reconsent))
-    svc.engine = SimpleNamespace(policy=policy, now=lambda: NOW)  # type: ignore[assignment]
-    return svc
+    return DecisionService(None, None, policy, subject_secrets=1,  # type: ignore[arg-type]
+                           facts=lambda email: PersonFacts(found=True), clock=lambda: NOW)
 
 
 def state(*, objected: set[str] | None = None, consents: dict[str, Choice] | None = None,

@@ -83,6 +83,10 @@ CASES: list[tuple[str, Mutation]] = [
     ("PL091", _set("rights.offered", [{"kind": "access", "note": "a copy of your data (art. 17 RODO)"}])),
     # one purpose named in Polish, the rest of the policy not: Polish pages would mix languages
     ("PL100", _set("purposes.0.translations", {"pl": {"name": "Świadczenie usługi"}})),
+    # a banner category that names no cookie, and a cookie the banner cannot describe
+    ("PL101", _set("cookies", [{"key": "analytics", "name": "Analytics"}])),
+    ("PL102", _set("cookies", [{"key": "analytics", "name": "Analytics",
+                                "cookies": [{"name": "_ga", "provider": "Google"}]}])),
 ]
 
 

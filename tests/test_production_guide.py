@@ -566,7 +566,10 @@ def test_the_guide_runs_on_postgresql_and_redis(tmp_path: Path) -> None:
         sink = stack.enter_context(smtp_sink())
         create_platform("omni-one", platform, users=30, seed=7, progress=False)
         web_port = free_port()
+        uploads = tmp_path / "uploads"  # the platform's own upload folder (empty: no files yet)
+        uploads.mkdir()
         subs = {**HOST_PATHS, "/srv/pledge": str(srv), "/etc/pledge/pledge.env": str(etc / "pledge.env"),
+                "/srv/platform/uploads": str(uploads),
                 "--port 8000": f"--port {web_port}", "127.0.0.1:8000": f"127.0.0.1:{web_port}",
                 "--since 2026-03-01T02:00:00+00:00": "--since SINCE"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,6 +76,8 @@ def _write_blobs(cfg: Config, name: str, url: str) -> dict[str, int]:
     from pledge.datamap.load import load_dataset
     from pledge.platforms.blobfiles import targets_for, write_blobs
 
+    if not Path(cfg.dataset).exists():  # no data map yet: it declares no file stores either
+        return {}
     dataset = load_dataset(cfg.dataset)
     if not dataset.stores:
         return {}
