@@ -5,6 +5,7 @@ boto3's list_objects_v2) and the person's rows read with plain SQL."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class BlobDeployment:
     server: SeaweedServer | None = None
     bucket: str = ""
     prefix: str = ""
+    #: Pledge's own store (the intents table) when not the config's SQLite file
+    store_url: str | None = None
 
     @property
     def store_name(self) -> str:
@@ -54,15 +57,17 @@ class BlobDeployment:
         return self.cfg.parent / "blobs" / self.store_name
 
     def env(self) -> dict[str, str]:
-        """What moves the store onto S3 (PLEDGE_BLOBS_<NAME>), for this process or a child."""
+        """What moves the blob store onto S3 (PLEDGE_BLOBS_<NAME>) and Pledge's store onto another
+        database (PLEDGE_DATABASE_URL), for this process or a child."""
+        out = {"PLEDGE_DATABASE_URL": self.store_url} if self.store_url else {}
         if self.backend != "s3":
-            return {}
+            return out
         assert self.server is not None
         url = f"s3://{self.bucket}/{self.prefix.rstrip('/')}?endpoint_url={self.server.endpoint}"
-        return {override_variable(self.store_name): url}
+        return {**out, override_variable(self.store_name): url}
 
     def engine(self) -> Engine:
-        s = Settings(environment="test")
+        s = Settings(environment="test", database_url=self.store_url)
         return Engine(load_config(self.cfg, s), s)
 
     def listing(self) -> dict[str, int]:
@@ -90,9 +95,45 @@ class BlobDeployment:
             return body
         return (self.folder / key).read_bytes()
 
+    def put(self, key: str, data: bytes) -> None:
+        """Write a file into the store without Pledge (boto3's put_object, or a plain file)."""
+        if self.backend == "s3":
+            assert self.server is not None
+            self.server.client().put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+            return
+        path = self.folder / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def backup(self) -> tuple[bytes, dict[str, bytes]]:
+        """The platform's database and every stored file, copied without Pledge."""
+        return self.db.read_bytes(), {k: self.read(k) for k in self.listing()}
+
+    def restore(self, copy: tuple[bytes, dict[str, bytes]]) -> None:
+        """Put a backup back: the database file, and the store emptied and refilled."""
+        db, files = copy
+        self.db.write_bytes(db)
+        if self.backend == "s3":
+            assert self.server is not None
+            client = self.server.client()
+            for key in self.listing():
+                client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        elif self.folder.exists():
+            shutil.rmtree(self.folder)
+            self.folder.mkdir(parents=True)
+        for key, data in files.items():
+            self.put(key, data)
+
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.db) as conn:
             return conn.execute(query, args).fetchall()
+
+    def insert(self, table: str, **values: Any) -> int:
+        """Insert one row with plain SQL; its id."""
+        with sqlite3.connect(self.db) as conn:
+            cur = conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                               list(values.values()))
+            return int(cur.lastrowid or 0)
 
     def people(self) -> list[tuple[int, str, int]]:
         """Users with the most files (id, email, files), by plain SQL."""
@@ -103,12 +144,22 @@ class BlobDeployment:
         return {str(k) for (k,) in self.sql(EXAMPLES[self.example][2], user_id)}
 
 
+def deployment_for(request: Any, tmp_path: Path, example: str, backend: str, **kw: Any) -> BlobDeployment:
+    """:func:`make_deployment` on the session's SeaweedFS (a prefix of its bucket) or a folder;
+    ``request`` is the test's pytest request (for the S3 fixtures)."""
+    if backend == "s3":
+        return make_deployment(tmp_path, example, backend, server=request.getfixturevalue("s3_server"),
+                               bucket=request.getfixturevalue("s3_bucket"),
+                               prefix=request.getfixturevalue("s3_prefix"), **kw)
+    return make_deployment(tmp_path, example, backend, **kw)
+
+
 def make_deployment(tmp_path: Path, example: str, backend: str, *, server: SeaweedServer | None = None,
-                    bucket: str = "", prefix: str = "", users: int = 30) -> BlobDeployment:
+                    bucket: str = "", prefix: str = "", users: int = 30, store_url: str | None = None) -> BlobDeployment:
     """A copy of the example with a generated platform and its files written, in a folder or on
     S3 (the caller puts :meth:`BlobDeployment.env` in the environment first, for S3)."""
     cfg = deployment(tmp_path, example, users=users, files=False)
-    dep = BlobDeployment(example, cfg, backend, server, bucket, prefix)
+    dep = BlobDeployment(example, cfg, backend, server, bucket, prefix, store_url)
     saved = {k: os.environ.get(k) for k in dep.env()}
     os.environ.update(dep.env())
     try:

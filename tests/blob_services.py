@@ -35,7 +35,7 @@ import pytest
 from tests.services import in_ci
 
 READY_TIMEOUT = 90.0
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 2.0
 PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc")
 
 
@@ -81,9 +81,14 @@ class SeaweedServer:
     directory: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    _client: Any = field(default=None, repr=False, compare=False)
 
     def client(self) -> Any:
-        return s3_client(self.endpoint, self.access_key, self.secret_key)
+        """One boto3 client for the session (making one costs about a second on a busy machine;
+        a client is thread-safe once made)."""
+        if self._client is None:
+            self._client = s3_client(self.endpoint, self.access_key, self.secret_key)
+        return self._client
 
     def log_tail(self, lines: int = 30) -> str:
         if self.directory is None or not (self.directory / "weed.log").exists():

@@ -203,3 +203,47 @@ def test_ledger_replay_and_prove_reach_restored_files(tmp_path: Path) -> None:
         assert after.status == "kept", after.detail
     finally:
         engine.close()
+
+
+def test_stale_planned_intents_are_settled_by_their_rows(tmp_path: Path, any_db_url: str) -> None:
+    """A sweep that crashed after planning leaves ``planned`` intents. Once older than a day each
+    row is read again: a row that is gone (its deletion committed) loses its file; a row that
+    survived (its deletion rolled back) keeps its file and the intent is dropped. Younger intents
+    wait for their run, on both sides of the day. Pledge's store (the intents table) on SQLite,
+    PostgreSQL and MariaDB."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from pledge.store.tables.blobs import blob_deletions
+
+    dep = make_deployment(tmp_path, "omni-one", "folder", users=30, store_url=any_db_url)
+    ids = [i for (i,) in dep.sql("SELECT id FROM files ORDER BY id LIMIT 5")]
+    assert len(ids) == 5
+    old_gone, old_kept, young_gone, young_kept, just_old_kept = ids
+    ages = {old_gone: 25, old_kept: 25, young_gone: 23, young_kept: 23, just_old_kept: 24.1}
+    before = dep.listing()
+    engine = dep.engine()
+    try:
+        ref = "retention:crashed-long-ago"
+        assert blob_erasure.plan_keys(engine, ref, "main.files", [(i,) for i in ids]) == 5
+        now = engine.now()
+        with engine.store.begin() as conn:  # the crash happened this many hours ago
+            for i, hours in ages.items():
+                conn.execute(update(blob_deletions).where(blob_deletions.c.blob_key == f"uploads/{i}").values(
+                    created_at=now - timedelta(hours=hours), updated_at=now - timedelta(hours=hours)))
+        _delete_rows(dep, "files", [old_gone, young_gone])  # these committed; the others rolled back
+        assert blob_erasure.drop_stale_planned(engine) == 2  # old_kept and just_old_kept
+        assert blob_erasure.counts(engine, ref) == {"gone": 1, "planned": 2}
+        assert dep.listing() == {k: n for k, n in before.items() if k != f"uploads/{old_gone}"}
+        out = blob_erasure.resume_pending(engine)  # the young ones: young_gone's row is gone, young_kept waits
+        assert (out.gone, out.kept, out.dropped) == (1, 1, 0)
+        assert blob_erasure.counts(engine, ref) == {"gone": 2, "planned": 1}
+        later = blob_erasure.resume_pending(engine, stale_after=timedelta(hours=22))  # a day on: dropped
+        assert (later.gone, later.kept, later.dropped) == (0, 0, 1)
+        assert blob_erasure.counts(engine, ref) == {"gone": 2}
+    finally:
+        engine.close()
+    assert dep.listing() == {k: n for k, n in before.items() if k not in {f"uploads/{old_gone}", f"uploads/{young_gone}"}}
+    assert {i for (i,) in dep.sql("SELECT id FROM files WHERE id IN (?, ?, ?)", old_kept, young_kept,
+                                  just_old_kept)} == {old_kept, young_kept, just_old_kept}

@@ -104,12 +104,27 @@ def erase_cmd(config: ConfigOpt = None, email: EmailOpt = None, identity: Identi
     _check_format(fmt)
     ids = parse_identities(email, identity)
     engine = load_engine(config)
-    report = _run("Planning the erasure" if plan else "Erasing", engine,
-                  lambda: erase(engine, ids, plan=plan, request_id=request_id, actor=actor))
+    def run() -> dict[str, Any]:
+        if plan or not engine.dataset.stores:
+            return erase(engine, ids, plan=plan, request_id=request_id, actor=actor)
+        from pledge.rights import blob_erasure
+
+        # the person's files: planned from their rows first, deleted once the rows' deletion commits
+        files = f"cli:{request_id or blob_erasure.identities_reference(engine, ids)}"
+        blob_erasure.plan_person(engine, files, ids)
+        out = erase(engine, ids, plan=plan, request_id=request_id, actor=actor)
+        out["blobs"] = blob_erasure.after_commit(engine, files).as_dict()
+        return out
+
+    report = _run("Planning the erasure" if plan else "Erasing", engine, run)
     if fmt == "json":
         print_json(report)
     else:
         _erasure_tables(report)
+        if "blobs" in report:
+            console.print(f"{report['blobs']['gone']} file(s) deleted from the blob stores"
+                          + (f"; {report['blobs']['failed']} not yet (run the same command again): "
+                             + "; ".join(report["blobs"]["errors"]) if report["blobs"]["failed"] else "") + ".")
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:

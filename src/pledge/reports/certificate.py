@@ -3,7 +3,10 @@
 The certificate holds no personal data beyond the request id: table names, row counts,
 field names with what each became (``null``, ``[redacted]``, ``hash``, ``fake``) and the links
 cut, which rows were other people's (they only lost their link to the person), and for
-kept rows the reason, the law and the end of the legal period.
+kept rows the reason, the law and the end of the legal period. When the data map has blob
+stores, ``files`` counts per store the person's files the store confirmed deleted and those
+still pending (and whole folders, for a key template that names a folder per row), read from
+the erasure's intents (``blob_deletions``), never their keys.
 It is signed with Ed25519; the key is derived from the deployment's newest signing key
 (HKDF-SHA256), and the public key travels inside the certificate so anyone can check it.
 Checking against the deployment's own public keys (``expected_key``: one, or one per
@@ -86,6 +89,26 @@ def _entries(value: Any, kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def _files(blobs: Any) -> dict[str, Any] | None:
+    """The files part: per store, files the store confirmed deleted and files still pending, as
+    the erasure's intents table counted them once its deletion pass was over (``report["blobs"]
+    ["stores"]``, :func:`pledge.rights.blob_erasure.store_counts`); never a key (keys can name a
+    person). None when the erasure had no blob stores."""
+    if not isinstance(blobs, dict):
+        return None
+    stores = blobs.get("stores")
+    if not isinstance(stores, dict):
+        return None
+    entries: list[dict[str, Any]] = []
+    for name, c in sorted(stores.items()):
+        if isinstance(c, dict):
+            entry = {"store": str(name), "deleted": int(c.get("deleted", 0)), "pending": int(c.get("pending", 0))}
+            entry.update({k: int(c[k]) for k in ("folders_deleted", "folders_pending") if c.get(k)})
+            entries.append(entry)
+    return {"stores": entries, "deleted": sum(e["deleted"] for e in entries),
+            "pending": sum(e["pending"] for e in entries)}
+
+
 def issue(report: dict[str, Any], secret: str, *, issued_at: datetime, controller: str = "",
           policy_version: str = "") -> dict[str, Any]:
     """Certify a completed erasure report; returns the signed certificate (JSON-able)."""
@@ -101,6 +124,9 @@ def issue(report: dict[str, Any], secret: str, *, issued_at: datetime, controlle
         "retained": _entries(report.get("retained"), "retained"),
     }
     body["totals"] = {k: sum(int(e.get("rows", 0)) for e in body[k]) for k in ("deleted", "masked", "retained")}
+    files = _files(report.get("blobs"))
+    if files is not None:
+        body["files"] = files
     key = signing_key(secret)
     signature = base64.b64encode(key.sign(canonical(body))).decode("ascii")
     return {"certificate": body,
@@ -149,6 +175,18 @@ def to_html(document: dict[str, Any]) -> str:
         f"<p>Rows deleted: {body['totals']['deleted']} · masked: {body['totals']['masked']} · "
         f"retained: {body['totals']['retained']}.</p>",
     ]
+    files = body.get("files")
+    if isinstance(files, dict):
+        parts.append(f"<h2>Files</h2><p>Files deleted: {int(files.get('deleted', 0))} · "
+                     f"still pending: {int(files.get('pending', 0))}.</p>")
+        if files.get("stores"):
+            parts.append("<table><thead><tr><th>Store</th><th>Deleted</th><th>Pending</th></tr></thead><tbody>")
+            parts.extend(f"<tr><td>{e(str(s['store']))}</td><td>{int(s['deleted'])}"
+                         + (f" and {int(s['folders_deleted'])} folder(s)" if s.get("folders_deleted") else "")
+                         + f"</td><td>{int(s['pending'])}"
+                         + (f" and {int(s['folders_pending'])} folder(s)" if s.get("folders_pending") else "")
+                         + "</td></tr>" for s in files["stores"])
+            parts.append("</tbody></table>")
     for kind, title in (("deleted", "Erased"), ("masked", "Masked"), ("retained", "Retained, and why")):
         parts.append(f"<h2>{title}</h2>")
         if not body[kind]:

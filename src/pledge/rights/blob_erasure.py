@@ -22,7 +22,13 @@ committed. Each deletion is a row of the store's ``blob_deletions`` table
 
 A crash anywhere resumes: before step 3 the request is re-run (its erasure resumes from
 its checkpoints, the intents are already there); after it, :func:`resume_pending` (on
-``pledge requests run``, and at worker start) deletes whatever is still ``pending``.
+``pledge requests run``, at worker start and before every sweep) deletes whatever is still
+``pending``. ``planned`` intents older than :data:`STALE_AFTER` (a crash whose SQL work rolled
+back) are settled by their rows: :func:`drop_stale_planned` deletes the file of a row that is
+gone and drops the intent of a row that survived.
+
+:func:`store_counts` gives, per store, what the erasure certificate lists: files the store
+confirmed deleted and files still pending.
 
 :func:`after_commit` is steps 3-4 for one reference. ``PLEDGE_TEST_BLOB_KILL`` (tests only)
 kills the process with SIGKILL at ``after-sql`` (before step 3) or ``before-delete``
@@ -38,6 +44,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -49,12 +56,16 @@ if TYPE_CHECKING:
     from pledge.context import Context
     from pledge.rights.locate import Located
 
-__all__ = ["BATCH", "BlobItem", "BlobOutcome", "after_commit", "blob_columns", "confirm", "crash_point",
-           "delete_pending", "forget_unconfirmed", "pending_references", "items_for_rows", "key_hash", "plan_keys", "plan_person", "plan_rows",
-           "resume_pending"]
+__all__ = ["BATCH", "STALE_AFTER", "BlobItem", "BlobOutcome", "after_commit", "blob_columns", "confirm",
+           "crash_point", "delete_pending", "drop_stale_planned", "forget_unconfirmed", "identities_reference",
+           "items_for_rows", "key_hash", "pending_references", "plan_keys", "plan_person", "plan_rows",
+           "resume_pending", "store_counts"]
 
 #: Intents read, confirmed and deleted per batch (S3 deletes at most 1,000 keys per call).
 BATCH = 1000
+#: How long a ``planned`` intent whose row is still there may wait for its run (a crash
+#: that rolled back leaves such intents behind; :func:`drop_stale_planned`).
+STALE_AFTER = timedelta(days=1)
 KILL_VARIABLE = "PLEDGE_TEST_BLOB_KILL"
 _ERRORS_KEPT = 5
 
@@ -87,19 +98,24 @@ class BlobOutcome:
     errors: list[str] = field(default_factory=list)
     #: intents whose rows were still there after the SQL work (nothing deleted for them)
     kept: int = 0
+    #: stale ``planned`` intents dropped because their rows survived (resume only)
+    dropped: int = 0
+    #: per store, read from the intents table once the pass is over: {"deleted": n, "pending": m}
+    stores: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, other: BlobOutcome) -> BlobOutcome:
         self.gone += other.gone
         self.failed += other.failed
         self.calls += other.calls
         self.kept += other.kept
+        self.dropped += other.dropped
         self.errors.extend(e for e in other.errors if e not in self.errors)
         del self.errors[_ERRORS_KEPT:]
         return self
 
     def as_dict(self) -> dict[str, Any]:
         return {"gone": self.gone, "failed": self.failed, "calls": self.calls, "kept": self.kept,
-                "errors": list(self.errors)}
+                "errors": list(self.errors), "stores": {s: dict(c) for s, c in sorted(self.stores.items())}}
 
 
 def key_hash(engine: Context, store: str, key: str) -> str:
@@ -165,6 +181,14 @@ def plan_rows(engine: Context, reference: str, items: Sequence[BlobItem]) -> int
         for start in range(0, len(rows), BATCH):
             conn.execute(insert(blob_deletions), rows[start:start + BATCH])
     return len(rows)
+
+
+def identities_reference(engine: Context, identities: Mapping[str, Any]) -> str:
+    """A stable name for an erasure of these identities (a re-run finds its own intents),
+    keyed so that it names nobody."""
+    text = "\x00".join(f"{k}={sorted(map(str, v)) if isinstance(v, list | tuple | set) else v}"
+                        for k, v in sorted(identities.items()))
+    return hmac.new(engine.keys.subject_secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def plan_person(engine: Context, reference: str, identities: Mapping[str, Any]) -> int:
@@ -325,6 +349,25 @@ def counts(engine: Context, reference: str) -> dict[str, int]:
             .group_by(blob_deletions.c.status))}
 
 
+def store_counts(engine: Context, reference: str) -> dict[str, dict[str, int]]:
+    """Files of ``reference`` per store, from its intents: ``deleted`` (the store confirmed them
+    gone) and ``pending`` (not yet confirmed; retried). A prefix template's intent (a folder per
+    row: every file under it) counts under ``folders_deleted``/``folders_pending`` instead, only
+    when there are such. What the erasure certificate lists."""
+    from sqlalchemy import func
+
+    out: dict[str, dict[str, int]] = {}
+    with engine.store.connect() as conn:
+        for store, status, is_prefix, n in conn.execute(
+                select(blob_deletions.c.store, blob_deletions.c.status, blob_deletions.c.is_prefix, func.count())
+                .where(blob_deletions.c.reference == reference, blob_deletions.c.status.in_(("gone", "pending")))
+                .group_by(blob_deletions.c.store, blob_deletions.c.status, blob_deletions.c.is_prefix)):
+            counts = out.setdefault(str(store), {"deleted": 0, "pending": 0})
+            name = ("folders_" if is_prefix else "") + ("deleted" if status == "gone" else "pending")
+            counts[name] = counts.get(name, 0) + int(n)
+    return out
+
+
 def after_commit(engine: Context, reference: str, *, finished: bool = True) -> BlobOutcome:
     """Steps 3-4 for one reference, once its SQL work has committed: confirm by the rows'
     absence, delete, and (``finished``: the SQL work is over) drop intents whose rows stayed.
@@ -338,20 +381,61 @@ def after_commit(engine: Context, reference: str, *, finished: bool = True) -> B
         forget_unconfirmed(engine, reference)
     seen = counts(engine, reference)
     out.gone, out.failed, out.kept = seen.get("gone", 0), seen.get("pending", 0), left
+    out.stores = store_counts(engine, reference)
     return out
 
 
-def resume_pending(engine: Context) -> BlobOutcome:
+def resume_pending(engine: Context, *, stale_after: timedelta = STALE_AFTER) -> BlobOutcome:
     """Finish what a crash left, for every reference (at worker start, before a sweep): each
     ``planned`` intent whose row is gone becomes ``pending`` (the row's deletion committed,
     whoever ran it), then every ``pending`` file is deleted. Intents whose rows are still there
-    stay ``planned``: their run may still be going."""
+    stay ``planned`` while their run may still be going; once older than ``stale_after`` they
+    are dropped (:func:`drop_stale_planned`): the deletion that planned them rolled back."""
     if not engine.dataset.stores:
         return BlobOutcome()
     out = BlobOutcome()
     for reference in pending_references(engine):
         out.kept += confirm(engine, reference)[1]
-    return out.add(delete_pending(engine))
+    out.add(delete_pending(engine))
+    out.dropped = drop_stale_planned(engine, stale_after)
+    out.kept -= out.dropped
+    return out
+
+
+def drop_stale_planned(engine: Context, stale_after: timedelta = STALE_AFTER) -> int:
+    """Drop ``planned`` intents older than ``stale_after`` whose row is still in the platform's
+    database (a crashed run whose deletion rolled back: the row stays, so must its file).
+    Each one's row is read again first; an intent whose row has gone (its deletion committed)
+    becomes ``pending`` instead and its file is deleted. Returns how many were dropped."""
+    cutoff = engine.now() - stale_after
+    with engine.store.connect() as conn:
+        stale = conn.execute(select(blob_deletions.c.id, blob_deletions.c.collection, blob_deletions.c.row_key)
+                             .where(blob_deletions.c.status == "planned",
+                                    blob_deletions.c.updated_at < cutoff)).all()
+    by_coll: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+    for rid, coll, rk in stale:
+        by_coll[coll].append((rid, tuple(rk)))
+    drop: list[int] = []
+    promote: list[int] = []
+    for coll, entries in by_coll.items():
+        keys = list(dict.fromkeys(rk for _, rk in entries))
+        present: set[tuple[str, ...]] = set()
+        for start in range(0, len(keys), BATCH):
+            present.update(_norm(k) for k in _present(engine, coll, keys[start:start + BATCH]))
+        for rid, rk in entries:
+            (drop if _norm(rk) in present else promote).append(rid)
+    now = engine.now()
+    with engine.store.begin() as conn:
+        for start in range(0, len(drop), BATCH):
+            conn.execute(delete(blob_deletions).where(blob_deletions.c.id.in_(drop[start:start + BATCH]),
+                                                      blob_deletions.c.status == "planned"))
+        for start in range(0, len(promote), BATCH):
+            conn.execute(update(blob_deletions).where(blob_deletions.c.id.in_(promote[start:start + BATCH]),
+                                                      blob_deletions.c.status == "planned")
+                         .values(status="pending", updated_at=now))
+    if promote:
+        delete_pending(engine)
+    return len(drop)
 
 
 def pending_references(engine: Context) -> list[str]:
