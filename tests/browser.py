@@ -3,6 +3,10 @@ uvicorn in a thread on a free loopback port.
 
 Playwright's own browser download cannot work here, so chromium is launched from
 ``/usr/bin/chromium``. Without it a test skips, except under CI=true, where it fails.
+
+A pytest plugin (``tests/conftest.py`` lists it): the ``chromium`` fixture is one browser for
+the whole session (each test opens its own contexts, which are cheap); :func:`shoot` takes a
+screenshot of the whole page only where the page is taller than the window.
 """
 
 from __future__ import annotations
@@ -37,16 +41,31 @@ def playwright_api() -> Any:
     return pytest.importorskip("playwright.sync_api")
 
 
+#: the session's one Playwright and chromium, started on first use (Playwright's sync API
+#: cannot run two at once in a thread, so every test shares this one)
+_SHARED: dict[str, Any] = {}
+
+
+def _shared_browser() -> Any:
+    if "browser" not in _SHARED:
+        sync_api = playwright_api()
+        playwright = sync_api.sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    return _SHARED["browser"]
+
+
+def close_shared_browser() -> None:
+    if "browser" in _SHARED:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("playwright").stop()
+
+
 @contextmanager
 def launch_chromium() -> Iterator[Any]:
-    """A headless chromium browser, closed on exit."""
-    sync_api = playwright_api()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """The session's headless chromium (started on first use, closed when the session ends);
+    a test makes its own contexts in it and closes them."""
+    yield _shared_browser()
 
 
 @contextmanager
@@ -66,6 +85,28 @@ def serving(app: Any, port: int | None = None, *, timeout: float = 20) -> Iterat
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless chromium for the session; a test makes its own contexts and closes them."""
+    yield _shared_browser()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_chromium_at_the_end() -> Iterator[None]:
+    yield
+    close_shared_browser()
+
+
+def shoot(page: Any, target: Path, *, min_bytes: int = 3000) -> Path:
+    """Save a PNG of ``page``: the whole page where it scrolls, else just the window (the same
+    picture, taken faster)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    taller = page.evaluate("document.documentElement.scrollHeight > window.innerHeight + 1")
+    page.screenshot(path=str(target), full_page=bool(taller))
+    assert target.stat().st_size > min_bytes, target
+    return target
 
 
 def keep_shot(target: Path) -> None:

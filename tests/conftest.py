@@ -18,8 +18,9 @@ for _purpose, _var in (("signing", "PLEDGE_SECRET_KEY"), ("subject", "PLEDGE_SUB
     os.environ.setdefault(_var, generate_keyring()[_purpose])
 
 #: fixtures shared by the request tests (sink, clock, engine on a module's ``cfg``), and the
-#: session's S3 server for the blob tests (s3_server, s3_bucket)
-pytest_plugins = ["tests.requests_support", "tests.blob_services"]
+#: session's S3 server for the blob tests (s3_server, s3_bucket), and one chromium for the
+#: browser tests (tests/browser.py: chromium)
+pytest_plugins = ["tests.requests_support", "tests.blob_services", "tests.browser"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -54,26 +54,34 @@ def seen_of(html: str) -> str:
 
 
 def test_each_kind_shows_requester_evidence_what_was_asked_and_the_note(s: Site) -> None:
-    emails = people(s.cfg, 5)
+    from pledge.web.center import offered_kinds
+
+    kinds = offered_kinds(s.engine)
+    emails = people(s.cfg, len(kinds) + 1)
     purpose = objectable_purposes(s.engine.policy)[0][0]
-    made = {
-        "access": verified(s, emails[0], "access", details="Everything since 2023, please."),
-        "rectification": verified(s, emails[1], "rectification", changes={"users.name": "Anna Nowak-Kowalska"},
-                                  details="I married in May."),
-        "objection": verified(s, emails[2], "objection", purpose=purpose, details="No profiling."),
-        "erasure": verified(s, emails[3], "erasure", details="Close my account."),
-    }
-    officer = s.engine.requests.open_on_initiative("erasure", {"email": emails[4]}, ground="child_under_minimum_age",
+    consent = next(p for p in s.engine.policy.purposes if p.consent_required)
+    asked: dict[str, dict[str, object]] = {
+        "rectification": {"changes": {"users.name": "Anna Nowak-Kowalska"}}, "objection": {"purpose": purpose},
+        "restriction": {"purpose": purpose}, "withdraw_consent": {"purposes": [consent.key]}}
+    made = {kind: verified(s, emails[i], kind, details=f"My note about the {kind} request, please.",
+                           **asked.get(kind, {}))
+            for i, kind in enumerate(kinds)}
+    assert {"access", "rectification", "erasure", "restriction", "portability", "objection",
+            "withdraw_consent"} <= set(made)  # every kind the privacy centre offers
+    officer = s.engine.requests.open_on_initiative("erasure", {"email": emails[-1]}, ground="child_under_minimum_age",
                                                    note="Birth date shows age 12", actor="admin:0",
                                                    evidence="Parent's letter, ticket 4411").id
     client = signed_in(s, "privacy_officer")
     for kind, rid in made.items():
         page = client.get(f"/admin/requests/{rid}?lang=en").text
         words = text(page)
-        assert s.engine.requests.identities(rid)["email"] in words, kind
+        assert s.engine.requests.identities(rid)["email"] in words, kind  # who asked
         assert "A one-time code sent to the email address" in words and "Verified 2026-03-02" in words, kind
-        note = s.engine.requests.payload(rid)["params"]["details"]
-        assert note in words, kind
+        assert f"My note about the {kind} request, please." in words, kind  # their note
+        if kind in ("objection", "restriction"):
+            assert dict(objectable_purposes(s.engine.policy))[purpose] in words, kind  # what they asked
+        if kind == "withdraw_consent":
+            assert consent.name in words, kind
     diff = client.get(f"/admin/requests/{made['rectification']}?lang=en").text
     assert re.search(r'<del>[^<]+</del>.*<ins>Anna Nowak-Kowalska</ins>', diff, re.S)  # live value → requested
     assert "main.users.name" in text(diff)
@@ -157,22 +165,71 @@ def with_invoice(cfg: Path) -> str:
     return str(email)
 
 
+def platform_sql(cfg: Path, query: str, **params: object) -> list[tuple[object, ...]]:
+    """Read or write the platform's database directly, beside Pledge (an independent check)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    eng = create_engine(f"sqlite:///{cfg.parent / 'platform.db'}")
+    with eng.begin() as conn:
+        result = conn.execute(sql(query), params)
+        rows = [tuple(r) for r in result] if result.returns_rows else []
+    eng.dispose()
+    return rows
+
+
 def test_rerun_says_what_it_changed(s: Site) -> None:
-    rid = verified(s, with_invoice(s.cfg), "erasure")
+    email = with_invoice(s.cfg)
+    invoices = [int(str(r[0])) for r in platform_sql(
+        s.cfg, "SELECT i.id FROM invoices i JOIN users u ON u.id = i.user_id WHERE u.email = :e", e=email)]
+    among = "id IN ({})".format(", ".join(map(str, invoices)))
+    held = f"SELECT count(*) FROM invoices WHERE {among}"
+    rid = verified(s, email, "erasure")
     s.engine.requests.approve(rid, actor="admin:test")
     officer = signed_in(s, "owner")
-    assert s.engine.requests.get(rid).state == "partially_completed"
+    view = s.engine.requests.get(rid)
+    kept_now = int(str(platform_sql(s.cfg, held)[0][0]))
+    assert view.state == "partially_completed" and kept_now > 0
+    assert view.result["summary"]["exempt"] == kept_now  # the invoices the database still holds
+    assert platform_sql(s.cfg, f"SELECT count(*) FROM invoices WHERE user_id IS NOT NULL AND {among}") \
+        == [(0,)]  # their link to the person is cut: a new run cannot find them by the person
     page = officer.get(f"/admin/requests/{rid}").text
     res = officer.post(f"/admin/requests/{rid}/rerun", data={"csrf": csrf_of(page), "seen": seen_of(page)})
     words = text(res.text)
     assert res.status_code == 200 and "The request ran again and changed nothing." in words
-    assert "rows are still kept under an exemption" in words
+    assert f"{kept_now} rows are still kept under an exemption" in words
     view = s.engine.requests.get(rid)
     assert view.state == "partially_completed"  # the invoice is still kept: the re-run does not hide it
     first = officer.get(f"/admin/requests/{rid}/certificate.json?run=1")
     assert first.status_code == 200 and first.json() != view.result["certificate"]
     assert first.json()["certificate"]["totals"]["deleted"] > 0  # the first run's record is kept
     assert officer.get(f"/admin/requests/{rid}/certificate.json?run=9").status_code == 404
+
+    # a kept invoice's legal period ends and it is deleted beside Pledge: a re-run reads what is
+    # kept now, and says so; with none left the request is completed
+    gone = platform_sql(s.cfg, held.replace("count(*)", "id") + " ORDER BY id LIMIT 1")[0][0]
+    platform_sql(s.cfg, "DELETE FROM invoices WHERE id = :i", i=gone)
+    expected = int(str(platform_sql(s.cfg, held)[0][0]))
+    page = officer.get(f"/admin/requests/{rid}").text
+    words = text(officer.post(f"/admin/requests/{rid}/rerun", data={"csrf": csrf_of(page),
+                                                                    "seen": seen_of(page)}).text)
+    view = s.engine.requests.get(rid)
+    assert view.result["summary"]["exempt"] == expected == kept_now - 1
+    assert "1 rows kept before are no longer held" in words
+    assert (f"{expected} rows are still kept under an exemption" in words) == (expected > 0)
+    assert view.state == ("partially_completed" if expected else "completed")
+    # the person's status page names what is kept now, though the re-run's certificate cannot
+    status = s.new_client().get(f"/privacy/status/{rid}?token={s.engine.requests.status_token(rid)}&lang=en")
+    assert f"({expected} records)" in text(status.text) or f"{expected} records" in text(status.text)
+    assert "Tax records" in text(status.text)
+    platform_sql(s.cfg, held.replace("SELECT count(*)", "DELETE"))
+    page = officer.get(f"/admin/requests/{rid}").text
+    officer.post(f"/admin/requests/{rid}/rerun", data={"csrf": csrf_of(page), "seen": seen_of(page)})
+    view = s.engine.requests.get(rid)
+    assert view.state == "completed" and view.result["summary"]["exempt"] == 0 == platform_sql(s.cfg, held)[0][0]
+    from pledge.rights.kept import kept_items
+
+    assert kept_items(s.engine.policy, view.result, "en") == []  # nothing is said to be kept any more
 
 
 def test_refusal_grounds_fit_the_kind(s: Site) -> None:

@@ -21,7 +21,7 @@ from pledge.engine import Engine
 from pledge.settings import Settings, load_config
 from pledge.web.app import create_app
 from pledge.web.preferences import send_choices_link
-from tests.browser import SHOTS, launch_chromium, serving
+from tests.browser import SHOTS, serving, shoot
 from tests.web_support import make_platform, people
 
 pytestmark = pytest.mark.browser
@@ -48,38 +48,36 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, s
 
 
 def _fits(page: Any, width: int, name: str, lang: str) -> None:
-    page.wait_for_load_state("load")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name} ({lang}, {width}px) is {overflow}px too wide"
-    OUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUT / f"brand-{lang}-{width}-{name}.png"), full_page=True)
+    shoot(page, OUT / f"brand-{lang}-{width}-{name}.png")
 
 
 @pytest.mark.parametrize("lang", ["en", "pl"])
-def test_the_brand_receipt_and_mailbox_fit_and_render(served: tuple[Engine, str], lang: str) -> None:
+def test_the_brand_receipt_and_mailbox_fit_and_render(chromium: Any, served: tuple[Engine, str], lang: str) -> None:
     engine, base = served
-    with launch_chromium() as chromium:
-        for width, height in SIZES:
-            ctx = chromium.new_context(viewport={"width": width, "height": height})
-            page = ctx.new_page()
-            page.goto(f"{base}/privacy?lang={lang}")
-            logo = page.locator("img.brand-logo")
-            assert logo.evaluate("img => img.complete && img.naturalWidth > 0")  # served, not blocked by the CSP
-            header = page.locator("header.top").evaluate("h => getComputedStyle(h).backgroundColor")
-            assert header == "rgb(79, 70, 229)"  # #4f46e5 from /brand.css
-            assert page.title().endswith("Omni One")
-            _fits(page, width, "centre", lang)
-            page.goto(f"{base}/admin/login?lang={lang}")
-            _fits(page, width, "admin-login", lang)
-            token = preferences_token(engine, f"brand-{lang}-{width}@example.org")  # a new person each time
-            page.goto(f"{base}/preferences/{token}?lang={lang}")
-            page.locator("input[name=purpose]").first.check()
-            page.locator("form.card button[type=submit]").click()
-            page.wait_for_selector("section.receipt")
-            assert page.locator("section.receipt code").inner_text().startswith("C-")
-            _fits(page, width, "choices-receipt", lang)
-            page.goto(f"{base}/dev/mail?lang={lang}")
-            links = page.locator("pre.mail-body a[rel=noopener]")
-            assert links.count() >= 1 and links.first.get_attribute("href").startswith(base)
-            _fits(page, width, "dev-mail", lang)
-            ctx.close()
+    ctx = chromium.new_context(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
+    page = ctx.new_page()
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{base}/privacy?lang={lang}")
+        logo = page.locator("img.brand-logo")
+        assert logo.evaluate("img => img.complete && img.naturalWidth > 0")  # served, not blocked by the CSP
+        header = page.locator("header.top").evaluate("h => getComputedStyle(h).backgroundColor")
+        assert header == "rgb(79, 70, 229)"  # #4f46e5 from /brand.css
+        assert page.title().endswith("Omni One")
+        _fits(page, width, "centre", lang)
+        page.goto(f"{base}/admin/login?lang={lang}")
+        _fits(page, width, "admin-login", lang)
+        token = preferences_token(engine, f"brand-{lang}-{width}@example.org")  # a new person each time
+        page.goto(f"{base}/preferences/{token}?lang={lang}")
+        page.locator("input[name=purpose]").first.check()
+        page.locator("form.card button[type=submit]").click()
+        page.wait_for_selector("section.receipt")
+        assert page.locator("section.receipt code").inner_text().startswith("C-")
+        _fits(page, width, "choices-receipt", lang)
+        page.goto(f"{base}/dev/mail?lang={lang}")
+        links = page.locator("pre.mail-body a[rel=noopener]")
+        assert links.count() >= 1 and links.first.get_attribute("href").startswith(base)
+        _fits(page, width, "dev-mail", lang)
+    ctx.close()

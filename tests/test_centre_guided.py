@@ -50,7 +50,10 @@ def test_each_kind_asks_only_what_it_needs_with_policy_names(s: Site) -> None:
     rect = _form(s, "rectification")
     assert '<label for="change-users-name">Full name</label>' in rect  # the policy's own name
     assert '<label for="change-users-birth_date">Date of birth</label>' in rect
-    assert 'type="date" id="change-users-birth_date"' in rect
+    # the date is typed as the hint says (ISO), not in a browser picker's locale order
+    birth = re.search(r'<input type="([a-z]+)" id="change-users-birth_date"[^>]*>', rect)
+    assert birth and birth.group(1) == "text" and 'pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}"' in birth.group(0)
+    assert 'placeholder="YYYY-MM-DD"' in birth.group(0) and "1990-05-17" in rect
     assert "users:" not in rect and "last login" not in rect and "change-users-status" not in rect
     assert 'name="purpose"' not in rect
     objection = _form(s, "objection")
@@ -67,6 +70,8 @@ def test_each_kind_asks_only_what_it_needs_with_policy_names(s: Site) -> None:
     ("banana", "Enter a real date, like 1990-05-17."),
     ("2999-01-01", "Enter a real date, like 1990-05-17."),
     ("1990-02-30", "Enter a real date, like 1990-05-17."),
+    ("17.05.1990", "Enter a real date, like 1990-05-17."),  # a locale's order, not the hint's
+    ("05/17/1990", "Enter a real date, like 1990-05-17."),
 ])
 def test_a_bad_correction_is_refused_inline_and_nothing_is_created(s: Site, value: str, message: str) -> None:
     res = _post(s, "rectification", people(s.cfg, 1)[0], **{"change-users-birth_date": value})

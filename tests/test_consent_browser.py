@@ -17,18 +17,12 @@ import pytest
 from pledge.consent.unsubscribe import preferences_token
 from pledge.engine import Engine
 from pledge.web.app import create_app
-from tests.browser import keep_shot, launch_chromium, serving
+from tests.browser import SHOTS, serving, shoot
 from tests.consent_env import add_user, make_engine
 
 pytestmark = pytest.mark.browser
 
 GPC_INIT = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true});"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with launch_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
@@ -40,10 +34,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
 
 
 def shot(page: object, tmp_path: Path, name: str) -> None:
-    target = tmp_path / name
-    page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
-    assert target.stat().st_size > 5000
-    keep_shot(target)
+    shoot(page, SHOTS / name, min_bytes=5000)
 
 
 def stored_choice(context: object) -> dict[str, object]:
@@ -70,7 +61,6 @@ def test_banner_reject_accept_gpc_new_notice_and_languages(chromium: object, ser
     assert dialog.count() == 0
     assert page.evaluate("typeof window.__analyticsLoaded") == "undefined"
     page.reload()
-    page.wait_for_load_state("load")
     assert page.get_by_role("dialog").count() == 0  # the choice is remembered
     assert page.evaluate("typeof window.__analyticsLoaded") == "undefined"
     assert stored_choice(ctx)["c"] == {"functional": False, "analytics": False, "marketing": False}

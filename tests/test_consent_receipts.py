@@ -86,6 +86,53 @@ def test_only_this_sites_pages_may_record(site: Any, headers: dict[str, str], st
     assert res.status_code == status, res.text
 
 
+@pytest.fixture
+def embedded(tmp_path: Path) -> Any:
+    """onestepai with the platform's own site listed as embedding the banner."""
+    import yaml
+
+    from pledge.engine import Engine
+    from pledge.settings import Settings
+
+    platform_engine("onestepai", tmp_path).close()  # the example's files and platform tables
+    cfg = tmp_path / "pledge.yaml"
+    cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()),
+                                   "banner_origins": ["https://www.onestepai.example/", "http://localhost:8080"]}))
+    engine = Engine.from_config_file(cfg, Settings(environment="test"))
+    yield engine, TestClient(create_app(engine))
+    engine.close()
+
+
+@pytest.mark.parametrize(("headers", "status", "cors"), [
+    ({"Origin": "https://www.onestepai.example"}, 200, "https://www.onestepai.example"),  # listed
+    ({"Origin": "HTTP://LOCALHOST:8080"}, 200, "http://localhost:8080"),  # origins compare case-blind
+    ({"Referer": "https://www.onestepai.example/pricing?x=1"}, 200, "https://www.onestepai.example"),
+    ({"Origin": "http://www.onestepai.example"}, 403, None),   # another scheme is another origin
+    ({"Origin": "https://www.onestepai.example:444"}, 403, None),  # and another port
+    ({"Origin": "https://evil.onestepai.example"}, 403, None),
+    ({"Origin": "http://testserver"}, 200, None),               # this site's own page: no CORS needed
+])
+def test_the_platforms_own_sites_that_embed_the_banner_may_record(
+        embedded: Any, headers: dict[str, str], status: int, cors: str | None) -> None:
+    engine, client = embedded
+    res = client.post("/v1/consent/receipt", headers={**headers, "Content-Type": "text/plain;charset=UTF-8"},
+                      content='{"choices": {"analytics": true, "marketing": true}}')
+    assert res.status_code == status, res.text
+    assert res.headers.get("access-control-allow-origin") == cors
+    if status == 200:
+        assert rows(engine, res.json()["receipt"])  # kept server-side under the receipt
+        assert cors is None or res.headers["vary"] == "Origin"
+
+
+def test_banner_origins_must_be_origins(tmp_path: Path) -> None:
+    from pledge.settings import ConfigError, load_config
+
+    for bad in ("onestepai.example", "https://x.example/path", "javascript:alert(1)", "https://x.example:99999"):
+        (tmp_path / "pledge.yaml").write_text(f'name: x\npolicy: p.yaml\ndataset: d.yaml\nbanner_origins: ["{bad}"]\n')
+        with pytest.raises(ConfigError, match="banner_origins"):
+            load_config(tmp_path / "pledge.yaml")
+
+
 @pytest.mark.parametrize(("body", "status"), [
     ("x" * 5000, 413),
     ('{"choices": {"analytics": true}, "pad": "' + "x" * 3000 + '"}', 413),

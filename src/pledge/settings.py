@@ -65,6 +65,7 @@ class ConfigError(InvalidInput):
     """A config file that cannot be used, with the file named."""
 
 
+ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")  # fullmatch: a web origin, no path
 COLOUR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")  # fullmatch: no trailing newline
 #: logo files Pledge serves from the deployment folder, and their media types
 LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -155,7 +156,21 @@ class Config(BaseModel):
     store_url: str = Field(default="sqlite:///.pledge/store.db")
     #: the platform's name, logo, colour and support address (Branding)
     branding: Branding = Field(default_factory=Branding)
+    #: the platform's own sites that embed the cookie banner (``https://shop.example``): their
+    #: pages may record an anonymous visitor's choice under a receipt (POST /v1/consent/receipt)
+    banner_origins: list[str] = Field(default_factory=list, max_length=50)
     base_dir: Path = Path(".")
+
+    @field_validator("banner_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        out = []
+        for value in values:
+            found = ORIGIN_RE.fullmatch(value.rstrip("/"))
+            if not found or (found.group(1) and int(found.group(1)[1:]) > 65535):
+                raise ValueError(f"{value!r} is not an origin like https://www.example.org (scheme, host, port)")
+            out.append(value.rstrip("/").lower())
+        return out
 
 
 def absolute_sqlite_url(url: str, base_dir: Path) -> str:

@@ -71,8 +71,10 @@ class PeopleOutcome:
         return dict(self.__dict__)
 
 
-def _category_words(engine: Context, keys: list[str]) -> str:
-    names = {c.key: c.name for c in engine.policy.categories}
+def _category_words(engine: Context, keys: list[str], lang: str) -> str:
+    from pledge.policy.localize import localized
+
+    names = {c.key: c.name for c in localized(engine.policy, lang).categories}  # in the notice's language
     words = [names.get(k, k.rsplit(".", 1)[-1].replace("_", " ")) for k in keys if k.startswith("user")]
     return ", ".join(dict.fromkeys(words))
 
@@ -94,7 +96,7 @@ def notice_context(engine: Context, breach_id: int, lang: str = "en") -> dict[st
         "aware_on": b.aware_at.date().isoformat(),
         "window_from": b.window_from.date().isoformat(),
         "window_to": b.window_to.date().isoformat(),
-        "categories": _category_words(engine, b.categories) or _("account data"),
+        "categories": _category_words(engine, b.categories, lang) or _("account data"),
         "consequences": b.consequences or ("; ".join(dict.fromkeys(consequences)) or _(NO_CONSEQUENCES)).capitalize()
         + ".",
         "measures": b.measures or _("We are investigating and will write again when we know more."),

@@ -33,7 +33,8 @@ PL082  warning   (dataset) a retention trigger or field that the collection does
 PL083  warning   (dataset) a purpose uses a category no dataset field holds (it may live elsewhere)
 PL090  warning   the policy's wording misnames a law ("California Consumer Protection Act")
 PL091  warning   a right's wording cites another right's GDPR article (a complaint as "Article 21")
-PL100  warning   a language is half done: some named entries have ``translations`` in it, others none
+PL100  warning   a language is half done: some named entries have ``translations`` in it, others none,
+                 or an entry's translation leaves out words it has (a description, a law…)
 PL101  warning   a cookie category the banner asks about declares no cookie (name, provider, duration, purpose)
 PL102  warning   a declared cookie without its provider, duration or purpose: the banner cannot say it
 =====  ========  ==========================================================================
@@ -58,7 +59,7 @@ from pydantic import BaseModel
 from pledge.datamap.model import Dataset
 from pledge.emails import EMAIL_RE
 from pledge.policy.duration import Duration
-from pledge.policy.localize import SECTIONS, missing
+from pledge.policy.localize import SECTIONS, missing, missing_words
 from pledge.policy.model import Policy, Purpose
 from pledge.policy.taxonomy import (
     ADEQUATE,
@@ -106,7 +107,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "PL083": ("warning", "purpose data category not in the dataset"),
     "PL090": ("warning", "law misnamed"),
     "PL091": ("warning", "right cited with another right's article"),
-    "PL100": ("warning", "entry without a name in a language the policy is translated into"),
+    "PL100": ("warning", "entry without a name, or without some of its words, in a language the policy is "
+                         "translated into"),
     "PL101": ("warning", "cookie category without declared cookies"),
     "PL102": ("warning", "cookie without provider, duration or purpose"),
 }
@@ -461,6 +463,10 @@ class _Linter:
                 self.add("PL100", (section, i, "translations"),
                          f"{section} {key!r} has no name in {lang!r}, while other entries have one",
                          f"add translations: {{{lang}: {{name: ...}}}}; pages in {lang!r} show it as written")
+            for section, i, key, field_name in missing_words(self.policy, lang):
+                self.add("PL100", (section, i, "translations", lang),
+                         f"{section} {key!r} is translated into {lang!r} without its {field_name}",
+                         f"add {field_name} to translations: {{{lang}: ...}}; pages in {lang!r} show it as written")
 
     def cookie_lists(self) -> None:
         for i, cat in enumerate(self.policy.cookies):

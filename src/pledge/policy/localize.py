@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from pledge.policy.model import Labelled, Policy, Translation
 
-__all__ = ["SECTIONS", "label", "localized", "missing"]
+__all__ = ["SECTIONS", "label", "localized", "missing", "missing_words", "seen_words"]
 
 #: the policy's lists whose entries people see by name
 SECTIONS = ("subjects", "categories", "purposes", "recipients", "exemptions", "retention", "cookies")
@@ -67,6 +67,28 @@ def label(entry: Labelled, lang: str, policy_language: str) -> str:
     return words.name if words is not None and words.name else name
 
 
+def seen_words(policy: Policy, lang: str) -> Iterator[tuple[str, str, str, str | None]]:
+    """Every word of the policy people see that a translation into ``lang`` can carry:
+    ``(place, field, as written, in lang or None)`` for each entry's name, description and
+    the like, and each declared cookie's purpose, provider and duration."""
+    for section, i, entry in _entries(policy):
+        words = entry.translations.get(lang)  # type: ignore[call-overload]
+        place = f"{section}[{getattr(entry, 'key', None) or i}]"
+        for name in _WORDS:
+            written = getattr(entry, name, None) if name in type(entry).model_fields else None
+            if isinstance(written, str) and written.strip():
+                yield place, name, written, getattr(words, name) if words is not None else None
+    for category in policy.cookies:
+        for cookie in category.cookies:
+            other = cookie.translations.get(lang)  # type: ignore[call-overload]
+            # a name with a space names a family in words ("Analytics cookies"), not a stored cookie
+            for name in (("name",) if " " in cookie.name else ()) + ("purpose", "provider", "duration"):
+                written = getattr(cookie, name)
+                if written:
+                    yield (f"cookies[{category.key}].{cookie.name}", name, written,
+                           getattr(other, name) if other is not None else None)
+
+
 def missing(policy: Policy, lang: str) -> list[tuple[str, int, str]]:
     """``(section, index, key)`` of the named entries that have no name in ``lang``."""
     if lang == policy.language:
@@ -78,4 +100,21 @@ def missing(policy: Policy, lang: str) -> list[tuple[str, int, str]]:
         words = entry.translations.get(lang)  # type: ignore[call-overload]
         if words is None or not words.name:
             out.append((section, i, str(getattr(entry, "key", i))))
+    return out
+
+
+def missing_words(policy: Policy, lang: str) -> list[tuple[str, int, str, str]]:
+    """``(section, index, key, field)`` of the words an entry translated into ``lang`` leaves
+    out (a description, a legitimate interest, a law…): a page in ``lang`` shows them as written."""
+    if lang == policy.language:
+        return []
+    out = []
+    for section, i, entry in _entries(policy):
+        words = entry.translations.get(lang)  # type: ignore[call-overload]
+        if words is None:
+            continue  # an entry not translated at all is missing()'s finding
+        for name in _WORDS:
+            written = getattr(entry, name, None) if name in type(entry).model_fields else None
+            if name != "name" and isinstance(written, str) and written.strip() and not getattr(words, name):
+                out.append((section, i, str(getattr(entry, "key", None) or getattr(entry, "kind", None) or i), name))
     return out

@@ -228,8 +228,10 @@ class Age(Promise):
 
 
 class CookieWords(Strict):
-    """A cookie's words in another language."""
+    """A cookie's words in another language (``name`` only where the policy names a family of
+    cookies in words, like "Analytics cookies", rather than by the name a browser stores)."""
 
+    name: str | None = None
     purpose: str | None = None
     duration: str | None = None
     provider: str | None = None
@@ -252,7 +254,7 @@ class Cookie(Promise):
     def words(self, lang: str) -> dict[str, str | None]:
         """name, provider, duration and purpose in ``lang`` (as written where not translated)."""
         other = self.translations.get(lang)  # type: ignore[call-overload]
-        return {"name": self.name,
+        return {"name": (other.name if other and other.name else self.name),
                 "provider": (other.provider if other and other.provider else self.provider),
                 "duration": (other.duration if other and other.duration else self.duration),
                 "purpose": (other.purpose if other and other.purpose else self.purpose)}

@@ -47,6 +47,7 @@ from pledge.web.admin_core import (  # re-exported: the console's shared parts
 from pledge.web.admin_request import DONE_LABELS
 from pledge.web.deps import EngineDep, TranslatorDep
 from pledge.web.i18n import Translator
+from pledge.web.labels import policy_in
 from pledge.web.sessions import (
     COOKIE,
     FORM_COOKIE,
@@ -170,7 +171,7 @@ def datamap(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorD
 
     from pledge.reports.datamap_svg import datamap_svg
 
-    svg = datamap_svg(engine.policy, engine.dataset, t.lang)
+    svg = datamap_svg(policy_in(engine, t), engine.dataset, t.lang)  # named in the page's language
     return page(request, t, "admin/datamap.html", admin, svg=Markup(svg))  # noqa: S704 - our own SVG, escaped inside
 
 
@@ -178,7 +179,7 @@ def datamap(request: Request, engine: EngineDep, admin: AdminDep, t: TranslatorD
 def datamap_file(engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     from pledge.reports.datamap_svg import datamap_svg
 
-    return Response(datamap_svg(engine.policy, engine.dataset, t.lang), media_type="image/svg+xml")
+    return Response(datamap_svg(policy_in(engine, t), engine.dataset, t.lang), media_type="image/svg+xml")
 
 
 @router.get("/metrics", response_class=HTMLResponse)

@@ -100,7 +100,16 @@ def breach_context(engine: Context, breach_id: int, t: Translator) -> dict[str, 
             "trail": trail, "notified": reg.notified_count(breach_id), "levels": LEVELS, "phases": PHASES,
             "next_phase": "initial" if not reg.phases(breach_id) else "supplementary",
             "seen": version_of(engine, f"breach:{breach_id}"),
-            "recorded": lambda text: translate_recorded(text, t)}
+            "recorded": lambda text: translate_recorded(text, t),
+            "category_words": _category_words(engine, breach.categories, t)}
+
+
+def _category_words(engine: Context, keys: list[str], t: Translator) -> list[str]:
+    """The exposed categories in the page's language, with their codes (as the draft names them)."""
+    from pledge.web.labels import category_label, policy_in
+
+    policy = policy_in(engine, t)
+    return [f"{name} ({k})" if (name := category_label(k, policy, t)) else k for k in keys]
 
 
 def _breach_page(request: Request, engine: Context, admin: Admin, t: Translator, breach_id: int, *,

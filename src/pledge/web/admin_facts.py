@@ -135,7 +135,8 @@ def _diff(engine: Context, identities: dict[str, Any], changes: dict[str, str],
 
 
 def asked(engine: Context, view: RequestView, payload: dict[str, Any], admin: Admin,
-          shown: Any) -> dict[str, Any]:
+          shown: Any, lang: str | None = None) -> dict[str, Any]:
+    """What the person asked for; purposes named in ``lang`` (the page's; else the request's)."""
     params = dict(payload.get("params") or {})
     identities = dict(payload.get("identities") or {})
     out: dict[str, Any] = {"kind": view.kind, "note": None, "note_hidden": False}
@@ -143,7 +144,7 @@ def asked(engine: Context, view: RequestView, payload: dict[str, Any], admin: Ad
     if note:
         out["note"] = note if admin.unmasked else None
         out["note_hidden"] = not admin.unmasked
-    lang = view.lang
+    lang = lang or view.lang
     if view.kind == "rectification":
         out["diff"], out["diff_error"] = _diff(engine, identities, dict(params.get("changes") or {}), shown)
     elif view.kind in ("objection", "restriction") and params.get("purpose"):
@@ -301,13 +302,25 @@ def rerun_words(runs: list[dict[str, Any]], view: RequestView, t: Translator) ->
         return t("The request ran again and failed: nothing was changed.")
     if view.kind in ("erasure", "ccpa_delete"):
         deleted, masked = int(summary.get("deleted", 0)), int(summary.get("masked", 0))
-        exempt = max([int(r["summary"].get("exempt", 0) or 0) for r in runs if isinstance(r["summary"], dict)] or [0])
+        exempt = int(summary.get("exempt", 0) or 0)  # what the platform holds now, counted by this run
+        earlier = int((before or {}).get("summary", {}).get("exempt", 0) or 0) if before else 0
         first = (t("The request ran again: {deleted} rows deleted and {masked} masked.", deleted=deleted,
                    masked=masked) if deleted or masked else t("The request ran again and changed nothing."))
-        return first + (" " + t("{n} rows are still kept under an exemption.", n=exempt) if exempt else "")
+        gone = (" " + t("{n} rows kept before are no longer held (their legal period ended).", n=earlier - exempt)
+                if earlier > exempt else "")
+        return first + gone + (" " + t("{n} rows are still kept under an exemption.", n=exempt) if exempt else "")
     if before is not None and before["summary"] == summary:
         return t("The request ran again; the result is the same as before.")
     return t("The request ran again.")
+
+
+def exemption_words(engine: Context, t: Translator, key: str | None, law: str | None) -> tuple[str, str]:
+    """An exemption a plan or a record names, as ``(name, law)`` in the page's language (the
+    policy's ``translations``); what the policy no longer holds stays as recorded."""
+    from pledge.web.labels import policy_in
+
+    ex = next((e for e in policy_in(engine, t).exemptions if e.key == key), None) if key else None
+    return (ex.name if ex else str(key or "")), (ex.law if ex and ex.law else str(law or ""))
 
 
 def reason_words(text: str | None, t: Translator) -> str:

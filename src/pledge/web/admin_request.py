@@ -126,13 +126,14 @@ def context(engine: Context, admin: Admin, t: Translator, public_id: str, *, wan
     return {
         "req": view, "kind_label": t(KINDS.get(view.kind, view.kind)),
         "who": facts.requester(engine, view, payload, trail, admin, t),
-        "asked": facts.asked(engine, view, payload, admin, shown),
+        "asked": facts.asked(engine, view, payload, admin, shown, t.lang),
         "preview": preview, "record": record, "trail": trail,
         "failure": facts.failure_reason(view.result.get("failure"), t) if view.state == "failed" else None,
         "grounds": grounds_for(view.kind), "all_grounds": DENIAL_GROUNDS, "has_export": has_export,
         "destructive": view.kind in DESTRUCTIVE, "seen": trail[-1]["id"] if trail else 0,
         "initiative_grounds": _initiative(), "becomes": facts.BECOMES,
         "reason": lambda text: facts.reason_words(text, t),
+        "exempt": lambda key, law: facts.exemption_words(engine, t, key, law),
     }
 
 

@@ -7,8 +7,11 @@ banner keeps the receipt in its cookie and sends it back with a later change, so
 visitor's history stays together. Nothing personal is stored: no email, no network
 address, no browser string (the ledger's ``proof`` stays empty).
 
-Guards, in order: the request must come from a page of this site (``Origin``, or failing
-that ``Referer``, names this host: a cross-site form cannot record in someone's name), its
+Guards, in order: the request must come from a page of this site, or of one of the
+platform's own sites that embed the banner (``banner_origins:`` in pledge.yaml), as its
+``Origin`` (or failing that ``Referer``) says: another site's form or script cannot record
+in a visitor's name. An embedding site gets the answer through CORS (``Access-Control-Allow-
+Origin`` names it; the banner posts ``text/plain``, so no preflight is needed). Then its
 body at most 2 KiB (413), and the client address at most 60 choices an hour (429,
 :mod:`pledge.ratelimit`, action ``banner``). A Global Privacy Control signal (the body's
 ``gpc`` or a ``Sec-GPC: 1`` header) refuses sale/sharing and marketing whatever was ticked,
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,14 +50,28 @@ class ReceiptIn(BaseModel):
     gpc: bool | None = None
 
 
-def same_origin(request: Request) -> bool:
-    """Did the browser send this from a page of this site? (Origin, else Referer.)"""
+SELF = "self"
+
+
+def sender(request: Request, embedding: Collection[str] = ()) -> str | None:
+    """Which page sent this: ``"self"`` for a page of this site, the origin of one of the
+    platform's sites that embed the banner (``embedding``), else None. (Origin, else Referer.)"""
     host = request.headers.get("host", "")
     sent = request.headers.get("origin") or request.headers.get("referer") or ""
     if not sent or sent == "null":
-        return False
+        return None
     parts = urlsplit(sent)
-    return bool(parts.scheme in ("http", "https") and parts.netloc and parts.netloc == host)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if parts.netloc == host:
+        return SELF
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    return origin if origin in embedding else None
+
+
+def same_origin(request: Request) -> bool:
+    """Did the browser send this from a page of this site? (Origin, else Referer.)"""
+    return sender(request) == SELF
 
 
 def new_receipt() -> str:
@@ -66,8 +84,10 @@ def new_receipt() -> str:
 async def record_receipt(request: Request) -> JSONResponse:
     """Record an anonymous visitor's cookie-banner choices under a receipt id (no personal data)."""
     engine: Context = request.app.state.engine
-    if not same_origin(request):
-        raise HTTPException(403, "cookie choices are accepted only from this site's own pages")
+    origin = sender(request, engine.config.banner_origins)
+    if origin is None:
+        raise HTTPException(403, "cookie choices are accepted only from this site's own pages "
+                                 "and the sites that embed its banner (banner_origins)")
     raw = b""
     async for chunk in request.stream():
         raw += chunk
@@ -77,7 +97,11 @@ async def record_receipt(request: Request) -> JSONResponse:
         body = ReceiptIn.model_validate(json.loads(raw or b"{}"))
     except (ValueError, ValidationError) as exc:
         raise HTTPException(422, f"body is not a banner choice: {str(exc)[:200]}") from None
-    return await run_in_threadpool(_record, request, engine, body)
+    answer = await run_in_threadpool(_record, request, engine, body)
+    if origin != SELF:  # an embedding site's page reads the receipt through CORS
+        answer.headers["Access-Control-Allow-Origin"] = origin
+        answer.headers["Vary"] = "Origin"
+    return answer
 
 
 def _record(request: Request, engine: Context, body: ReceiptIn) -> JSONResponse:

@@ -5,7 +5,8 @@
  * (navigator.globalPrivacyControl or a Sec-GPC: 1 request) switches sale, sharing and marketing
  * off without asking, and the banner says it was honoured. Each category lists its cookies
  * (name, provider, duration, purpose) from the policy. A visitor without a token has their
- * choice kept by the server under a random receipt id. A new notice version asks again.
+ * choice kept by the server under a random receipt id, also where the banner is embedded on
+ * the platform's own site (pledge.yaml banner_origins). A new notice version asks again.
  */
 (function () {
   "use strict";
@@ -77,12 +78,14 @@
     } catch (e) { /* the cookie still holds the choice */ }
   }
 
-  /* A visitor without a token: the server keeps the choice under a random receipt id. */
+  /* A visitor without a token: the server keeps the choice under a random receipt id. On a
+     platform's own site that embeds the banner (listed in Pledge's banner_origins) the answer
+     comes back through CORS; a site not listed is refused and the cookie alone holds the choice. */
   function receipt(state) {
-    if (!CONFIG.receipt_endpoint || origin !== location.origin) { return; }
+    if (!CONFIG.receipt_endpoint) { return; }
     var body = JSON.stringify({ receipt: state.r || null, choices: state.c, notice_version: state.v, gpc: gpc });
     try {
-      fetch(CONFIG.receipt_endpoint, { method: "POST", body: body, credentials: "same-origin",
+      fetch(origin + CONFIG.receipt_endpoint, { method: "POST", body: body, credentials: "same-origin",
                                        headers: { "Content-Type": "text/plain;charset=UTF-8" } })
         .then(function (res) { return res.ok ? res.json() : null; })
         .then(function (out) {
