@@ -47,8 +47,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# --dist loadfile: a file's tests run on one worker, so a module-scoped fixture (a served
+# example, a built wheel, a seeded platform) is built once, not once per worker.
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test: $(STAMP) browser-deps lint typecheck unit
 

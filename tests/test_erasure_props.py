@@ -369,8 +369,12 @@ def check_world(world: World, url: str, base: Path, moment: datetime) -> None:
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
 def test_erasure_properties(kind: str, tmp_path: Path) -> None:
     counter = itertools.count()
+    # the server engines run 3/5 of SQLite's worlds (12 of 20 in CI): the properties are the
+    # engine's, the dialect differences show in the first worlds, and each world there costs
+    # about twice what it costs on SQLite
+    runs = PROFILE.max_examples if kind == "sqlite" else max(1, PROFILE.max_examples * 3 // 5)
     with database_url(kind, tmp_path) as url:
-        @settings(PROFILE)
+        @settings(PROFILE, max_examples=runs)
         @given(world=worlds())
         def check(world: World) -> None:
             n = next(counter)
@@ -379,4 +383,4 @@ def test_erasure_properties(kind: str, tmp_path: Path) -> None:
 
         check()
         ran = next(counter)
-        assert ran >= PROFILE.max_examples // 2, f"only {ran} examples ran"
+        assert ran >= runs // 2, f"only {ran} examples ran"

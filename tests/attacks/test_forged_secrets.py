@@ -172,7 +172,9 @@ def test_platform_tokens_signed_with_source_strings_verify_nobody(tmp_path: Path
             assert r.status_code in (200, 400, 409), r.text  # 409: verified already, by an earlier forgery
             return r.status_code == 200
 
-        assert sweep(t.url, verify, candidates(LITERALS)) == []
+        # every literal on SQLite; on the server stores, the plausible ones (whether a token's
+        # signature holds does not depend on the store: the full sweep there adds only minutes)
+        assert sweep(t.url, verify, candidates(LITERALS if store == "sqlite" else plausible)) == []
         # read behind the attacker's back: only the control's request was ever verified
         rows = t.store_rows("SELECT public_id FROM requests WHERE verified_at IS NOT NULL")
         assert [r["public_id"] for r in rows] == [control]
