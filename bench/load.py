@@ -357,6 +357,74 @@ def check_once(engine: Any, asks: list[Ask]) -> dict[str, Any]:
             "task_runs_max": max((r.runs for r in mine), default=0)}
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, waited-for children included) of one live process."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of ``root`` and every live descendant (a server and its threads' children)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents.setdefault(int(fh.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except OSError:
+                continue
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _proc_cpu(pid)
+        todo.extend(parents.get(pid, []))
+    return total
+
+
+def _backends(server: str, dbs: tuple[str, ...]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``dbs`` (the server is local)."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        pids = [int(r[0]) for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)",
+                                                (list(dbs),))]
+    return {pid: _proc_cpu(pid) for pid in pids}
+
+
+class CpuMeter:
+    """CPU seconds of the API server, the workers and the database during a phase (#19).
+
+    The database's share is the CPU of the backends serving this run's two databases (the
+    local server is shared with other work, so its whole CPU would not say it); a backend
+    that exits during the phase takes its CPU with it, so that figure is a lower bound."""
+
+    def __init__(self, cluster: Cluster, server: str, dbs: tuple[str, ...]) -> None:
+        self.cluster, self.server, self.dbs = cluster, server, dbs
+        self.start: dict[str, Any] = {}
+
+    def _now(self) -> dict[str, Any]:
+        procs = {n: p.pid for n, p in self.cluster.procs.items() if p.poll() is None}
+        return {"server": _tree_cpu(procs["serve"]) if "serve" in procs else 0.0,
+                "workers": {n: _tree_cpu(pid) for n, pid in procs.items() if n.startswith("worker")},
+                "db": _backends(self.server, self.dbs)}
+
+    def begin(self) -> None:
+        self.start = self._now()
+
+    def end(self, requests: int) -> dict[str, float]:
+        now = self._now()
+        workers = sum(v - self.start["workers"].get(n, 0.0) for n, v in now["workers"].items())
+        db = sum(v - self.start["db"].get(pid, 0.0) for pid, v in now["db"].items())
+        server = now["server"] - self.start["server"]
+        per = max(1, requests)
+        return {"server_cpu_s": round(server, 2), "workers_cpu_s": round(workers, 2), "db_cpu_s": round(db, 2),
+                "server_cpu_ms_per_request": round(server / per * 1000, 1),
+                "workers_cpu_ms_per_request": round(workers / per * 1000, 1),
+                "db_cpu_ms_per_request": round(db / per * 1000, 1)}
+
+
 def active_emails(engine: Any, n: int) -> list[str]:
     with engine.platform_engine("main").connect() as conn:
         return [r[0] for r in conn.execute(text("SELECT email FROM users WHERE status = 'active' ORDER BY id LIMIT :n"),
@@ -396,7 +464,10 @@ def run_load(server: str, broker: str, *, requests: int, kill_batch: int, users:
         report = Report()
         asks = plan_asks(emails[:requests], requests, seed)
         log(f"phase 1: {requests} mixed requests through the API, 2 workers")
+        meter = CpuMeter(cluster, server, names)
+        meter.begin()
         report.phase_a = run_batch(client, asks)
+        report.phase_a["cpu"] = meter.end(requests)
         log(f"  {report.phase_a}")
         killed: list[float] = []
 
@@ -409,7 +480,9 @@ def run_load(server: str, broker: str, *, requests: int, kill_batch: int, users:
         more = plan_asks(emails[requests:], kill_batch, seed + 1) if kill_batch else []
         if more:
             log(f"phase 2: {kill_batch} more, one worker SIGKILLed midway")
+            meter.begin()
             report.phase_b = run_batch(client, more, during=kill_midway)
+            report.phase_b["cpu"] = meter.end(kill_batch)  # the killed worker's CPU is not in it
             report.phase_b["killed"] = bool(killed)
             log(f"  {report.phase_b}")
         lost = report.phase_a["lost"] + report.phase_b.get("lost", [])
@@ -451,6 +524,12 @@ def main() -> int:
         print(f"{b['requests']} more with a worker SIGKILLed midway: all completed in {b['total_s']} s, "
               f"{b['throughput_per_s']} requests/s; {report.checks['once']['taken_over']} request task(s) "
               "taken over from the killed worker")
+    for name, phase in (("phase 1", a), ("phase 2", b)):
+        if phase.get("cpu"):
+            c = phase["cpu"]
+            print(f"{name} CPU per request: server {c['server_cpu_ms_per_request']} ms, workers "
+                  f"{c['workers_cpu_ms_per_request']} ms, PostgreSQL backends {c['db_cpu_ms_per_request']} ms "
+                  f"(totals {c['server_cpu_s']} / {c['workers_cpu_s']} / {c['db_cpu_s']} s)")
     print(f"sample checked against the data: {report.checks['sample']}")
     print(f"load average: {os.getloadavg()[0]:.1f} (2 cores shared)")
     return 0

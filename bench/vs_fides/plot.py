@@ -24,6 +24,13 @@ def plot(data: dict[str, Any], out: Path) -> None:
         ax.plot(sizes, ys, color=colour, marker=marker, linestyle=line, label=label)
         for x, y in zip(sizes, ys, strict=True):
             ax.annotate(f"{y:.3g} s", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    for kind, marker in (("access", "o"), ("erasure", "s")):  # the bare lookups (#19), where measured
+        if all("bare_s" in r[kind] for r in results):
+            ys = [r[kind]["bare_s"] for r in results]
+            ax.plot(sizes, ys, color="tab:gray", marker=marker, linestyle=":",
+                    label=f"bare statements by hand {kind}")
+            for x, y in zip(sizes, ys, strict=True):
+                ax.annotate(f"{y:.3g} s", (x, y), textcoords="offset points", xytext=(6, -10), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("customers in the shop (about 16 rows each)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -40,10 +41,11 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bare  # noqa: E402
 import generate  # noqa: E402
 from fides_side import Fides, install  # noqa: E402
 from pledge_side import Pledge  # noqa: E402
-from servers import Servers  # noqa: E402
+from servers import Servers, tree_cpu  # noqa: E402
 
 WORK = HERE / ".work"
 
@@ -87,13 +89,14 @@ def _still_there(servers: Servers, db: str, emails: list[str]) -> int:
 
 def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, dataset: dict[str, Any],
              seed: int) -> dict[str, Any]:
-    base, db_f, db_p = f"shop_{size}", f"shop_{size}_fides", f"shop_{size}_pledge"
+    base, db_f, db_p, db_b = f"shop_{size}", f"shop_{size}_fides", f"shop_{size}_pledge", f"shop_{size}_bare"
     servers.create_db(base)
     t0 = time.monotonic()
     counts = generate.load(servers.dsn(base), size, seed)
     print(f"  loaded {sum(counts.values()):,} rows for {size:,} customers in {time.monotonic() - t0:.1f} s", flush=True)
     servers.create_db(db_f, base)
     servers.create_db(db_p, base)
+    servers.create_db(db_b, base)  # the bare lookups' own copy (#19)
     fides.configure("bench_pg", servers.pg_port, db_f, [dataset])
     pledge = Pledge(WORK / f"pledge_{size}", servers.dsn(db_p, "postgresql+psycopg"),
                     servers.dsn(f"pledge_store_{size}", "postgresql+psycopg"))
@@ -106,7 +109,23 @@ def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, da
     warm, rest = emails[:4], emails[4:]
     access_people, erase_people = rest[: n * repeats], rest[n * repeats:]
     times: dict[str, dict[str, list[float]]] = {"fides": {"access": [], "erasure": []},
-                                                "pledge": {"access": [], "erasure": []}}
+                                                "pledge": {"access": [], "erasure": []},
+                                                "bare": {"access": [], "erasure": []}}
+    # CPU seconds per tool and kind: the tool's server process tree (Fides: its webserver and
+    # whatever it starts; Pledge: `pledge serve`), the bench's PostgreSQL (every backend), and
+    # for the bare lookups this client process
+    cpu: dict[str, dict[str, dict[str, float]]] = {t: {k: {"server": 0.0, "db": 0.0} for k in ("access", "erasure")}
+                                                   for t in ("fides", "pledge", "bare")}
+
+    def clocks(tool: str) -> tuple[float, float]:
+        proc = fides.proc if tool == "fides" else pledge.proc
+        own = time.process_time() if tool == "bare" else tree_cpu(proc.pid) if proc is not None else 0.0
+        return own, tree_cpu(servers.pg_pid)
+
+    def charge(tool: str, kind: str, before: tuple[float, float]) -> None:
+        after = clocks(tool)
+        cpu[tool][kind]["server"] += after[0] - before[0]
+        cpu[tool][kind]["db"] += after[1] - before[1]
     mismatches: list[str] = []
     try:
         # warm-up: both tools' first requests after start are slower
@@ -115,21 +134,41 @@ def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, da
             pledge.approve_and_wait(pledge.submit(email, "access"))
         fides.approve_and_wait(fides.submit(warm[3], "default_erasure_policy"))
         pledge.approve_and_wait(pledge.submit(warm[3], "erasure"))
+        bare.timed(servers.dsn(db_b), "access", warm[:3])
+        bare.timed(servers.dsn(db_b), "erasure", warm[3:4])
         for rep in range(repeats):
-            for email in access_people[rep * n:(rep + 1) * n]:
+            batch = access_people[rep * n:(rep + 1) * n]
+            for email in batch:
                 fid = fides.submit(email, "default_access_policy")
+                c0 = clocks("fides")
                 times["fides"]["access"].append(fides.approve_and_wait(fid))
+                charge("fides", "access", c0)
                 pid = pledge.submit(email, "access")
+                c0 = clocks("pledge")
                 elapsed, status = pledge.approve_and_wait(pid)
+                charge("pledge", "access", c0)
                 times["pledge"]["access"].append(elapsed)
                 got_f = _projection(fides.access_result(fid), fields)
                 got_p = _projection(pledge.access_result(status), fields)
                 if got_f != got_p:
                     mismatches.append(f"access {email}: fides {dict((k, sum(v.values())) for k, v in got_f.items())} "
                                       f"pledge {dict((k, sum(v.values())) for k, v in got_p.items())}")
-            for email in erase_people[rep * n:(rep + 1) * n]:
-                times["fides"]["erasure"].append(fides.approve_and_wait(fides.submit(email, "default_erasure_policy")))
-                times["pledge"]["erasure"].append(pledge.approve_and_wait(pledge.submit(email, "erasure"))[0])
+            c0 = clocks("bare")
+            times["bare"]["access"].extend(bare.timed(servers.dsn(db_b), "access", batch)[0])
+            charge("bare", "access", c0)
+            batch = erase_people[rep * n:(rep + 1) * n]
+            for email in batch:
+                fid = fides.submit(email, "default_erasure_policy")
+                c0 = clocks("fides")
+                times["fides"]["erasure"].append(fides.approve_and_wait(fid))
+                charge("fides", "erasure", c0)
+                pid = pledge.submit(email, "erasure")
+                c0 = clocks("pledge")
+                times["pledge"]["erasure"].append(pledge.approve_and_wait(pid)[0])
+                charge("pledge", "erasure", c0)
+            c0 = clocks("bare")
+            times["bare"]["erasure"].extend(bare.timed(servers.dsn(db_b), "erasure", batch)[0])
+            charge("bare", "erasure", c0)
             print(f"  run {rep + 1}/{repeats}: fides access {statistics.median(times['fides']['access']):.3f} s, "
                   f"pledge access {statistics.median(times['pledge']['access']):.4f} s", flush=True)
     finally:
@@ -137,28 +176,43 @@ def run_size(size: int, n: int, repeats: int, servers: Servers, fides: Fides, da
     diffs = _tables_equal(servers, db_f, db_p)
     if diffs:
         mismatches.append(f"after erasure the copies differ in: {', '.join(diffs)}")
+    diffs = _tables_equal(servers, db_b, db_p)  # the bare statements did the same work
+    if diffs:
+        mismatches.append(f"after erasure the bare copy differs from Pledge's in: {', '.join(diffs)}")
     left = _still_there(servers, db_f, erase_people) + _still_there(servers, db_p, erase_people)
     if left:
         mismatches.append(f"{left} erased customers still findable by email")
     result: dict[str, Any] = {"customers": size, "rows": sum(counts.values()), "n": n, "repeats": repeats,
-                              "times": times, "mismatches": mismatches}
+                              "times": times, "mismatches": mismatches, "load": os.getloadavg()}
     for kind in ("access", "erasure"):
         f = statistics.median(times["fides"][kind])
         p = statistics.median(times["pledge"][kind])
-        result[kind] = {"fides_s": f, "pledge_s": p, "ratio": f / p}
-    for db in (base, db_f, db_p, f"pledge_store_{size}"):
+        b = statistics.median(times["bare"][kind])
+        per = {t: {k: v / max(1, len(times[t][kind])) for k, v in cpu[t][kind].items()} for t in cpu}
+        result[kind] = {"fides_s": f, "pledge_s": p, "ratio": f / p, "bare_s": b, "pledge_over_bare": p / b,
+                        "cpu_s": per}
+    for db in (base, db_f, db_p, db_b, f"pledge_store_{size}"):
         servers.create_db(db)  # drop and recreate empty: frees the disk
     return result
 
 
 def report(fides_version: str, results: list[dict[str, Any]]) -> str:
-    lines = [f"Fides {fides_version} vs Pledge, seconds per request from approval to completion (median)",
-             f"{'customers':>10} {'rows':>10} {'kind':>8} {'fides s':>9} {'pledge s':>9} {'ratio':>7}  equivalent"]
+    lines = [f"Fides {fides_version} vs Pledge, seconds per request from approval to completion (median);",
+             "bare: the same lookups and writes by hand in one transaction (psycopg, no HTTP)",
+             f"{'customers':>10} {'rows':>10} {'kind':>8} {'fides s':>9} {'pledge s':>9} {'ratio':>7} "
+             f"{'bare s':>8} {'pledge/bare':>11}  equivalent"]
     for r in results:
         for kind in ("access", "erasure"):
             k = r[kind]
             lines.append(f"{r['customers']:>10,} {r['rows']:>10,} {kind:>8} {k['fides_s']:>9.3f} {k['pledge_s']:>9.4f} "
-                         f"{k['ratio']:>6.1f}x  {'yes' if not r['mismatches'] else 'NO'}")
+                         f"{k['ratio']:>6.1f}x {k['bare_s']:>8.4f} {k['pledge_over_bare']:>10.1f}x  "
+                         f"{'yes' if not r['mismatches'] else 'NO'}")
+    lines.append("CPU ms per request (server process tree / PostgreSQL, every backend; bare: the client)")
+    for r in results:
+        for kind in ("access", "erasure"):
+            c = r[kind]["cpu_s"]
+            lines.append(f"{r['customers']:>10,} {kind:>8} " + "  ".join(
+                f"{t} {c[t]['server'] * 1000:.1f} / {c[t]['db'] * 1000:.1f}" for t in ("fides", "pledge", "bare")))
     return "\n".join(lines)
 
 
@@ -186,6 +240,10 @@ def main() -> int:
         for size in sizes:
             print(f"{size:,} customers", flush=True)
             results.append(run_size(size, args.n, args.repeats, servers, fides, dataset, args.seed))
+            print(report(version, results[-1:]), flush=True)
+            (HERE / "results.partial.json").write_text(json.dumps(  # kept if a larger size fails
+                {"fides_version": version, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "results": results},
+                indent=2) + "\n")
     finally:
         if fides is not None:
             fides.stop()

@@ -100,6 +100,11 @@ class Servers:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.redis_port, 15, self.procs["redis"], "redis")
 
+    @property
+    def pg_pid(self) -> int:
+        """The PID whose process tree is the PostgreSQL server (``runuser`` when run as root)."""
+        return self.procs["postgres"].pid
+
     def dsn(self, db: str, driver: str = "postgresql") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.pg_port}/{db}"
 
@@ -133,3 +138,31 @@ def _children(pid: int) -> list[int]:
         return [int(x) for x in path.read_text().split()]
     except OSError:
         return []
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and all its descendants,
+    those that exited and were waited for included (``cutime``/``cstime``): e.g. the
+    PostgreSQL postmaster and every backend, or a server and its workers."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15)
+        stats[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total

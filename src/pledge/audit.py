@@ -27,7 +27,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +132,29 @@ def _collapse(problems: list[AuditProblem]) -> list[AuditProblem]:
     return out
 
 
+class _Pending:
+    """The entries of one :meth:`AuditLog.batch`, chained as they come, written at its end."""
+
+    def __init__(self, log: AuditLog, conn: Connection) -> None:
+        self.log = log
+        self.conn = conn
+        self.rows: list[dict[str, Any]] = []
+        self.head: tuple[bool, int, str] | None = None
+
+    def add(self, action: str, actor: str, target: str, details: dict[str, Any]) -> int:
+        if self.head is None:  # the first entry locks the head: ids and hashes are final from here
+            self.head = self.log._head(self.conn)
+        prev = self.rows[-1]["hash"] if self.rows else self.head[2]
+        entry_id = (self.rows[-1]["id"] if self.rows else self.head[1]) + 1
+        self.rows.append(self.log._entry(self.conn, entry_id, prev, action, actor, target, details))
+        return int(entry_id)
+
+    def flush(self) -> None:
+        if self.rows and self.head is not None:
+            self.log._write(self.conn, self.head[0], self.rows)
+        self.rows = []
+
+
 class AuditLog:
     def __init__(self, store: Store, clock: Callable[[], datetime], *, keys: Sequence[str]) -> None:
         if not keys:
@@ -142,41 +166,82 @@ class AuditLog:
         self._chain_keys = tuple(chain_key(k) for k in keys)
         self._signer = checkpoint_key(keys[0])
         self.public_keys = tuple(public_key_b64(checkpoint_key(k)) for k in keys)
+        #: open :meth:`batch` blocks, by ``id(conn)`` (each thread has its own connection)
+        self._batches: dict[int, _Pending] = {}
 
     # -- writing ------------------------------------------------------------------------------
     def record(self, action: str, *, actor: str = "system", target: str = "",
                details: dict[str, Any] | None = None, conn: Connection | None = None) -> int:
-        """Append one entry; inside ``conn``'s transaction when given."""
+        """Append one entry; inside ``conn``'s transaction when given (and in its
+        :meth:`batch`, when one is open on ``conn``)."""
         if conn is not None:
+            pending = self._batches.get(id(conn))
+            if pending is not None and pending.conn is conn:
+                return pending.add(action, actor, target, details or {})
             return self._append(conn, action, actor, target, details or {})
         with self.store.begin() as own:
             return self._append(own, action, actor, target, details or {})
 
-    def _append(self, conn: Connection, action: str, actor: str, target: str,
-                details: dict[str, Any]) -> int:
+    @contextmanager
+    def batch(self, conn: Connection) -> Iterator[None]:
+        """Entries recorded on ``conn`` inside the block are chained as usual (each its own
+        id and HMAC over the one before it) but written together when the block ends: one
+        read of the locked head, one INSERT of every entry and one head update, however many
+        entries (#19). Use it inside the transaction, so that the entries commit with it::
+
+            with store.begin() as conn, audit.batch(conn):
+                ...  # audit.record(..., conn=conn) as often as needed
+
+        On an exception nothing is written (the transaction rolls back anyway)."""
+        if id(conn) in self._batches:  # nested: the outer block writes
+            yield
+            return
+        pending = _Pending(self, conn)
+        self._batches[id(conn)] = pending
+        try:
+            yield
+            pending.flush()
+        finally:
+            self._batches.pop(id(conn), None)
+
+    def _head(self, conn: Connection) -> tuple[bool, int, str]:
+        """(head row exists, last id, last hash), the head row locked until commit."""
         head = conn.execute(
             select(audit_head.c.last_id, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
         ).first()
         if head is None and conn.execute(select(func.max(audit_log.c.id))).scalar() is not None:
             raise AuditHeadMissing("the audit log has entries but its head row is gone (deleted?); "
                                    "run `pledge audit verify --checkpoint FILE`")
-        prev = head.hash if head else GENESIS
-        last_id = head.last_id if head else 0
+        return (head is not None, int(head.last_id) if head else 0, str(head.hash) if head else GENESIS)
+
+    def _entry(self, conn: Connection, entry_id: int, prev: str, action: str, actor: str, target: str,
+               details: dict[str, Any]) -> dict[str, Any]:
+        """The row of one entry, hashed over ``prev``."""
         at = self.clock()
         if conn.dialect.name in ("mysql", "mariadb"):
             at = at.replace(microsecond=0)  # DATETIME keeps whole seconds there: hash what is kept
-        entry_id = last_id + 1
         details = json.loads(json.dumps(details, default=str))
         digest = entry_hash(self._writer, entry_id, at, actor, action, target, details, prev)
-        conn.execute(insert(audit_log).values(
-            id=entry_id, at=at, actor=actor, action=action, target=target,
-            details=details, prev_hash=prev, hash=digest,
-        ))
-        if head is None:
-            conn.execute(insert(audit_head).values(id=1, last_id=entry_id, hash=digest))
+        return {"id": entry_id, "at": at, "actor": actor, "action": action, "target": target,
+                "details": details, "prev_hash": prev, "hash": digest}
+
+    def _write(self, conn: Connection, exists: bool, rows: list[dict[str, Any]]) -> None:
+        if len(rows) > 1:
+            conn.execute(insert(audit_log), rows)  # one statement (executemany / insertmanyvalues)
         else:
-            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_id=entry_id, hash=digest))
-        return entry_id
+            conn.execute(insert(audit_log).values(**rows[0]))
+        last = rows[-1]
+        if not exists:
+            conn.execute(insert(audit_head).values(id=1, last_id=last["id"], hash=last["hash"]))
+        else:
+            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"]))
+
+    def _append(self, conn: Connection, action: str, actor: str, target: str,
+                details: dict[str, Any]) -> int:
+        exists, last_id, prev = self._head(conn)
+        row = self._entry(conn, last_id + 1, prev, action, actor, target, details)
+        self._write(conn, exists, [row])
+        return int(row["id"])
 
     # -- reading ------------------------------------------------------------------------------
     def entries(self, limit: int | None = None, action: str | None = None) -> list[dict[str, Any]]:

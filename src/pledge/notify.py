@@ -98,7 +98,7 @@ class Notifier:
         """Recipient keys already sent for ``reference`` (the outbox, and the older record)."""
         q = select(email_deliveries.c.recipient_key).where(
             email_deliveries.c.reference == reference, email_deliveries.c.status == "sent")
-        with self.store.connect() as conn:
+        with self.store.read() as conn:
             legacy = {str(r[0]) for r in conn.execute(q)}
         return legacy | self.outbox.sent_keys(reference)
 

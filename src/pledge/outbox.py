@@ -239,7 +239,7 @@ class Outbox:
     def sent_keys(self, reference: str) -> set[str]:
         """Recipient keys whose message for ``reference`` was sent."""
         q = select(table.c.recipient_key).where(table.c.reference == reference, table.c.status == "sent")
-        with self.store.connect() as conn:
+        with self.store.read() as conn:
             return {str(r[0]) for r in conn.execute(q)}
 
     # -- delivering -------------------------------------------------------------------------

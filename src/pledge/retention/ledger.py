@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from pledge.store import Store
 from pledge.store.tables.core import erasure_ledger
@@ -75,21 +75,31 @@ class ErasureLedger:
         return [subject_key(s, kind, str(value)) for s in self.secrets]
 
     def record_intent(self, identities: Mapping[str, Any], *, source: str, reference: str,
-                      scope: dict[str, Any]) -> int:
-        """``identities``: kind -> a value or a list of values (each keyed on its own)."""
-        with self.store.begin() as conn:
-            res = conn.execute(insert(erasure_ledger).values(
-                at=self.clock(), subject_keys=self.value_keys(identities), source=source,
-                reference=reference, scope=scope, status="intent",
-            ))
-            key = res.inserted_primary_key
-            assert key is not None
-            return int(key[0])
+                      scope: dict[str, Any], conn: Connection | None = None) -> int:
+        """``identities``: kind -> a value or a list of values (each keyed on its own).
+        With ``conn``, written in the caller's transaction."""
+        values = {"at": self.clock(), "subject_keys": self.value_keys(identities), "source": source,
+                  "reference": reference, "scope": scope, "status": "intent"}
+        if conn is not None:
+            return self._insert(conn, values)
+        with self.store.begin() as own:
+            return self._insert(own, values)
 
-    def mark_done(self, entry_id: int) -> None:
-        with self.store.begin() as conn:
-            conn.execute(update(erasure_ledger).where(erasure_ledger.c.id == entry_id)
-                         .values(status="done", done_at=self.clock()))
+    @staticmethod
+    def _insert(conn: Connection, values: dict[str, Any]) -> int:
+        key = conn.execute(insert(erasure_ledger).values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def mark_done(self, entry_id: int, *, conn: Connection | None = None) -> None:
+        """With ``conn``, in the caller's transaction."""
+        done = update(erasure_ledger).where(erasure_ledger.c.id == entry_id).values(status="done",
+                                                                                    done_at=self.clock())
+        if conn is not None:
+            conn.execute(done)
+            return
+        with self.store.begin() as own:
+            own.execute(done)
 
     def since(self, when: datetime) -> list[dict[str, Any]]:
         q = select(erasure_ledger).where(erasure_ledger.c.at >= when).order_by(erasure_ledger.c.id)

@@ -86,7 +86,7 @@ def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, 
     if not email:
         return {}
     key = subject_keys_for(engine, str(email))  # every subject key: records from before a rotation too
-    with engine.store.connect() as conn:  # one connection for the three reads
+    with engine.store.read() as conn:  # one connection for the three reads, outside a transaction
         return {
             "consent_history": consent_history(engine, str(email), conn=conn),
             "restrictions": active_restrictions(engine, key, conn=conn),

@@ -9,10 +9,11 @@
 2. **Persist** the work list in the store's ``checkpoints`` table under the request id,
    write the erasure-ledger intent (keyed hashes of *every* identity of the person found
    while planning: their user id, phone, other emails, not only those the request named)
-   and an audit entry, all *before* anything changes.
+   and an audit entry, all in one transaction *before* anything changes.
 3. **Run** the steps: each is one transaction on its platform database (one statement
-   per table and batch), then its checkpoint is marked done.
-4. Mark the ledger entry done, audit the outcome, and return the report.
+   per table and batch), then its checkpoint is marked done. (:func:`pledge.rights.fanout.erase_fanout`
+   run in-process runs them all in one transaction per database: :func:`run_steps_together`.)
+4. Mark the ledger entry done and audit the outcome (one transaction), and return the report.
 
 The report is exact: ``deleted`` rows are gone, ``masked`` rows had the listed fields
 changed to what ``fields`` says (``null``, ``[redacted]``, ``hash``, ``fake``) and the
@@ -34,11 +35,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from pledge.dataplane import writes
 from pledge.rights.erasure_plan import ErasurePlanError, Planner, Step
@@ -113,51 +115,72 @@ class _Checkpoint:
     def __init__(self, engine: Context, request_id: str) -> None:
         self.engine = engine
         self.rid = request_id
+        #: what :meth:`read` last found (key -> value); None before any read
+        self.rows: dict[str, str] | None = None
 
     def _key(self, suffix: str) -> str:
         return f"{_PREFIX}{self.rid}:{suffix}"
 
-    def load(self) -> tuple[dict[str, Any], list[Step]] | None:
-        with self.engine.store.connect() as conn:
-            meta_row = conn.execute(select(checkpoints.c.value).where(
-                checkpoints.c.key == self._key("meta"))).first()
-            if meta_row is None:
-                return None
-            meta = json.loads(meta_row[0])
-            if meta.get("status") != "running":
-                return None
+    def read(self) -> dict[str, str]:
+        """Every row of this request's checkpoint (the meta row and the steps), in one read."""
+        prefix = self._key("")
+        with self.engine.store.read() as conn:
             rows = conn.execute(select(checkpoints.c.key, checkpoints.c.value).where(
-                checkpoints.c.key.like(self._key("step:") + "%"))).all()
-        by_index = {int(k.rsplit(":", 1)[1]): Step.from_dict(json.loads(v)) for k, v in rows}
+                checkpoints.c.key.like(prefix + "%"))).all()
+        self.rows = {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}  # LIKE's _ matches any char
+        return self.rows
+
+    def meta(self) -> dict[str, Any] | None:
+        """The meta row as last read (:meth:`read` first when nothing was read yet)."""
+        rows = self.read() if self.rows is None else self.rows
+        raw = rows.get(self._key("meta"))
+        return dict(json.loads(raw)) if raw else None
+
+    def load(self) -> tuple[dict[str, Any], list[Step]] | None:
+        """The saved work list of a run still ``running`` (from the last :meth:`read`, or a new one)."""
+        meta = self.meta()
+        if meta is None or meta.get("status") != "running":
+            return None
+        prefix = self._key("step:")
+        assert self.rows is not None
+        by_index = {int(k.rsplit(":", 1)[1]): Step.from_dict(json.loads(v)) for k, v in self.rows.items()
+                    if k.startswith(prefix)}
         return meta, [by_index[i] for i in sorted(by_index)]
 
-    def save_new(self, meta: dict[str, Any], steps: list[Step], audit_details: dict[str, Any]) -> int:
+    def save_new(self, meta: dict[str, Any], steps: list[Step], audit_details: dict[str, Any], *,
+                 conn: Connection) -> int:
+        """Write the work list and its audit entry in ``conn``'s transaction (the ledger intent's)."""
         now = self.engine.now()
-        with self.engine.store.begin() as conn:
+        if self.rows != {}:  # a done marker of an earlier run, or never read: clear it first
             conn.execute(delete(checkpoints).where(checkpoints.c.key.like(f"{_PREFIX}{self.rid}:%")))
-            conn.execute(insert(checkpoints), [
-                {"key": self._key("meta"), "value": json.dumps(meta, default=str), "updated_at": now},
-                *[{"key": self._key(f"step:{i:04d}"), "value": json.dumps(s.to_dict(), default=str),
-                   "updated_at": now} for i, s in enumerate(steps)],
-            ])
-            return self.engine.audit.record("rights.erase.intent", actor=meta["actor"], target=self.rid,
-                                            details=audit_details, conn=conn)
+        conn.execute(insert(checkpoints), [
+            {"key": self._key("meta"), "value": json.dumps(meta, default=str), "updated_at": now},
+            *[{"key": self._key(f"step:{i:04d}"), "value": json.dumps(s.to_dict(), default=str),
+               "updated_at": now} for i, s in enumerate(steps)],
+        ])
+        return self.engine.audit.record("rights.erase.intent", actor=meta["actor"], target=self.rid,
+                                        details=audit_details, conn=conn)
 
     def step_done(self, index: int, step: Step) -> None:
         with self.engine.store.begin() as conn:
             conn.execute(update(checkpoints).where(checkpoints.c.key == self._key(f"step:{index:04d}"))
                          .values(value=json.dumps(step.to_dict(), default=str), updated_at=self.engine.now()))
 
-    def finish(self, meta: dict[str, Any], report: dict[str, Any]) -> None:
-        """Keep only a small done marker: the work list (row keys) is dropped."""
+    def finish(self, meta: dict[str, Any], report: dict[str, Any], conn: Connection | None = None) -> None:
+        """Mark the ledger entry done and keep only a small done marker (the work list, row
+        keys, is dropped), with the audit entry: one transaction, ``conn``'s when given."""
+        if conn is None:
+            with self.engine.store.begin() as own:
+                self.finish(meta, report, own)
+            return
         meta = {**meta, "status": "done", "totals": report["totals"]}
-        with self.engine.store.begin() as conn:
-            conn.execute(delete(checkpoints).where(checkpoints.c.key.like(self._key("step:") + "%")))
-            conn.execute(update(checkpoints).where(checkpoints.c.key == self._key("meta"))
-                         .values(value=json.dumps(meta, default=str), updated_at=self.engine.now()))
-            self.engine.audit.record("rights.erase.done", actor=meta["actor"], target=self.rid,
-                                     details={"totals": report["totals"], "ledger_id": meta["ledger_id"]},
-                                     conn=conn)
+        self.engine.ledger.mark_done(int(meta["ledger_id"]), conn=conn)
+        conn.execute(delete(checkpoints).where(checkpoints.c.key.like(self._key("step:") + "%")))
+        conn.execute(update(checkpoints).where(checkpoints.c.key == self._key("meta"))
+                     .values(value=json.dumps(meta, default=str), updated_at=self.engine.now()))
+        self.engine.audit.record("rights.erase.done", actor=meta["actor"], target=self.rid,
+                                 details={"totals": report["totals"], "ledger_id": meta["ledger_id"]},
+                                 conn=conn)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -218,17 +241,41 @@ def build_report(request_id: str, steps: list[Step], notes: list[str], *, dry_ru
 
 
 # -- running ------------------------------------------------------------------------------------
+def _apply(engine: Context, conn: Any, step: Step) -> int:
+    """Run one step's statements on ``conn`` (a transaction on the step's database)."""
+    connector = engine.connectors.get(step.database)
+    if step.op == "delete":  # statements by the data plane (pledge.dataplane.writes)
+        return writes.delete(connector, conn, step.collection, step.keys, key=step.key or None)
+    if step.op == "update":
+        return writes.mask(connector, conn, step.collection, step.keys, step.fields,
+                           secret=engine.keys.subject_secret, detach=step.detach, key=step.key or None).rows
+    return 0
+
+
 def _run_step(engine: Context, step: Step) -> int:
     if step.op == "none":
         return 0  # rows kept as they are: nothing to run
-    connector = engine.connectors.get(step.database)
-    with connector.begin() as conn:  # statements by the data plane (pledge.dataplane.writes)
-        if step.op == "delete":
-            return writes.delete(connector, conn, step.collection, step.keys, key=step.key or None)
-        if step.op == "update":
-            return writes.mask(connector, conn, step.collection, step.keys, step.fields,
-                               secret=engine.keys.subject_secret, detach=step.detach, key=step.key or None).rows
-    return 0
+    with engine.connectors.get(step.database).begin() as conn:
+        return _apply(engine, conn, step)
+
+
+def run_steps_together(engine: Context, steps: list[Step], order: list[int]) -> None:
+    """Run the steps ``order`` names, in that order, in one transaction per database (#19).
+
+    Each database's transaction commits only after all of its steps ran; a failure rolls
+    back every database whose transaction is still open. Steps are idempotent, so a crash
+    after some databases committed is resumed by running them all again."""
+    with ExitStack() as stack:
+        conns: dict[str, Any] = {}
+        for i in order:
+            step = steps[i]
+            if step.op == "none":
+                continue
+            if step.database not in conns:
+                conns[step.database] = stack.enter_context(engine.connectors.get(step.database).begin())
+            step.affected = _apply(engine, conns[step.database], step)
+    for i in order:
+        steps[i].done = True
 
 
 def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
@@ -258,8 +305,7 @@ def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False,
     report = build_report(rid, steps, notes, dry_run=False)
     report["resumed"] = resumed
     report["ledger_id"] = meta["ledger_id"]
-    engine.ledger.mark_done(int(meta["ledger_id"]))
-    checkpoint.finish(meta, report)
+    checkpoint.finish(meta, report)  # the ledger entry done, with the done marker
     return report
 
 
@@ -280,12 +326,13 @@ def start_or_resume(engine: Context, checkpoint: _Checkpoint, identities: Mappin
     for s in steps:
         tables[s.table] = tables.get(s.table, 0) + len(s.keys)
     # intent first: the ledger (every identity found, each value keyed on its own), then the
-    # audit entry with the persisted work list
-    ledger_id = engine.ledger.record_intent(plan.identities, source=source, reference=reference or rid,
-                                            scope={"request_id": rid, "tables": tables})
-    meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
+    # audit entry with the persisted work list; one transaction, before anything changes
     preview = build_report(rid, steps, notes, dry_run=True, with_keys=False)
-    meta["audit_id"] = checkpoint.save_new(meta, steps, {
-        "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"], "tables": preview["tables"],
-        **(audit_extra or {})})
+    with engine.store.begin() as conn:
+        ledger_id = engine.ledger.record_intent(plan.identities, source=source, reference=reference or rid,
+                                                scope={"request_id": rid, "tables": tables}, conn=conn)
+        meta: dict[str, Any] = {"status": "running", "ledger_id": ledger_id, "actor": actor, "notes": notes}
+        meta["audit_id"] = checkpoint.save_new(meta, steps, {
+            "request_id": rid, "ledger_id": ledger_id, "totals": preview["totals"], "tables": preview["tables"],
+            **(audit_extra or {})}, conn=conn)
     return meta, steps, notes, False

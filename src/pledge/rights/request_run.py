@@ -140,15 +140,16 @@ def _portability(engine: Context, svc: RequestService, view: RequestView, ids: d
 
 
 def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str,
-             run_token: str | None) -> tuple[str, dict[str, Any]]:
+             run_token: str | None, finish: Finish | None = None) -> tuple[str, dict[str, Any]]:
     from pledge.rights import blob_erasure
     from pledge.rights.fanout import erase_fanout
 
     files = f"request:{view.id}"
     if engine.dataset.stores:  # the blobs of the person's rows, planned while the rows can be read
         blob_erasure.plan_person(engine, files, ids)
+    # its last store writes (ledger done, done marker, audit) commit with the request's completion
     report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
-                          reference=f"request:{view.id}", run_token=run_token)
+                          reference=f"request:{view.id}", run_token=run_token, finish=finish)
     if engine.dataset.stores:  # the SQL work has committed: delete the files of rows now gone
         # a file the store did not confirm gone stays pending (durable): the request ends
         # partially_completed, saying so, and a re-run or the worker's resume deletes it
@@ -158,11 +159,15 @@ def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str
     totals = report.get("totals", {})
     kept = report.get("kept", {})
     # rows of the person kept under an exemption (an invoice the tax law keeps) make it partial;
-    # a re-run no longer reaches rows an earlier run kept but cut loose from the person, so
-    # those still count (the earlier run's summary says how many)
+    # a re-run no longer reaches rows an earlier run kept but cut loose from the person, so the
+    # request keeps their row keys and each run counts how many the platform still holds
+    # (a sweep deletes them when the legal period ends): what is kept now, read, not remembered
     before = view.result if isinstance(view.result, dict) else {}
-    earlier = int((before.get("summary") or {}).get("exempt", 0)) if isinstance(before.get("summary"), dict) else 0
-    exempt = max(int(kept.get("exempt", 0)) if isinstance(kept, dict) else 0, earlier)
+    from pledge.rights.kept import exempt_rows, still_kept
+
+    kept_rows = exempt_rows(report, before.get("kept_rows"))
+    kept_now = still_kept(engine, kept_rows) if kept_rows else {}
+    exempt = sum(kept_now.values()) if kept_rows else int(kept.get("exempt", 0)) if isinstance(kept, dict) else 0
     pending = int(report["blobs"]["failed"]) if "blobs" in report else 0
     state = "partially_completed" if exempt or pending else "completed"
     # every earlier run's certificate stays with the request: the record is never overwritten
@@ -177,6 +182,8 @@ def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str
             out["files_not_deleted"] = report["blobs"]["errors"]  # the store's reasons (no keys)
     if certificates:
         out["earlier_certificates"] = certificates
+    if kept_rows:  # row keys only, for the next run's count; and how many of them are held now
+        out["kept_rows"], out["kept_now"] = kept_rows, kept_now
     return state, out
 
 
@@ -208,7 +215,7 @@ def execute(engine: Context, svc: RequestService, view: RequestView, identities:
     if kind == "portability":
         return "completed", _portability(engine, svc, view, identities, actor, finish)
     if kind in ("erasure", "ccpa_delete"):
-        return _erasure(engine, view, identities, actor, run_token)
+        return _erasure(engine, view, identities, actor, run_token, finish)
     if kind == "rectification":
         try:
             report = rectify(engine, identities, dict(params.get("changes") or {}), actor=actor)

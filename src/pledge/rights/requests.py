@@ -247,7 +247,7 @@ class RequestService:
         return row
 
     def get(self, public_id: str) -> RequestView:
-        with self.engine.store.connect() as conn:
+        with self.engine.store.read() as conn:
             return self._view(self._row(conn, public_id))
 
     def payload(self, public_id: str) -> dict[str, Any]:
@@ -256,7 +256,7 @@ class RequestService:
 
     def load(self, public_id: str) -> tuple[RequestView, dict[str, Any]]:
         """The request and its decrypted payload, from one read of its row."""
-        with self.engine.store.connect() as conn:
+        with self.engine.store.read() as conn:
             row = self._row(conn, public_id)
         data: dict[str, Any] = self.vault.open(row.payload_enc)
         return self._view(row), data
@@ -506,7 +506,8 @@ class RequestService:
                                     run_token=run_token, finish=finish)
         except Exception as exc:  # noqa: BLE001 - any failure ends visibly in "failed", never stuck
             return self._failed(public_id, exc, actor=actor)
-        with self.engine.store.begin() as conn:
+        # the run's audit entry and the move's are chained together and written at once (#19)
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
             row = self._row(conn, public_id, lock=True)  # the request first: the order _move locks in
             for step in finish:
                 step(conn)

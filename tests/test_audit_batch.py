@@ -1,0 +1,81 @@
+"""Audit entries written together (``AuditLog.batch``, #19): the same chain, fewer statements.
+
+Entries recorded inside a batch get their ids and HMACs as they are recorded (each over the
+one before it) and are written with one INSERT and one head update when the block ends; the
+chain verifies like one written entry by entry, a tampered entry of a batch is still named,
+and a block that fails writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+
+from pledge.audit import AuditLog, entry_hash
+from pledge.store import Store
+
+KEY = "k" * 32
+
+
+def _log(url: str) -> tuple[Store, AuditLog]:
+    store = Store(url)
+    return store, AuditLog(store, lambda: datetime(2026, 1, 1, tzinfo=UTC), keys=[KEY])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 's.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_batch_chains_like_single_entries_and_writes_once(url: str) -> None:
+    store, log = _log(url)
+    log.record("before", target="t0")
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(str(a[2]).split()[0]))
+    with store.begin() as conn, log.batch(conn):
+        ids = [log.record("in.batch", target=f"t{i}", details={"i": i}, conn=conn) for i in range(1, 4)]
+    assert ids == [2, 3, 4]
+    # one head read (locked), one INSERT of the three entries, one head update
+    assert [s for s in statements if s in ("SELECT", "INSERT", "UPDATE")] == ["SELECT", "INSERT", "UPDATE"]
+    log.record("after", target="t5")
+    assert log.verify() == []
+    rows = list(reversed(log.entries()))
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["action"] for r in rows] == ["before", "in.batch", "in.batch", "in.batch", "after"]
+    for prev, row in zip(rows, rows[1:], strict=False):
+        assert row["prev_hash"] == prev["hash"]
+    store.dispose()
+
+
+def test_a_tampered_entry_of_a_batch_is_named(url: str) -> None:
+    store, log = _log(url)
+    with store.begin() as conn, log.batch(conn):
+        for i in range(3):
+            log.record("in.batch", target=f"t{i}", details={"i": i}, conn=conn)
+    assert log.verify() == []
+    with store.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET target = 'forged' WHERE id = 2"))
+    assert [p.entry_id for p in log.verify()] == [2]
+    with store.begin() as conn:  # a rewrite without the key does not verify either
+        forged = entry_hash(b"not the key", 2, datetime(2026, 1, 1, tzinfo=UTC), "system", "in.batch", "forged",
+                            {"i": 1}, "0" * 64)
+        conn.execute(text("UPDATE audit_log SET hash = :h WHERE id = 2"), {"h": forged})
+    assert 2 in [p.entry_id for p in log.verify()]
+    store.dispose()
+
+
+def test_a_failed_batch_writes_nothing(url: str) -> None:
+    store, log = _log(url)
+    log.record("first")
+    with pytest.raises(RuntimeError), store.begin() as conn, log.batch(conn):
+        log.record("lost", conn=conn)
+        raise RuntimeError("the transaction fails")
+    assert [e["action"] for e in log.entries()] == ["first"]
+    assert log.record("next") == 2
+    assert log.verify() == []
+    store.dispose()
