@@ -173,3 +173,13 @@ def make_deployment(tmp_path: Path, example: str, backend: str, *, server: Seawe
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     return dep
+
+
+def cli_deployment(request: Any, tmp_path: Path, monkeypatch: Any) -> BlobDeployment:
+    """:func:`deployment_for` on the test's ``(example, backend)`` parameter, with the
+    environment the ``pledge`` commands read set for the test (``monkeypatch``)."""
+    example, backend = request.param
+    made = deployment_for(request, tmp_path, example, backend)
+    for k, v in made.env().items():
+        monkeypatch.setenv(k, v)
+    return made

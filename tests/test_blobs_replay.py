@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from pledge.cli import app
 from pledge.platforms import REFERENCE
-from tests.blob_rights_support import BlobDeployment, deployment_for
+from tests.blob_rights_support import BlobDeployment, cli_deployment
 
 #: the sweeps (the first, and the replay's own) run at the moment the generators write relative to
 NOW = REFERENCE
@@ -29,11 +29,7 @@ CASES = [("omni-one", "s3"), ("onestepai", "folder")]  # omni-one in a folder: t
 
 @pytest.fixture
 def dep(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobDeployment]:
-    example, backend = request.param
-    made = deployment_for(request, tmp_path, example, backend)
-    for k, v in made.env().items():
-        monkeypatch.setenv(k, v)
-    yield made
+    yield cli_deployment(request, tmp_path, monkeypatch)
 
 
 def _cli(*args: str, codes: tuple[int, ...] = (0,)) -> Any:

@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 
 from pledge.cli import app
 from pledge.platforms import REFERENCE
-from tests.blob_rights_support import BlobDeployment, deployment_for
+from tests.blob_rights_support import BlobDeployment, cli_deployment
 
 NOW = REFERENCE  # the generators write their rows relative to this moment
 DAY = timedelta(days=1)
@@ -54,11 +54,7 @@ def ts(moment: datetime) -> str:
 
 @pytest.fixture
 def dep(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobDeployment]:
-    example, backend = request.param
-    made = deployment_for(request, tmp_path, example, backend)
-    for k, v in made.env().items():
-        monkeypatch.setenv(k, v)
-    yield made
+    yield cli_deployment(request, tmp_path, monkeypatch)
 
 
 def _sweep(dep: BlobDeployment) -> dict[str, object]:

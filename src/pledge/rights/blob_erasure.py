@@ -231,6 +231,24 @@ def _norm(key: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(v) for v in key)
 
 
+def _by_row(engine: Context, intents: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """Split intents ``(id, collection, row_key)`` by their row, read again from the
+    platform's database in batches: ``(ids whose row is still there, ids whose row is gone)``."""
+    by_coll: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+    for rid, coll, rk in intents:
+        by_coll[coll].append((rid, tuple(rk)))
+    there: list[int] = []
+    gone: list[int] = []
+    for coll, entries in by_coll.items():
+        keys = list(dict.fromkeys(rk for _, rk in entries))
+        present: set[tuple[str, ...]] = set()
+        for start in range(0, len(keys), BATCH):
+            present.update(_norm(k) for k in _present(engine, coll, keys[start:start + BATCH]))
+        for rid, rk in entries:
+            (there if _norm(rk) in present else gone).append(rid)
+    return there, gone
+
+
 def confirm(engine: Context, reference: str) -> tuple[int, int]:
     """``planned`` -> ``pending`` for intents whose row is gone from the platform's database.
     Returns ``(pending now, planned left: rows still there)``."""
@@ -238,16 +256,7 @@ def confirm(engine: Context, reference: str) -> tuple[int, int]:
         planned = conn.execute(select(blob_deletions.c.id, blob_deletions.c.collection, blob_deletions.c.row_key)
                                .where(blob_deletions.c.reference == reference,
                                       blob_deletions.c.status == "planned")).all()
-    by_coll: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
-    for rid, coll, rk in planned:
-        by_coll[coll].append((rid, tuple(rk)))
-    promote: list[int] = []
-    for coll, entries in by_coll.items():
-        keys = list(dict.fromkeys(rk for _, rk in entries))
-        present: set[tuple[str, ...]] = set()
-        for start in range(0, len(keys), BATCH):
-            present.update(_norm(k) for k in _present(engine, coll, keys[start:start + BATCH]))
-        promote.extend(rid for rid, rk in entries if _norm(rk) not in present)
+    _, promote = _by_row(engine, planned)
     now = engine.now()
     with engine.store.begin() as conn:
         for start in range(0, len(promote), BATCH):
@@ -412,18 +421,7 @@ def drop_stale_planned(engine: Context, stale_after: timedelta = STALE_AFTER) ->
         stale = conn.execute(select(blob_deletions.c.id, blob_deletions.c.collection, blob_deletions.c.row_key)
                              .where(blob_deletions.c.status == "planned",
                                     blob_deletions.c.updated_at < cutoff)).all()
-    by_coll: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
-    for rid, coll, rk in stale:
-        by_coll[coll].append((rid, tuple(rk)))
-    drop: list[int] = []
-    promote: list[int] = []
-    for coll, entries in by_coll.items():
-        keys = list(dict.fromkeys(rk for _, rk in entries))
-        present: set[tuple[str, ...]] = set()
-        for start in range(0, len(keys), BATCH):
-            present.update(_norm(k) for k in _present(engine, coll, keys[start:start + BATCH]))
-        for rid, rk in entries:
-            (drop if _norm(rk) in present else promote).append(rid)
+    drop, promote = _by_row(engine, stale)
     now = engine.now()
     with engine.store.begin() as conn:
         for start in range(0, len(drop), BATCH):
