@@ -48,7 +48,13 @@ DONE = {"opened": "The breach is registered. Assess its risk next.",
 MAX_TEXT = 5000
 
 
+#: the largest id a store's integer column holds; a larger one is no breach (not a 500 from the driver)
+MAX_ID = 2**63 - 1
+
+
 def _breach(engine: Context, breach_id: int, t: Translator) -> Breach:
+    if not 0 < breach_id <= MAX_ID:
+        raise HTTPException(404, t("No such breach."))
     try:
         return engine.breaches.get(breach_id)
     except BreachError as exc:
@@ -212,6 +218,8 @@ async def notify(breach_id: int, request: Request, engine: EngineDep, admin: Adm
 def breach_report(breach_id: int, fmt: str, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     if fmt not in FORMATS:
         raise HTTPException(404, t("No such format."))
+    if not 0 < breach_id <= MAX_ID:
+        raise HTTPException(404, t("No such breach."))
     try:
         text = render_report(authority_report(engine, breach_id), fmt)
     except BreachError as exc:

@@ -95,7 +95,7 @@ async def record_receipt(request: Request) -> JSONResponse:
             raise HTTPException(413, f"the body is larger than {MAX_BYTES} bytes")
     try:
         body = ReceiptIn.model_validate(json.loads(raw or b"{}"))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise HTTPException(422, f"body is not a banner choice: {str(exc)[:200]}") from None
     answer = await run_in_threadpool(_record, request, engine, body)
     if origin != SELF:  # an embedding site's page reads the receipt through CORS
