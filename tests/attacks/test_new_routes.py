@@ -467,6 +467,8 @@ def test_without_a_console_session_no_breach_or_request_page_opens(target: Targe
     "/admin/breaches/987654/report.json", "/admin/breaches/1/report.exe",
     "/admin/requests/REQ-nope", "/admin/requests/..%2F..%2Fetc/approve",
     "/admin/requests/%27%20OR%201%3D1--/certificate.json",
+    "/admin/prove/0", "/admin/prove/987654", "/admin/prove/99999999999999999999999",
+    "/admin/prove/99999999999999999999999/report.json",
 ])
 def test_unknown_or_absurd_ids_are_not_found_not_errors(target: Target, console: dict[str, Any], path: str) -> None:
     # Vulnerable: an id passed unchecked to the store (an integer overflowing the column, a

@@ -28,7 +28,7 @@ from pledge.breach.report import FORMATS, authority_report, render_report
 from pledge.context import Context
 from pledge.web import admin_breach_forms as forms
 from pledge.web.admin_core import Admin, AdminDep, checked_form, page, permitted, seen_of, version_of
-from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.deps import MAX_ROW_ID, EngineDep, TranslatorDep
 from pledge.web.i18n import Translator
 from pledge.web.recorded import translate_recorded
 
@@ -48,12 +48,8 @@ DONE = {"opened": "The breach is registered. Assess its risk next.",
 MAX_TEXT = 5000
 
 
-#: the largest id a store's integer column holds; a larger one is no breach (not a 500 from the driver)
-MAX_ID = 2**63 - 1
-
-
 def _breach(engine: Context, breach_id: int, t: Translator) -> Breach:
-    if not 0 < breach_id <= MAX_ID:
+    if not 0 < breach_id <= MAX_ROW_ID:
         raise HTTPException(404, t("No such breach."))
     try:
         return engine.breaches.get(breach_id)
@@ -218,7 +214,7 @@ async def notify(breach_id: int, request: Request, engine: EngineDep, admin: Adm
 def breach_report(breach_id: int, fmt: str, engine: EngineDep, admin: AdminDep, t: TranslatorDep) -> Response:
     if fmt not in FORMATS:
         raise HTTPException(404, t("No such format."))
-    if not 0 < breach_id <= MAX_ID:
+    if not 0 < breach_id <= MAX_ROW_ID:
         raise HTTPException(404, t("No such breach."))
     try:
         text = render_report(authority_report(engine, breach_id), fmt)

@@ -20,7 +20,7 @@ from pledge.prove import ProveError, describe, get_run, history, latest, render,
 from pledge.prove.findings import KINDS, REASONS, TITLES, Finding, Proof
 from pledge.prove.render import unknown_groups
 from pledge.web.admin import AdminDep, page, permitted
-from pledge.web.deps import EngineDep, TranslatorDep
+from pledge.web.deps import MAX_ROW_ID, EngineDep, TranslatorDep
 from pledge.web.i18n import Translator
 from pledge.web.labels import right_label
 from pledge.web.sessions import csrf_ok
@@ -73,7 +73,7 @@ def prove_now(request: Request, engine: EngineDep, admin: AdminDep, t: Translato
 
 
 def _run(engine: Any, run_id: int, t: Translator) -> Proof:
-    proof = get_run(engine, run_id)
+    proof = get_run(engine, run_id) if 0 < run_id <= MAX_ROW_ID else None
     if proof is None:
         raise HTTPException(404, t("There is no such run."))
     return proof

@@ -9,6 +9,10 @@ from fastapi import Depends, Request
 from pledge.context import Context
 from pledge.web.i18n import Translator, pick_language, translator
 
+#: the largest row id a store's integer column holds: a path id beyond it names no row (the
+#: routes answer 404 before the driver raises on it)
+MAX_ROW_ID = 2**63 - 1
+
 
 def get_engine(request: Request) -> Context:
     engine: Context = request.app.state.engine
