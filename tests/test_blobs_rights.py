@@ -126,6 +126,33 @@ def test_erasure_deletes_the_persons_files_and_only_those(dep: BlobDeployment) -
     assert not dep.sql("SELECT 1 FROM users WHERE id = ?", uid)
 
 
+@pytest.mark.parametrize("dep", [("omni-one", "folder")], indirect=True, ids=["omni-one-folder"])
+def test_another_members_upload_in_the_persons_conversation_stays(dep: BlobDeployment) -> None:
+    """omni-one's data map walks from a conversation to its uploads (files.conversation_id).
+    In a shared workspace another member can upload into the person's conversation: that
+    upload is the other member's (files.owner_id), so erasing the person keeps its row and
+    its file, and only unlinks it from the deleted conversation."""
+    uid, email, _ = dep.people()[0]
+    (conv,) = dep.sql("SELECT id FROM conversations WHERE user_id = ? ORDER BY id LIMIT 1", uid)[0]
+    (other,) = dep.sql("SELECT id FROM users WHERE id != ? ORDER BY id LIMIT 1", uid)[0]
+    fid = dep.insert("files", created_at="2026-11-01 00:00:00", conversation_id=conv, owner_id=other,
+                     filename="minutes.txt", size=7)
+    key = f"uploads/{fid}"
+    dep.put(key, b"minutes")
+    mine = dep.keys_of(uid)
+    assert key not in mine and key in dep.listing()
+    engine = dep.engine()
+    try:
+        done = engine.requests.approve(_erase_request(engine, email), actor="owner@x")
+    finally:
+        engine.close()
+    assert done.state in ("completed", "partially_completed"), done.result
+    assert dep.sql("SELECT conversation_id, owner_id FROM files WHERE id = ?", fid) == [(None, other)]
+    assert not dep.sql("SELECT 1 FROM conversations WHERE id = ?", conv)
+    after = dep.listing()
+    assert dep.read(key) == b"minutes" and not mine & set(after)
+
+
 @pytest.mark.parametrize("dep", [("omni-one", "folder"), ("onestepai", "s3")], indirect=True,
                          ids=["omni-one-folder", "onestepai-s3"])
 def test_nothing_is_deleted_for_a_rolled_back_row(dep: BlobDeployment) -> None:

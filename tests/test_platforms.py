@@ -27,7 +27,7 @@ YEAR = timedelta(days=365)
 NOT_TRAVERSED = {
     "omni-one": {
         "memberships.workspace_id", "invitations.workspace_id", "projects.workspace_id",
-        "conversations.workspace_id", "conversations.project_id", "files.conversation_id",
+        "conversations.workspace_id", "conversations.project_id",
         "files.project_id", "token_usage.conversation_id",
     },
     "onetagger": set(),
