@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,17 +77,23 @@ def mail_sink() -> Iterator[DevMail]:
         sink.stop()
 
 
-def code_for(sink: DevMail, address: str) -> str:
-    """The newest verification code (``ABCD-EFGH``) mailed to ``address``."""
-    for m in reversed(sink.messages()):
-        if address.lower() in (r.lower() for r in m.recipients):
-            msg = message_from_bytes(m.raw)
-            body = msg.get_payload(decode=True)
-            text_body = body.decode() if isinstance(body, bytes) else m.body
-            found = re.search(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", text_body, re.M)
-            if found:
-                return found.group(1)
-    raise AssertionError(f"no code was mailed to {address}")
+def code_for(sink: DevMail, address: str, wait: float = 10.0) -> str:
+    """The newest verification code (``ABCD-EFGH``) mailed to ``address``. Mail leaves through
+    the outbox's background sender, after the page has answered: wait up to ``wait`` seconds
+    for it to reach the sink."""
+    deadline = time.monotonic() + wait
+    while True:
+        for m in reversed(sink.messages()):
+            if address.lower() in (r.lower() for r in m.recipients):
+                msg = message_from_bytes(m.raw)
+                body = msg.get_payload(decode=True)
+                text_body = body.decode() if isinstance(body, bytes) else m.body
+                found = re.search(r"^\s*([0-9A-Z]{4}-[0-9A-Z]{4})\s*$", text_body, re.M)
+                if found:
+                    return found.group(1)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no code was mailed to {address}")
+        time.sleep(0.05)
 
 
 def csrf_of(html: str) -> str:
