@@ -25,12 +25,16 @@ from pledge.reports.campaign import Campaigns
 from pledge.reports.notice import render
 from pledge.reports.ropa import build_ropa, to_csv
 from pledge.reports.versions import publish
+from pledge.retention import sweep
+from pledge.retention.holds import Holds
 from pledge.rights.access import write_access_zip
 from pledge.rights.erasure import erase
 from pledge.rights.restrict import object_to
 from pledge.web.app import create_app
 from tests.conftest import EXAMPLES
 from tests.requests_support import START, Clock, deployment, mails_to, make_engine, smtp_sink
+from tests.retention_checks import NOW, T
+from tests.retention_support import deployment as retention_deployment
 from tests.test_consent_platforms import person, platform_engine
 
 HERE = EXAMPLES / "omni-one"
@@ -360,3 +364,51 @@ def test_notice_promises_at_least_30_days_before_a_material_change() -> None:
     en = render(policy(), "en", "md").split("## Changes to this notice")[1].split("\n## ")[0]
     assert "at least 30 days before they take effect" in en
     assert "co najmniej 30 dni przed ich wejściem" in render(policy(), "pl", "md")
+
+
+def test_a_hold_on_a_closed_account_keeps_the_account_but_not_its_analytics_identifiable(tmp_path: Path) -> None:
+    """"Account: All data is permanently deleted within 90 days, except as required by law" and "We may retain
+    anonymized, aggregated data indefinitely for analytics and research purposes. This data cannot be used to
+    identify you." A legal hold on a closed account's record keeps that record, and only that: the account's
+    analytics events lose every link to the person on day 90 all the same (user, IP; the session id becomes a
+    pseudonym), and those of an account closed less than 90 days ago are not touched. The record-set hold
+    stops the closed-account erasure, so only the analytics rule acts here."""
+    engine = retention_deployment(tmp_path, "omni-one", f"sqlite:///{tmp_path / 'platform.db'}", now=NOW)
+    try:
+        eng = engine.platform_engine("main")
+        past, young = [r[0] for r in sql_rows(eng, "SELECT id FROM users WHERE status = 'closed' ORDER BY id LIMIT 2")]
+        # 90 days and an hour before the sweep, and 90 days less an hour: either side of the clock
+        moments = {past: T - timedelta(days=90, hours=1), young: T - timedelta(days=89, hours=23)}
+        with eng.begin() as conn:
+            for user, moment in moments.items():
+                conn.execute(text("UPDATE users SET closed_at = :at WHERE id = :id"), {"at": moment, "id": user})
+                conn.execute(text(
+                    "INSERT INTO analytics_events (created_at, user_id, session_id, ip_address, event, page) "
+                    "VALUES (:at, :id, :session, '203.0.113.7', 'page_view', '/pricing')"),
+                    {"at": moment - timedelta(days=3), "id": user, "session": f"s-{user}"})
+        Holds(engine).add_records("main.users", ids=[past, young], reason="court case 3/2027",
+                                  expires_at=NOW + timedelta(days=365))
+        events = "SELECT id, user_id, session_id, ip_address FROM analytics_events WHERE user_id = :id ORDER BY id"
+        past_before, young_before = sql_rows(eng, events, id=past), sql_rows(eng, events, id=young)
+        assert past_before and young_before
+
+        assert sweep.run(engine, NOW)["status"] == "done"
+
+        left = sql_rows(eng, "SELECT id FROM users WHERE id IN (:a, :b) ORDER BY id", a=past, b=young)
+        assert left == sorted([(past,), (young,)]), "the held accounts stay"
+        ids = ", ".join(str(r[0]) for r in past_before)
+        after = {r[0]: r for r in sql_rows(eng, f"SELECT id, user_id, session_id, ip_address FROM analytics_events "
+                                                f"WHERE id IN ({ids})")}
+        assert set(after) == {r[0] for r in past_before}, "anonymised, not deleted: the aggregates stay"
+        for was in past_before:
+            _, user_id, session, ip = after[was[0]]
+            assert user_id is None and ip is None, f"day 90 has passed: no link to the person is left ({after[was[0]]})"
+            assert session is None or (session.startswith("pz_") and session != was[2])
+        assert sql_rows(eng, events, id=young) == young_before, "closed under 90 days ago: not touched"
+    finally:
+        engine.close()
+
+
+def sql_rows(eng: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    with eng.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]

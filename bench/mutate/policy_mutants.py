@@ -527,9 +527,9 @@ def summary(mutants: list[Mutant], example: str | None = None) -> dict[str, Any]
 
 
 def write_reports(out: Path, runs: list[ExampleRun], mutants: list[Mutant], started: datetime,
-                  seconds: float, argv: list[str]) -> None:
+                  seconds: float, argv: list[str], load: tuple[float, ...] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg()
+    load = load or os.getloadavg()  # --report-only keeps the load the run recorded
     per_example = {r.name: {**summary(mutants, r.name), "tests": len(r.order),
                             "baseline_failed": r.baseline_failed,
                             "baseline_seconds": round(r.baseline_seconds, 1)} for r in runs}
@@ -644,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in runs:
             r.baseline_failed = before.get("examples", {}).get(r.name, {}).get("baseline_failed", [])
         write_reports(args.out, runs, mutants, datetime.fromisoformat(before["started"]),
-                      float(before["seconds"]), str(before["command"]).split())
+                      float(before["seconds"]), str(before["command"]).split(), tuple(before.get("load") or ()))
         print(f"report rewritten: {summary(mutants)}")
         return 0
 
