@@ -528,8 +528,13 @@ def _request_flow(host: Host) -> None:
             package = officer.download(done.download_url)
     with zipfile.ZipFile(io.BytesIO(package.content)) as z:
         assert any(email.encode() in z.read(n) for n in z.namelist()), "the package holds the person's rows"
-    jobs = [host.tail(n) for n in host.logs if n.startswith("pledge-worker@")]
-    assert any('"job.done"' in log for log in jobs), "the worker units carried the request out"
+    # a worker logs job.done once its task returns, which can be just after the request shows
+    # completed; read the whole log (a tail may already have scrolled past it)
+    deadline = time.monotonic() + 20
+    while not any('"job.done"' in host.logs[n].read_text(errors="replace")
+                  for n in host.logs if n.startswith("pledge-worker@")):
+        assert time.monotonic() < deadline, "the worker units carried the request out"
+        time.sleep(0.3)
     assert '"job.done"' not in host.logs["pledge-web.service"].read_text(), "the web unit sent, not ran"
 
 
