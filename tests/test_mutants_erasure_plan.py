@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
 from pledge.datamap.model import Collection, DataField
 from pledge.policy.model import Exemption
-from pledge.rights.erasure_plan import exempt_strategies
+from pledge.rights.erasure import erase
+from pledge.rights.erasure_plan import Step, _naive, exempt_strategies
+from tests.erasure_support import snapshot
+from tests.test_erasure import make_engine
 
 
 def test_rows_kept_for_an_exemption_still_lose_what_it_does_not_cover() -> None:
@@ -20,3 +31,55 @@ def test_rows_kept_for_an_exemption_still_lose_what_it_does_not_cover() -> None:
     tax = Exemption(key="tax", name="Tax", law="a tax law", period="P5Y",
                     categories=["user.name", "user.financial"], collections=["main.invoices"])
     assert exempt_strategies(invoices, ["id"], tax) == {"email": "null", "notes": "null", "ip": "hmac"}
+
+
+def test_a_step_read_back_from_json_names_composite_keys_as_tuples() -> None:
+    """A stored plan (JSON) turns a composite key's tuple into a list; reading it back gives
+    the tuples again, so the keys still name the same rows."""
+    step = Step(database="main", collection="invoice_lines", outcome="deleted", op="delete",
+                keys=[(1, 1), (1, 2), 7], reason="r")
+    back = Step.from_dict(json.loads(json.dumps(step.to_dict())))
+    assert back.keys == [(1, 1), (1, 2), 7]
+    assert back == step
+
+
+def test_a_row_anonymised_instead_of_deleted_says_whose_rows_still_need_it(tmp_path: Path) -> None:
+    """User 1's account row stays (anonymised) because her invoice, kept for the tax law, points
+    at it; her workspace stays because other people's memberships point at it. Each reason
+    names whose rows those are and the link."""
+    engine = make_engine(tmp_path, f"sqlite:///{tmp_path / 'p.db'}")
+    user = snapshot(engine.platform_engine("main"))["users"][1]
+    dry = erase(engine, {"email": user["email"]}, plan=True)
+    reasons = {e["collection"]: e["reason"] for e in dry["masked"] if "instead of deleted" in e["reason"]}
+    assert reasons == {
+        "main.users": "still referenced by the person's kept rows in invoices (invoices.user_id -> users): "
+                      "anonymised instead of deleted",
+        "main.workspaces": "still referenced by other people's rows in memberships "
+                           "(memberships.workspace_id -> workspaces): anonymised instead of deleted"}
+    # face tags are shared content inside media (shared: anonymise): the tags on her photos go with them,
+    # listed as other people's content
+    with engine.platform_engine("main").connect() as conn:
+        on_her_media = [r[0] for r in conn.execute(text(
+            "SELECT ft.id FROM face_tags ft JOIN media m ON ft.media_id = m.id WHERE m.user_id = 1 ORDER BY ft.id"))]
+    shared = {e["collection"]: e for e in dry["shared"]}
+    assert set(shared) == {"main.face_tags", "main.messages"}
+    assert shared["main.face_tags"]["ids"] == on_her_media
+    for entry in shared.values():
+        assert entry["shared"] is True
+        assert entry["reason"] == "shared content inside the person's containers: erased with them"
+    assert [e for e in dry["deleted"] if e.get("shared")] == dry["shared"]
+    engine.close()
+
+
+def test_exemption_cutoffs_are_naive_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform stores naive UTC: an aware moment becomes its UTC wall time, a naive one is
+    already UTC. The machine's own zone must not leak in (here Tokyo, UTC+9)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert _naive(datetime(2026, 1, 1, 12, tzinfo=UTC)) == datetime(2026, 1, 1, 12)
+        assert _naive(datetime(2026, 1, 1, 21, tzinfo=timezone(timedelta(hours=9)))) == datetime(2026, 1, 1, 12)
+        assert _naive(datetime(2026, 1, 1, 12)) == datetime(2026, 1, 1, 12)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
