@@ -83,3 +83,48 @@ def test_exemption_cutoffs_are_naive_utc_whatever_the_local_zone(monkeypatch: py
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_an_exempt_row_is_kept_up_to_the_end_of_its_period_and_one_without_a_date_is_not(tmp_path: Path) -> None:
+    """The tax exemption keeps an invoice for 5 years from its issue (``Art. 86``), and a row
+    is expired only when its clock is *before* the cutoff (docs/retention.md, "the boundary"): an invoice
+    issued exactly 5 years before the erasure is still kept, one issued a second earlier is
+    not. An invoice without an issue date cannot be shown to fall under the exemption, so it
+    is erased. The plan says so in its notes, with the counts, and the run does what the plan
+    says (checked with SQL)."""
+    from tests.test_erasure import NOW, _fill, _schema
+
+    md = _schema()
+    md.tables["invoices"].c.issued_at.nullable = True
+    engine = make_engine(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", fill=False)
+    eng = engine.platform_engine("main")
+    md.create_all(eng)
+    _fill(eng, md)
+    five_years_before = datetime(2021, 11, 1)  # NOW is 2026-11-01 00:00 UTC
+    assert NOW.replace(tzinfo=None) == datetime(2026, 11, 1)
+    planted = {101: five_years_before, 102: five_years_before - timedelta(seconds=1),
+               103: five_years_before + timedelta(seconds=1), 104: None,
+               105: five_years_before - timedelta(days=1), 106: None, 107: None}
+    with eng.begin() as conn:
+        for inv, issued in planted.items():
+            conn.execute(text("INSERT INTO invoices (id, user_id, number, amount, issued_at, billing_name, billing_email)"
+                              " VALUES (:i, 1, :n, 10, :t, 'B', 'b@example.com')"),
+                         {"i": inv, "n": f"INV-{inv}", "t": issued})
+        recent = conn.execute(text("SELECT id FROM invoices WHERE user_id = 1 AND issued_at > :t"),
+                              {"t": datetime(2026, 1, 1)}).scalars().all()
+    assert recent == [1]  # the generated recent invoice, issued 100 days before NOW
+    email = snapshot(eng)["users"][1]["email"]
+    dry = erase(engine, {"email": email}, plan=True)
+    kept = {e["collection"]: e for e in dry["masked"] if e.get("exemption")}
+    assert sorted(kept["main.invoices"]["ids"]) == [1, 101, 103]
+    deleted = sorted(i for e in dry["deleted"] if e["collection"] == "main.invoices" for i in e["ids"])
+    assert deleted == [102, 104, 105, 106, 107]
+    assert dry["notes"] == [
+        "main.invoices: 2 row(s) past the tax_records period are erased normally",
+        "main.invoices: 3 row(s) have no invoices.issued_at, so the tax_records exemption cannot be shown "
+        "to apply: erased normally"]
+    erase(engine, {"email": email})
+    with eng.connect() as conn:
+        left = conn.execute(text("SELECT id, billing_email FROM invoices WHERE user_id = 1 ORDER BY id")).all()
+    assert [(r[0], r[1]) for r in left] == [(1, None), (101, None), (103, None)]
+    engine.close()

@@ -125,3 +125,45 @@ def test_pool_pings_a_connection_only_after_it_sat_idle(backend: str, request: p
     finally:
         eng.dispose()
         killer.dispose()
+
+
+def test_the_completion_email_is_queued_in_the_completions_transaction(engine: Engine, cfg: Path, sink: DevMail,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The requester's "completed" email is written to the outbox in the same transaction as
+    the move to ``completed``: a completion that fails after queueing it leaves no mail row
+    and sends nothing; the re-run sends it exactly once, after its commit."""
+    from pledge.notify import Notifier
+    from pledge.store.tables.outbox import outbox
+
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    reference = f"request:{rid}:completed"
+
+    def mail_rows() -> list[str]:
+        with engine.store.connect() as conn:
+            return [str(r[0]) for r in conn.execute(select(outbox.c.status).where(outbox.c.reference == reference))]
+
+    def completed_mails() -> int:
+        return sum(1 for m in sink.messages() if user["email"] in m.recipients and rid in m.body)
+
+    real_queue = Notifier.queue
+
+    def queue_then_fail(self: Notifier, conn: Any, mail: Any) -> Any:
+        real_queue(self, conn, mail)
+        raise RuntimeError("crash after the email was queued, before the commit")
+
+    monkeypatch.setattr(Notifier, "queue", queue_then_fail)
+    with pytest.raises(RuntimeError):
+        svc.run(rid, actor="officer:1")
+    assert svc.get(rid).state == "executing"
+    assert mail_rows() == []  # rolled back with the completion
+    engine.outbox.flush()
+    assert completed_mails() == 0
+
+    monkeypatch.setattr(Notifier, "queue", real_queue)
+    done = svc.run(rid, actor="officer:1")
+    assert done.state == "completed"
+    engine.outbox.flush()
+    assert mail_rows() == ["sent"]
+    assert completed_mails() == 1

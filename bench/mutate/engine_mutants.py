@@ -131,6 +131,16 @@ def statuses(tree: Path) -> dict[str, str]:
     return found
 
 
+def known_verdicts(reports: list[Path]) -> dict[str, str]:
+    """The verdicts of earlier reports ("not checked" and "missing" are no verdict)."""
+    found: dict[str, str] = {}
+    for path in reports:
+        for name, status in json.loads(path.read_text(encoding="utf-8")).get("statuses", {}).items():
+            if status not in ("not checked", "missing"):
+                found[name] = status
+    return found
+
+
 def report(tree: Path, out: Path, names: dict[str, list[str]], sample: dict[str, list[str]],
            data: dict[str, Any]) -> None:
     status = statuses(tree)
@@ -181,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/pledge-engine-mutants"))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "mutate" / "results")
     parser.add_argument("--reuse", action="store_true", help="keep --work from an earlier run (its stats, its verdicts)")
+    parser.add_argument("--known", type=Path, nargs="*", default=[],
+                        help="reports (engine_mutants*.json) whose verdicts stand: their mutants are not run again "
+                             "(mutant names are stable while the module's source is unchanged)")
     parser.add_argument("--report-only", action="store_true", help="only write the report of --work's verdicts")
     parser.add_argument("--ran", default="", help="with --report-only: the command of the run being reported")
     parser.add_argument("--started", default="", help="with --report-only: when that run started (ISO)")
@@ -202,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         mutmut(tree, "run", "--max-children", str(args.jobs), "zzz-no-such-mutant", nice=args.nice)
 
     names = mutant_names(tree)
+    earlier = known_verdicts(args.known)
     order = args.modules or list(names)
     sample = {m: names[m][:: args.every] for m in order}
     data: dict[str, Any] = {"started": args.started or started.isoformat(timespec="seconds"),
@@ -214,12 +228,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"(every {args.every}-th)", flush=True)
                 # mutmut runs every mutant it is given by name or pattern again, decided or not: with
                 # --reuse, only the ones without a verdict
-                if args.reuse:
-                    known = statuses(tree)
+                if args.reuse or args.known:
+                    known = {**earlier, **(statuses(tree) if args.reuse else {})}
                     chosen = [n for n in chosen if known.get(n, "not checked") == "not checked"]
+                    print(f"  {len(chosen)} of them without a verdict", flush=True)
                     if not chosen:
                         continue
-                which = [f"{module}.*"] if args.every == 1 and not args.reuse else chosen
+                which = [f"{module}.*"] if args.every == 1 and not (args.reuse or args.known) else chosen
                 mutmut(tree, "run", "--max-children", str(args.jobs), *which, nice=args.nice)
     finally:
         data.update(seconds=args.seconds or round(time.monotonic() - clock, 1), load=os.getloadavg())

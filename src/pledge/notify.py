@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, union_all
 
 from pledge.branding import brand_of, mail_footer
 from pledge.i18n import translator
@@ -33,6 +33,7 @@ from pledge.store.tables.notify import email_deliveries
 
 if TYPE_CHECKING:
     from pledge.context import Context
+    from pledge.outbox import Queued
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class EmailTemplate:
     def render(self, lang: str, context: Mapping[str, Any]) -> tuple[str, str]:
         _ = translator(lang, self.domains or None)
         return _(self.subject, **context), _(self.body, **context)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A composed message and what the outbox files it under."""
+
+    to: str
+    template: EmailTemplate
+    lang: str
+    reference: str
+    message: EmailMessage
 
 
 @dataclass
@@ -94,13 +106,17 @@ class Notifier:
         """The address's recipient key under every subject key, newest first."""
         return [subject_key(k, "email", address) for k in self.subject_keys]
 
-    def delivered(self, reference: str) -> set[str]:
-        """Recipient keys already sent for ``reference`` (the outbox, and the older record)."""
-        q = select(email_deliveries.c.recipient_key).where(
-            email_deliveries.c.reference == reference, email_deliveries.c.status == "sent")
-        with self.store.read() as conn:
-            legacy = {str(r[0]) for r in conn.execute(q)}
-        return legacy | self.outbox.sent_keys(reference)
+    def delivered(self, reference: str, conn: Connection | None = None) -> set[str]:
+        """Recipient keys already sent for ``reference`` (the outbox, and the older record),
+        in one query; on ``conn`` when given (the caller's transaction)."""
+        q = union_all(
+            select(email_deliveries.c.recipient_key).where(
+                email_deliveries.c.reference == reference, email_deliveries.c.status == "sent"),
+            self.outbox.sent_keys_query(reference))
+        if conn is not None:
+            return {str(r[0]) for r in conn.execute(q)}
+        with self.store.read() as c:
+            return {str(r[0]) for r in c.execute(q)}
 
     def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
         subject, body = template.render(lang, context)
@@ -209,22 +225,37 @@ class Notifier:
         return out
 
     def send(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any], *,
-             reference: str, headers: Mapping[str, str] | None = None, conn: Connection | None = None) -> bool:
+             reference: str, headers: Mapping[str, str] | None = None) -> bool:
         """Queue one message and return at once (inline mode: deliver it first).
 
         True when the message is on its way: queued for the sender, or (inline) sent.
         False when it was already queued or sent for this reference, or (inline) the send
-        failed (it stays queued for a retry). With ``conn`` the message is queued in the
-        caller's transaction and goes out once the sender next looks, after the commit."""
+        failed (it stays queued for a retry)."""
         keys = self.every_key(to)
-        done = self.delivered(reference)
-        if any(k in done for k in keys):
+        if any(k in self.delivered(reference) for k in keys):
             return False
         msg = self._compose(to, template, lang, context, headers)
         queued = self.outbox.put(msg, reference=reference, recipient_key=keys[0], template=template.name, lang=lang,
-                                 other_keys=keys[1:], conn=conn)
+                                 other_keys=keys[1:])
         if queued.status not in ("new", "revived"):  # already on its way (a waiting copy now reads as this one)
             return False
-        if self.outbox.inline and conn is None:
+        if self.outbox.inline:
             return self.outbox.status_of([queued.id]).get(queued.id) == "sent"
         return True
+
+    def mail(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any], *,
+             reference: str) -> Mail:
+        """The message composed now (reads no database), to :meth:`queue` in a transaction later."""
+        return Mail(to, template, lang, reference, self._compose(to, template, lang, context, None))
+
+    def queue(self, conn: Connection, mail: Mail) -> Queued | None:
+        """Write ``mail`` (made with :meth:`mail` before the transaction: composing reads
+        nothing) to the outbox in the caller's transaction ``conn``, after checking on ``conn``
+        that no copy was sent. It goes out after the commit, once the caller hands the result
+        to :meth:`Outbox.committed`. None when a copy is already sent or on its way."""
+        keys = self.every_key(mail.to)
+        if any(k in self.delivered(mail.reference, conn) for k in keys):
+            return None
+        queued = self.outbox.put(mail.message, reference=mail.reference, recipient_key=keys[0],
+                                 template=mail.template.name, lang=mail.lang, other_keys=keys[1:], conn=conn)
+        return queued if queued.status in ("new", "revived") else None

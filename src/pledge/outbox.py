@@ -43,7 +43,7 @@ from email.utils import getaddresses, parseaddr
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pledge.store.tables.outbox import outbox as table
@@ -94,6 +94,29 @@ def _permanent(exc: BaseException) -> bool:
 def _relay_down(exc: BaseException) -> bool:
     """The failure is the relay's, not this message's: stop the round."""
     return not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
+
+
+def _insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
+    """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
+
+    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement.
+    Elsewhere (MariaDB) a savepoint catches the unique-key error, so the caller's
+    transaction survives it."""
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = make(table).values(**values).on_conflict_do_nothing(
+            index_elements=["reference", "recipient_key"]).returning(table.c.id)
+        row = conn.execute(stmt).first()
+        return None if row is None else int(row[0])
+    try:
+        with conn.begin_nested():
+            res = conn.execute(insert(table).values(**values))
+    except IntegrityError:
+        return None
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -204,15 +227,13 @@ class Outbox:
                     if res.rowcount == 1:
                         return Queued(int(row.id), "refreshed")
                 return Queued(int(row.id), str(row.status))
-            try:
-                with c.begin_nested():
-                    res = c.execute(insert(table).values(reference=reference, recipient_key=recipient_key,
-                                                         created_at=now, **fresh))
-            except IntegrityError:  # queued a moment ago by another thread or process
+            values = {"reference": reference, "recipient_key": recipient_key, "created_at": now, **fresh}
+            new_id = _insert_once(c, values)
+            if new_id is None:  # queued a moment ago by another thread or process
                 again = c.execute(select(table.c.id, table.c.status).where(
                     table.c.reference == reference, table.c.recipient_key == recipient_key)).one()
                 return Queued(int(again.id), str(again.status))
-            return Queued(int(res.inserted_primary_key[0]), "new")  # type: ignore[index]
+            return Queued(new_id, "new")
 
         if conn is not None:
             queued = write(conn)
@@ -236,11 +257,20 @@ class Outbox:
             return {int(r.id): str(r.status) for r in conn.execute(
                 select(table.c.id, table.c.status).where(table.c.id.in_(list(ids))))}
 
-    def sent_keys(self, reference: str) -> set[str]:
-        """Recipient keys whose message for ``reference`` was sent."""
-        q = select(table.c.recipient_key).where(table.c.reference == reference, table.c.status == "sent")
-        with self.store.read() as conn:
-            return {str(r[0]) for r in conn.execute(q)}
+    @staticmethod
+    def sent_keys_query(reference: str) -> Select[tuple[str]]:
+        """The recipient keys whose message for ``reference`` was sent."""
+        return select(table.c.recipient_key).where(table.c.reference == reference, table.c.status == "sent")
+
+    def committed(self, queued: Queued | None) -> None:
+        """A message queued in a caller's transaction (``put(conn=…)``) is now committed: send
+        it (inline mode) or wake the sender."""
+        if queued is None or not queued.fresh:
+            return
+        if self.inline:
+            self.deliver([queued.id], force=True)
+        else:
+            self.wake()
 
     # -- delivering -------------------------------------------------------------------------
     def _due(self, now: datetime, limit: int, *, waiting: bool = False) -> list[int]:

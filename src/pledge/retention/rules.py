@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
@@ -80,14 +80,6 @@ def check_condition(connector: Connector, collection: str, text: str) -> None:
 
 
 # -- time -----------------------------------------------------------------------------------------
-def db_time(moment: datetime, dialect: str) -> datetime:
-    """``moment`` as the platform database wants it: aware UTC on PostgreSQL, naive UTC
-    elsewhere (SQLite and MariaDB store naive UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    aware = aware.astimezone(UTC)
-    return aware if dialect == "postgresql" else aware.replace(tzinfo=None)
-
-
 def exemption_bound(ex: Exemption, now: datetime) -> datetime:
     """Rows whose exemption trigger is before this moment are past their legal period."""
     cutoff = ex.period.before(now)

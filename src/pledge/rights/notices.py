@@ -29,7 +29,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import insert, select, update
 
 from pledge.consent.unsubscribe import preferences_url
-from pledge.notify import EmailTemplate, Notifier
+from pledge.notify import EmailTemplate, Mail, Notifier
 from pledge.rights.requests import DENIAL_GROUNDS, KINDS
 from pledge.store.tables.requests import art19_notices
 
@@ -107,6 +107,17 @@ class Notices:
     def requester(self, view: RequestView, email: str, event: str, *, code: str | None = None,
                   reference_suffix: str = "") -> bool:
         """Email the requester about ``event``; False when already sent or the send failed."""
+        template, ctx, ref = self._requester(view, email, event, code=code, reference_suffix=reference_suffix)
+        return self.notifier.send(email, template, view.lang, ctx, reference=ref)
+
+    def requester_mail(self, view: RequestView, email: str, event: str) -> Mail:
+        """The requester's email about ``event``, composed now (nothing is read from the store),
+        for :meth:`Notifier.queue` in the transaction that records the event."""
+        template, ctx, ref = self._requester(view, email, event)
+        return self.notifier.mail(email, template, view.lang, ctx, reference=ref)
+
+    def _requester(self, view: RequestView, email: str, event: str, *, code: str | None = None,
+                   reference_suffix: str = "") -> tuple[EmailTemplate, dict[str, Any], str]:
         from pledge.i18n import translator
 
         _ = translator(view.lang, DOMAINS)
@@ -131,7 +142,7 @@ class Notices:
             kept = kept_items(self.engine.policy, view.result, view.lang)
             if kept:  # say what was kept, why (the law) and until when
                 template, ctx["kept"] = TEMPLATES["partial"], kept_lines(kept, view.lang)
-        return self.notifier.send(email, template, view.lang, ctx, reference=ref)
+        return template, ctx, ref
 
     def org_admin(self, view: RequestView, admin_email: str, token: str) -> bool:
         ctx = self._base(view)

@@ -40,9 +40,10 @@ found by ``identity_key``, the keyed HMAC of the email.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import SimpleNamespace
@@ -58,9 +59,13 @@ from pledge.store.tables.requests import requests as requests_table
 
 if TYPE_CHECKING:
     from pledge.context import Context
+    from pledge.notify import Mail
+    from pledge.outbox import Queued
     from pledge.rights.delivery import Delivery
     from pledge.rights.notices import Notices
     from pledge.rights.verify import Verifier
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DENIAL_GROUNDS", "FINAL_STATES", "INITIATIVE_GROUNDS", "KINDS", "STATES", "TRANSITIONS",
@@ -506,6 +511,16 @@ class RequestService:
                                     run_token=run_token, finish=finish)
         except Exception as exc:  # noqa: BLE001 - any failure ends visibly in "failed", never stuck
             return self._failed(public_id, exc, actor=actor)
+        email = payload["identities"]["email"]
+        # the requester's email is composed now and queued with the completion (#19): one
+        # transaction, and the mail goes out after its commit (never for a completion that rolled back)
+        try:
+            mail: Mail | None = self.notices.requester_mail(replace(view, state=state, result=result), email,
+                                                            "completed")
+        except Exception:  # noqa: BLE001 - the completion must not wait on a template; sent the old way below
+            log.exception("request %s: composing the completion email failed; sending it after the commit", public_id)
+            mail = None
+        queued: Queued | None = None
         # the run's audit entry and the move's are chained together and written at once (#19)
         with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
             row = self._row(conn, public_id, lock=True)  # the request first: the order _move locks in
@@ -513,7 +528,12 @@ class RequestService:
                 step(conn)
             view = self._move(conn, row, state, actor=actor, details={"summary": result.get("summary", {})},
                               result=result)
-        self.notices.requester(view, payload["identities"]["email"], "completed")
+            if mail is not None:
+                queued = self.notices.notifier.queue(conn, mail)
+        if mail is None:
+            self.notices.requester(view, email, "completed")
+        else:
+            self.engine.outbox.committed(queued)
         self.notices.recipients(view, payload["identities"])
         return view
 
