@@ -167,3 +167,55 @@ def test_the_completion_email_is_queued_in_the_completions_transaction(engine: E
     engine.outbox.flush()
     assert mail_rows() == ["sent"]
     assert completed_mails() == 1
+
+
+def test_platform_token_verification_is_one_transaction(engine: Engine, cfg: Path, sink: DevMail,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform token verifies a request in one transaction: the move to ``verifying``, the
+    proof, the move to ``verified`` and their audit entries, and the "verified" email. A failure
+    after the email is queued leaves the request as it was, with no entry and no mail; a token
+    for another account is refused and its ``request.token_mismatch`` entry is kept."""
+    from pledge.notify import Notifier
+    from pledge.rights.verify import VerificationError, make_platform_token
+    from pledge.store.tables.outbox import outbox
+
+    ann, bob = (u["email"] for u in some_users(cfg, 3)[1:3])
+    svc = engine.requests
+    rid = svc.create("access", {"email": ann}, notify=False).id
+    secret = svc.verifier.platform_secret()
+    reference = f"request:{rid}:verified"
+
+    def mail_rows() -> int:
+        with engine.store.connect() as conn:
+            return len(conn.execute(select(outbox.c.id).where(outbox.c.reference == reference)).all())
+
+    def entries() -> list[str]:
+        return [a for a in _actions(engine) if a.startswith(("request.verif", "request.proof", "request.token"))]
+
+    before = entries()
+    with pytest.raises(VerificationError):
+        svc.verify_token(rid, make_platform_token(secret, bob, now=START))
+    assert svc.get(rid).state == "received"
+    assert entries() == [*before, "request.token_mismatch"]  # committed although the call failed
+
+    real_queue = Notifier.queue
+
+    def queue_then_fail(self: Notifier, conn: Any, mail: Any) -> Any:
+        real_queue(self, conn, mail)
+        raise RuntimeError("crash after the email was queued, before the commit")
+
+    monkeypatch.setattr(Notifier, "queue", queue_then_fail)
+    with pytest.raises(RuntimeError):
+        svc.verify_token(rid, make_platform_token(secret, ann, now=START))
+    assert svc.get(rid).state == "received" and svc.get(rid).verified_at is None
+    assert entries() == [*before, "request.token_mismatch"] and mail_rows() == 0
+
+    monkeypatch.setattr(Notifier, "queue", real_queue)
+    view = svc.verify_token(rid, make_platform_token(secret, ann, now=START))
+    assert view.state == "verified" and view.assurance == "reasonably_high"
+    assert view.as_dict() == svc.get(rid).as_dict()
+    assert entries() == [*before, "request.token_mismatch", "request.verifying", "request.proof", "request.verified"]
+    assert engine.audit.verify() == []
+    engine.outbox.flush()
+    assert mail_rows() == 1
+    assert sum(1 for m in sink.messages() if ann in m.recipients and rid in m.body) == 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from pledge.errors import Forbidden
 from pledge.policy.duration import Duration
@@ -50,7 +51,11 @@ from pledge.store.tables.requests import verification_codes
 
 if TYPE_CHECKING:
     from pledge.context import Context
+    from pledge.notify import Mail
+    from pledge.outbox import Queued
     from pledge.rights.requests import RequestService
+
+log = logging.getLogger(__name__)
 
 __all__ = ["VerificationError", "Verifier", "make_platform_token"]
 
@@ -259,27 +264,43 @@ class Verifier:
             raise VerificationError("locked", "too many wrong codes; this code no longer works")
 
     def check_platform_token(self, svc: RequestService, public_id: str, token: str) -> RequestView:
-        view = svc.get(public_id)
-        if view.state not in ("received", "verifying"):
-            raise RequestStateError(f"request {public_id} is {view.state}; there is nothing to verify")
+        """Verify with the platform's signed token, in one transaction (#19): the request row is
+        locked, the token checked against its email, the identities the token vouches for
+        bound, and the proof, the move to ``verified`` (and to the approval queue) and their
+        audit entries written together, with the "verified" email queued in it. A token for
+        another account is refused after its audit entry is committed."""
         now = self.engine.now()
-        try:
-            claims = self._decode(token, now)  # the engine's clock, so --now and tests agree
-        except jwt.PyJWTError as exc:
-            raise VerificationError("bad_token", f"the sign-in token is not valid: {exc}") from exc
-        email = str(claims.get("email") or claims.get("sub") or "")
-        expected = svc.identities(public_id)["email"]
-        if not hmac.compare_digest(self.vault.lookup_key("email", email), self.vault.lookup_key("email", expected)):
-            self.engine.audit.record("request.token_mismatch", actor="subject", target=f"request:{public_id}")
+        mismatch = False
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
+            row = svc._row(conn, public_id, lock=True)
+            if row.state not in ("received", "verifying"):
+                raise RequestStateError(f"request {public_id} is {row.state}; there is nothing to verify")
+            try:
+                claims = self._decode(token, now)  # the engine's clock, so --now and tests agree
+            except jwt.PyJWTError as exc:
+                raise VerificationError("bad_token", f"the sign-in token is not valid: {exc}") from exc
+            email = str(claims.get("email") or claims.get("sub") or "")
+            payload = self.vault.open(row.payload_enc)
+            expected = str(payload["identities"]["email"])
+            if not hmac.compare_digest(self.vault.lookup_key("email", email),
+                                       self.vault.lookup_key("email", expected)):
+                self.engine.audit.record("request.token_mismatch", actor="subject", target=f"request:{public_id}",
+                                         conn=conn)
+                mismatch = True
+            else:
+                vouched = claims.get("identities")
+                if vouched is not None:
+                    self._bind(conn, row, payload, vouched)
+                if row.state == "received":
+                    svc._move(conn, row, "verifying", actor="subject", details={"method": "platform_token"})
+                    row = svc._row(conn, public_id)
+                view, mail, queued = self._satisfy(conn, svc, row, expected, "reasonably_high",
+                                                   method="platform_token")
+        if mismatch:
             raise VerificationError("mismatch", "the sign-in token belongs to another account")
-        vouched = claims.get("identities")
-        if vouched is not None:
-            self._bind(svc, public_id, vouched)
-        if view.state == "received":
-            svc.transition(public_id, "verifying", actor="subject", details={"method": "platform_token"})
-        return self._satisfied(svc, public_id, "reasonably_high", method="platform_token")
+        return self._after_commit(svc, view, expected, mail, queued)
 
-    def _bind(self, svc: RequestService, public_id: str, vouched: Any) -> None:
+    def _bind(self, conn: Connection, row: Any, payload: dict[str, Any], vouched: Any) -> None:
         """Add the identities a valid platform token vouches for to the request's subject."""
         from pledge.rights.request_input import RequestInputError, check_identities
 
@@ -291,14 +312,11 @@ class Verifier:
             raise VerificationError("bad_token", f"the token's identities claim: {exc}") from None
         if not extra:
             return
-        with self.engine.store.begin() as conn:
-            row = svc._row(conn, public_id, lock=True)
-            payload = self.vault.open(row.payload_enc)
-            payload["identities"] = {**payload["identities"], **extra}
-            conn.execute(update(requests_table).where(requests_table.c.id == row.id)
-                         .values(payload_enc=self.vault.seal(payload)))
-            self.engine.audit.record("request.identities_vouched", actor="platform", target=f"request:{public_id}",
-                                     details={"kinds": sorted(extra)}, conn=conn)
+        payload["identities"] = {**payload["identities"], **extra}
+        conn.execute(update(requests_table).where(requests_table.c.id == row.id)
+                     .values(payload_enc=self.vault.seal(payload)))
+        self.engine.audit.record("request.identities_vouched", actor="platform", target=f"request:{row.public_id}",
+                                 details={"kinds": sorted(extra)}, conn=conn)
 
     def _decode(self, token: str, now: datetime) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
@@ -336,28 +354,55 @@ class Verifier:
         return self._satisfied(svc, public_id, "org_admin", method="org_admin")
 
     def _satisfied(self, svc: RequestService, public_id: str, level: str, *, method: str) -> RequestView:
-        ranks = {"none": 0, "reasonable": 1, "reasonably_high": 2, "officer": 3}
-        with self.engine.store.begin() as conn:
+        """Record a proof of ``level`` in one transaction (see :meth:`_satisfy`)."""
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
             row = svc._row(conn, public_id, lock=True)
-            needs = list(row.needs or [])
-            assurance = row.assurance
-            if level == "org_admin":
-                needs = [n for n in needs if n != "org_admin"]
-            else:
-                if ranks[level] > ranks.get(assurance, 0):
-                    assurance = level
-                needs = [n for n in needs if n == "org_admin" or ranks.get(n, 0) > ranks[assurance]]
-            conn.execute(update(requests_table).where(requests_table.c.id == row.id)
-                         .values(needs=needs, assurance=assurance))
-            self.engine.audit.record("request.proof", actor="subject", target=f"request:{public_id}",
-                                     details={"method": method, "assurance": assurance, "needs": needs}, conn=conn)
-            if not needs:
-                row = svc._row(conn, public_id)
-                svc._move(conn, row, "verified", actor="subject", details={"method": method},
-                          verified_at=self.engine.now())
-        view = svc.after_verified(public_id, actor="system")
-        if view.state in ("verified", "awaiting_approval") and view.verified_at is not None and not view.needs:
-            svc.notices.requester(view, svc.identities(public_id)["email"], "verified")
+            email = str(self.vault.open(row.payload_enc)["identities"]["email"])
+            view, mail, queued = self._satisfy(conn, svc, row, email, level, method=method)
+        return self._after_commit(svc, view, email, mail, queued)
+
+    def _satisfy(self, conn: Connection, svc: RequestService, row: Any, email: str, level: str, *,
+                 method: str) -> tuple[RequestView, Mail | None, Queued | None]:
+        """On the locked ``row``: the proof raises the assurance and drops the needs it meets;
+        with none left the request is ``verified``, goes to the approval queue when it needs
+        approval, and the requester's "verified" email is queued in the same transaction.
+        Returns the view, that email (None when none is due or composing it failed) and its
+        outbox row."""
+        ranks = {"none": 0, "reasonable": 1, "reasonably_high": 2, "officer": 3}
+        needs = list(row.needs or [])
+        assurance = row.assurance
+        if level == "org_admin":
+            needs = [n for n in needs if n != "org_admin"]
+        else:
+            if ranks[level] > ranks.get(assurance, 0):
+                assurance = level
+            needs = [n for n in needs if n == "org_admin" or ranks.get(n, 0) > ranks[assurance]]
+        conn.execute(update(requests_table).where(requests_table.c.id == row.id)
+                     .values(needs=needs, assurance=assurance))
+        self.engine.audit.record("request.proof", actor="subject", target=f"request:{row.public_id}",
+                                 details={"method": method, "assurance": assurance, "needs": needs}, conn=conn)
+        row = svc._row(conn, row.public_id)
+        if needs:
+            return svc._view(row), None, None
+        view = svc._move(conn, row, "verified", actor="subject", details={"method": method},
+                         verified_at=self.engine.now())
+        if view.approval_needed:  # a verified request that needs approval goes to the approval queue
+            view = svc._move(conn, svc._row(conn, row.public_id), "awaiting_approval", actor="system")
+        try:
+            mail = svc.notices.requester_mail(view, email, "verified")
+        except Exception:  # noqa: BLE001 - a template must not undo the verification: sent after the commit
+            log.exception("request %s: composing the verified email failed; sending it after the commit",
+                          row.public_id)
+            return view, None, None
+        return view, mail, svc.notices.notifier.queue(conn, mail)
+
+    def _after_commit(self, svc: RequestService, view: RequestView, email: str, mail: Mail | None,
+                      queued: Queued | None) -> RequestView:
+        """Send the "verified" email queued with the commit (or, when composing it failed, now)."""
+        if mail is not None:
+            self.engine.outbox.committed(queued)
+        elif view.verified_at is not None and not view.needs and view.state in ("verified", "awaiting_approval"):
+            svc.notices.requester(view, email, "verified")
         return view
 
     # -- organisation administrators ----------------------------------------------------------
