@@ -7,9 +7,11 @@ are expired, held or exempt is a data-plane selection (:mod:`pledge.dataplane.se
 every statement is built there or by the connectors. For every batch it
 
 1. works out the cascade: rows that link to the batch (children before parents, along
-   live and declared foreign keys, composite ones too); a child that is held, belongs to a
-   table of people or is kept by an exemption is detached when its link is nullable,
-   otherwise its root row is not deleted (held: left alone; exempt: anonymised instead).
+   live and declared foreign keys, composite ones too); a root whose cascade reaches a held
+   row is left alone, with everything below it (a held row is never changed, not even
+   detached); a child that belongs to a table of people or is kept by an exemption is
+   detached when its link is nullable, otherwise its root is anonymised instead of deleted.
+   Roots whose cascades share a row stay or go together.
    An exemption's clock is read where the rights path reads it
    (:func:`pledge.rights.erasure_rows.resolve_clock`): order lines are dated by their
    invoice, so an invoice and its lines expire together;
@@ -189,6 +191,39 @@ class _Batch:
     held_roots: set[Key] = field(default_factory=set)
 
 
+class _SharedRoots:
+    """Roots of one batch whose cascades reach a common row, grouped (union-find).
+
+    A row linked to two roots (a card of one project on a board of another) goes with both or
+    stays with both: when one of them is held or kept, deleting the other would leave the
+    shared row pointing at a deleted parent."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Key, Key] = {}
+
+    def find(self, root: Key) -> Key:
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        return root
+
+    def join(self, a: Key, b: Key) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+    def spread(self, blocked: dict[Key, str], roots: list[Key]) -> dict[Key, str]:
+        """Every root of a group that holds a blocked root is blocked too: ``held`` when any
+        root of the group is held (nothing of it changes), else ``kept`` (anonymised)."""
+        if not self.parent:
+            return blocked
+        why: dict[Key, str] = {}
+        for root, reason in blocked.items():
+            group = self.find(root)
+            if why.get(group) != "held":
+                why[group] = reason
+        return {r: why[self.find(r)] for r in roots if self.find(r) in why}
+
+
 def _link_value(connector: Connector, lk: Link) -> Callable[[Key], Key]:
     """A parent's row key as the value its children's link columns hold (parent-column order)."""
     names = connector.row_key(lk.parent)
@@ -212,6 +247,7 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
     frontier: dict[str, set[Key]] = {target.table: set(roots)}
     seen: set[tuple[str, Key]] = set(root_of)
     blocked: dict[Key, str] = {}
+    shared = _SharedRoots()
     with connector.begin() as conn:
         while frontier:
             nxt: dict[str, set[Key]] = defaultdict(set)
@@ -228,9 +264,12 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
                         flags["past"] = clock.past(now)  # its legal period is over
                     for ckey, value, flag in selection.linked(connector, conn, lk.child, lk.columns,
                                                               list(by_value), flags):
-                        if (lk.child, ckey) in seen or value not in by_value:
+                        if value not in by_value:
                             continue
                         root = root_of[(parent, by_value[value])]
+                        if (lk.child, ckey) in seen:  # reached from two roots: they stay or go together
+                            shared.join(root, root_of[(lk.child, ckey)])
+                            continue
                         if flag.get("held"):
                             blocked[root] = "held"
                         elif lk.child in people or (clock is not None and not flag.get("past")):
@@ -243,6 +282,7 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
                         root_of[(lk.child, ckey)] = root
                         nxt[lk.child].add(ckey)
             frontier = dict(nxt)
+    blocked = shared.spread(blocked, roots)
     for (tname, key), root in root_of.items():
         if root not in blocked:
             batch.deletes[tname].add(key)
