@@ -13,7 +13,7 @@ says whose each row is. Then every row gets a decision:
   deletes, ``erasure: retain`` keeps, and a masking strategy masks the personal fields.
 * **other people's rows** (reached through the person, but owned by others or shared with
   them) lose only their links to the person: an identity field holding one of the
-  person's values is masked, a reference to a row of theirs is cut. Rows reached only
+  person's values is masked, a reference to a row of theirs that is deleted is cut. Rows reached only
   through the person's rows, with no owner of their own (an address), that other people's
   rows also use are kept as they are.
 
@@ -553,8 +553,8 @@ class Planner:
                 outcome: Outcome = "masked" if (fields or detach) else "retained"
                 reason = d.reason
                 if outcome == "retained" and d.shared and not d.frozen:
-                    reason = ("other people's row: its link to the person cannot be cut (NOT NULL), so the "
-                              "person's row it points at is anonymised instead of deleted")
+                    reason = ("other people's row: it keeps its link to the person's row, which stays "
+                              "anonymised instead of deleted")
                 until = d.until.date().isoformat() if d.until else None
                 sig = (coll_key, outcome, reason, tuple(sorted(fields.items())), tuple(detach), d.exemption,
                        d.law, d.shared, tuple(sorted(kept.items())))
