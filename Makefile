@@ -63,7 +63,9 @@ mutate: $(STAMP)
 	test -x $(MUTVENV)/bin/mutmut || ($(PYTHON) -m venv $(MUTVENV) && \
 	  $(MUTVENV)/bin/pip install --quiet --upgrade pip && \
 	  $(MUTVENV)/bin/pip install --quiet 'mutmut>=3.8,<4' '.[dev]')
-	$(MUTVENV)/bin/python bench/mutate/engine_mutants.py --jobs 2 --every $(MUTATE_EVERY)
+	$(MUTVENV)/bin/python bench/mutate/engine_mutants.py --jobs 2 --every $(MUTATE_EVERY) \
+	  --known bench/mutate/results/runs/*.json
+	$(BIN)/python bench/mutate/engine_report.py
 
 docs: $(STAMP)
 	$(BIN)/python -m pledge.cli.docs > docs/cli.md

@@ -25,8 +25,9 @@ cost seconds each). mutmut runs under ``nice -n 15`` (``--nice``).
 
     /tmp/pledge-mutvenv/bin/python bench/mutate/engine_mutants.py --jobs 2   # mutmut installed here
 
-Results: ``bench/mutate/results/engine_mutants.json`` and ``.md``, with the diff of every
-survivor (``mutmut show``).
+Results: one report per run in ``bench/mutate/results/runs/`` (``<start>-<modules>.json`` and
+``.md``, with the diff of every survivor, ``mutmut show``); ``engine_report.py`` merges the runs
+with the later checks and the explanations into ``results/engine_mutants.{json,md}``.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def report(tree: Path, out: Path, names: dict[str, list[str]], sample: dict[str,
     data.update(modules=modules, survivors=survivors,
                 statuses={n: status.get(n, "missing") for ns in sample.values() for n in ns})
     out.mkdir(parents=True, exist_ok=True)
-    (out / "engine_mutants.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    stem = f"{data['started'][:16].replace(':', '')}-" + "-".join(m.rsplit(".", 1)[1] for m in sample)
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Engine mutants (mutmut) — {data['started'][:16].replace('T', ' ')} UTC", "",
              f"Command: `{data['command']}`, every {data['every']}-th mutant per module, "
              f"{data['seconds'] / 60:.1f} min; load average at the end {data['load']}.", "",
@@ -173,8 +175,8 @@ def report(tree: Path, out: Path, names: dict[str, list[str]], sample: dict[str,
     lines += ["", "## Survivors", ""]
     for surv in survivors:
         lines += [f"### `{surv['name']}` ({surv['status']})", "", "```diff", surv["diff"].strip(), "```", ""]
-    (out / "engine_mutants.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"report in {out / 'engine_mutants.md'}", flush=True)
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"report in {out / stem}.md", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                              "with mutmut 3.8.1, see docs/mutation.md)")
     parser.add_argument("--no-type-check", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--work", type=Path, default=Path("/tmp/pledge-engine-mutants"))
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "mutate" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "mutate" / "results" / "runs")
     parser.add_argument("--reuse", action="store_true", help="keep --work from an earlier run (its stats, its verdicts)")
     parser.add_argument("--known", type=Path, nargs="*", default=[],
                         help="reports (engine_mutants*.json) whose verdicts stand: their mutants are not run again "
