@@ -7,7 +7,7 @@ resumed), so no single mutmut run holds every verdict. This script reads:
   (the names start with the run's start time). A later run's verdict on a mutant replaces an
   earlier one; "not checked" never replaces a verdict.
 * ``results/engine_new_tests.txt``: survivors run again against tests written after their run
-  (``check_survivors.py``); the last line about a mutant counts.
+  (``check_survivors.py``); a mutant any check killed counts as killed.
 * ``results/engine_verdicts.json``: every other survivor's explanation, by group
   (``{"groups": {key: {"module", "text"}}, "verdicts": {mutant: key}}``).
 
@@ -67,11 +67,15 @@ def load_runs(folder: Path) -> tuple[dict[str, str], dict[str, str], list[dict[s
 
 
 def load_new_tests(path: Path) -> dict[str, str]:
+    """Each mutant's verdict from the checks against later tests: ``killed`` when any check
+    killed it (each check runs some of the test files, and tests are only ever added)."""
     out: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 2 and not line.startswith("#") and "__mutmut_" in parts[0]:
-            out[parts[0]] = parts[1]
+            verdict = "killed" if parts[1] in ("killed", "timeout") else parts[1]
+            if out.get(parts[0]) != "killed":
+                out[parts[0]] = verdict
     return out
 
 
@@ -100,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         counts[st if st in ("killed", "survived", "no tests", "timeout") else "survived"] += 1
         if st not in SURVIVED:
             continue
-        if rechecked.get(name) == "killed":
+        if rechecked.get(name) in ("killed", "timeout"):
             verdict = "killed by a new test"
+        elif st == "timeout" and "timeout" in groups:  # the tests hang on it: caught, as mutmut counts it
+            verdict = "timeout"
         elif name in why:
             verdict = why[name]
             if verdict not in groups:

@@ -222,6 +222,9 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=5, help="Timed requests per kind, tool and repeat.")
     ap.add_argument("--repeats", type=int, default=3, help="Repeated runs; medians are over all of them.")
     ap.add_argument("--seed", type=int, default=7, help="Generator seed.")
+    ap.add_argument("--out", default="results.json",
+                    help="Results file beside this script; its plot is written with the same name and .png "
+                         "(plot.png for results.json).")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     WORK.mkdir(parents=True, exist_ok=True)
@@ -254,11 +257,13 @@ def main() -> int:
     for m in bad:
         print("MISMATCH:", m)
     out = {"fides_version": version, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "results": results}
-    (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    target = HERE / Path(args.out).name
+    picture = HERE / ("plot.png" if target.name == "results.json" else f"{target.stem}.png")
+    target.write_text(json.dumps(out, indent=2) + "\n")
     from plot import plot
 
-    plot(out, HERE / "plot.png")
-    print(f"wrote {HERE / 'results.json'} and {HERE / 'plot.png'}")
+    plot(out, picture)
+    print(f"wrote {target} and {picture}")
     return 1 if bad else 0
 
 
