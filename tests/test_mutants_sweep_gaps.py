@@ -285,6 +285,27 @@ def test_a_held_row_reached_from_two_roots_keeps_both_roots(tmp_path: Path) -> N
         engine.close()
 
 
+def test_a_held_root_keeps_its_nullable_children_linked_while_the_others_are_detached(tmp_path: Path) -> None:
+    """docs/retention.md, "Legal holds" and "cascade": a root whose cascade reaches a held row is left
+    alone "with everything below it", and a row of a table of people on a nullable link is detached
+    only from a root that is deleted. Projects 6 and 7 expire in one batch; each has a watcher (a row
+    of people, nullable link); project 7's note is held. Project 6 goes and its watcher is detached;
+    project 7, its note and its watcher's link stay as they were. (The sweep used to cut the held
+    root's watcher too: it queued the detach before it knew the root was held.)"""
+    engine, eng = projects_platform(tmp_path)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO watchers (id, project_id, email) VALUES (2, 7, 'wyn@example.org')"))
+        Holds(engine).add_records("main.notes", ids=[1], reason="dispute", expires_at=NOW + 30 * DAY)
+        report = sweep.run(engine, NOW)
+        assert report["status"] == "done"
+        assert 6 not in _ids(eng, "projects") and 7 in _ids(eng, "projects")
+        assert _rows(eng, "SELECT id, project_id FROM watchers ORDER BY id") == [(1, None), (2, 7)]
+        assert _rows(eng, "SELECT id, project_id FROM notes") == [(1, 7)]
+    finally:
+        engine.close()
+
+
 def accounts_schema() -> MetaData:
     md = MetaData()
     Table("users", md, Column("id", Integer, primary_key=True, autoincrement=False),

@@ -10,7 +10,8 @@ every statement is built there or by the connectors. For every batch it
    live and declared foreign keys, composite ones too); a root whose cascade reaches a held
    row is left alone, with everything below it (a held row is never changed, not even
    detached); a child that belongs to a table of people or is kept by an exemption is
-   detached when its link is nullable, otherwise its root is anonymised instead of deleted.
+   detached from a root that is deleted when its link is nullable, otherwise its root is
+   anonymised instead of deleted.
    Roots whose cascades share a row stay or go together.
    An exemption's clock is read where the rights path reads it
    (:func:`pledge.rights.erasure_rows.resolve_clock`): order lines are dated by their
@@ -248,6 +249,7 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
     seen: set[tuple[str, Key]] = set(root_of)
     blocked: dict[Key, str] = {}
     shared = _SharedRoots()
+    detaching: list[tuple[Key, tuple[str, tuple[str, ...]], Key]] = []
     with connector.begin() as conn:
         while frontier:
             nxt: dict[str, set[Key]] = defaultdict(set)
@@ -273,8 +275,8 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
                         if flag.get("held"):
                             blocked[root] = "held"
                         elif lk.child in people or (clock is not None and not flag.get("past")):
-                            if lk.nullable:
-                                batch.detach[(lk.child, lk.columns)].add(ckey)
+                            if lk.nullable:  # cut only if its root goes (known once the walk is over)
+                                detaching.append((root, (lk.child, lk.columns), ckey))
                             else:
                                 blocked.setdefault(root, "kept")
                             continue
@@ -286,6 +288,9 @@ def _cascade(engine: Context, target: Target, links: list[Link], holds: HoldSet,
     for (tname, key), root in root_of.items():
         if root not in blocked:
             batch.deletes[tname].add(key)
+    for root, where, ckey in detaching:  # a root that stays (held, or anonymised) keeps its children linked
+        if root not in blocked:
+            batch.detach[where].add(ckey)
     batch.held_roots = {r for r, why in blocked.items() if why == "held"}
     batch.anonymise_roots = {r for r, why in blocked.items() if why == "kept"}
     return batch
