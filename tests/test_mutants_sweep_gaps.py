@@ -401,26 +401,31 @@ MIXED_DATASET: dict[str, Any] = {"name": "work", "databases": [{"name": "main", 
 ]}]}
 
 
+def mixed_keys_platform(tmp_path: Path, rows: dict[str, list[dict[str, Any]]]) -> tuple[Engine, SAEngine]:
+    """Projects, invoices and receipts whose key columns have no declared type (SQLite keeps each
+    value's own type, so one table can name rows by 2 and by 'p-4'), filled with ``rows``."""
+    engine = make_engine(tmp_path / "cfg", f"sqlite:///{tmp_path / 'p.db'}", MIXED_DATASET,
+                         _policy(OLD_PROJECTS), NOW)
+    eng = engine.platform_engine("main")
+    with eng.begin() as conn:
+        conn.execute(text("CREATE TABLE projects (id PRIMARY KEY NOT NULL, name VARCHAR(100), closed_at DATETIME)"))
+        conn.execute(text("CREATE TABLE invoices (id PRIMARY KEY NOT NULL, project_id NOT NULL "
+                          "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
+        conn.execute(text("CREATE TABLE receipts (id PRIMARY KEY NOT NULL, project_id "
+                          "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
+    md = MetaData()
+    md.reflect(eng)
+    _fill(eng, md, rows)
+    return engine, eng
+
+
 def test_keys_that_mix_numbers_and_text_are_anonymised_and_detached_like_any_other(tmp_path: Path) -> None:
     """docs/retention.md: "Rows are named by their row key", whatever it holds. On SQLite a key column
     declared without a type keeps each value's own type, so one table can name rows by 2 and by 'p-4'.
     The cascade contract holds for them as for any key: the projects whose NOT NULL invoices are inside
     the tax period are anonymised instead of deleted (both of them), and the receipts inside it on a
     nullable link are detached (both of them) from the project that goes."""
-    engine = make_engine(tmp_path / "cfg", f"sqlite:///{tmp_path / 'p.db'}", MIXED_DATASET,
-                         _policy(OLD_PROJECTS), NOW)
-    eng = engine.platform_engine("main")
-    try:
-        with eng.begin() as conn:
-            conn.execute(text("CREATE TABLE projects (id PRIMARY KEY NOT NULL, name VARCHAR(100), "
-                              "closed_at DATETIME)"))
-            conn.execute(text("CREATE TABLE invoices (id PRIMARY KEY NOT NULL, project_id NOT NULL "
-                              "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
-            conn.execute(text("CREATE TABLE receipts (id PRIMARY KEY NOT NULL, project_id "
-                              "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
-        md = MetaData()
-        md.reflect(eng)
-        _fill(eng, md, {
+    engine, eng = mixed_keys_platform(tmp_path, {
             "projects": [{"id": 2, "name": "A", "closed_at": CLOSED_LONG_AGO},
                          {"id": "p-4", "name": "B", "closed_at": CLOSED_LONG_AGO},
                          {"id": 5, "name": "C", "closed_at": CLOSED_LONG_AGO}],
@@ -428,6 +433,7 @@ def test_keys_that_mix_numbers_and_text_are_anonymised_and_detached_like_any_oth
                          {"id": "i-2", "project_id": "p-4", "issued_at": INSIDE_TAX}],
             "receipts": [{"id": 1, "project_id": 5, "issued_at": INSIDE_TAX},
                          {"id": "r-2", "project_id": 5, "issued_at": INSIDE_TAX}]})
+    try:
         assert _rows(eng, "SELECT typeof(id) FROM projects ORDER BY typeof(id)") == [
             ("integer",), ("integer",), ("text",)]
         anonymised = {r[0] for r in _rows(eng, "SELECT DISTINCT project_id FROM invoices WHERE issued_at >= :t",

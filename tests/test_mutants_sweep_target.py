@@ -27,7 +27,6 @@ from tests.test_mutants_sweep_gaps import (
     CLOSED_LONG_AGO,
     DAY,
     INSIDE_TAX,
-    MIXED_DATASET,
     NOW,
     OLD_PROJECTS,
     PAST_TAX,
@@ -40,6 +39,7 @@ from tests.test_mutants_sweep_gaps import (
     _policy,
     _rows,
     accounts_platform,
+    mixed_keys_platform,
     projects_platform,
     projects_schema,
 )
@@ -246,24 +246,13 @@ def test_expired_rows_whose_keys_mix_numbers_and_text_are_deleted_together(tmp_p
     """docs/retention.md: "Rows are named by their row key", whatever it holds; on SQLite a key column
     without a type keeps each value's type. Two expired projects named 2 and 'p-4', with nothing kept below
     them, go in one cascade batch."""
-    engine = make_engine(tmp_path / "cfg", f"sqlite:///{tmp_path / 'p.db'}", MIXED_DATASET,
-                         _policy(OLD_PROJECTS), NOW)
-    eng = engine.platform_engine("main")
+    engine, eng = mixed_keys_platform(tmp_path, {
+        "projects": [{"id": 2, "name": "A", "closed_at": CLOSED_LONG_AGO},
+                     {"id": "p-4", "name": "B", "closed_at": CLOSED_LONG_AGO},
+                     {"id": 5, "name": "C", "closed_at": RULE_CUT + DAY}],
+        "invoices": [{"id": 1, "project_id": 2, "issued_at": PAST_TAX},
+                     {"id": "i-2", "project_id": "p-4", "issued_at": PAST_TAX}]})
     try:
-        with eng.begin() as conn:
-            conn.execute(text("CREATE TABLE projects (id PRIMARY KEY NOT NULL, name VARCHAR(100), "
-                              "closed_at DATETIME)"))
-            conn.execute(text("CREATE TABLE invoices (id PRIMARY KEY NOT NULL, project_id NOT NULL "
-                              "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
-            conn.execute(text("CREATE TABLE receipts (id PRIMARY KEY NOT NULL, project_id "
-                              "REFERENCES projects (id), issued_at DATETIME NOT NULL)"))
-        md = MetaData()
-        md.reflect(eng)
-        _fill(eng, md, {"projects": [{"id": 2, "name": "A", "closed_at": CLOSED_LONG_AGO},
-                                     {"id": "p-4", "name": "B", "closed_at": CLOSED_LONG_AGO},
-                                     {"id": 5, "name": "C", "closed_at": RULE_CUT + DAY}],
-                        "invoices": [{"id": 1, "project_id": 2, "issued_at": PAST_TAX},
-                                     {"id": "i-2", "project_id": "p-4", "issued_at": PAST_TAX}]})
         report = sweep.run(engine, NOW)
         assert report["status"] == "done"
         assert _rows(eng, "SELECT id FROM projects") == [(5,)]

@@ -127,6 +127,21 @@ def test_pool_pings_a_connection_only_after_it_sat_idle(backend: str, request: p
         killer.dispose()
 
 
+def _fail_after_queueing(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make ``Notifier.queue`` write its row and then fail, before the caller commits; returns
+    the real method, to put back."""
+    from pledge.notify import Notifier
+
+    real_queue = Notifier.queue
+
+    def queue_then_fail(self: Notifier, conn: Any, mail: Any) -> Any:
+        real_queue(self, conn, mail)
+        raise RuntimeError("crash after the email was queued, before the commit")
+
+    monkeypatch.setattr(Notifier, "queue", queue_then_fail)
+    return real_queue
+
+
 def test_the_completion_email_is_queued_in_the_completions_transaction(engine: Engine, cfg: Path, sink: DevMail,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The requester's "completed" email is written to the outbox in the same transaction as
@@ -147,13 +162,7 @@ def test_the_completion_email_is_queued_in_the_completions_transaction(engine: E
     def completed_mails() -> int:
         return sum(1 for m in sink.messages() if user["email"] in m.recipients and rid in m.body)
 
-    real_queue = Notifier.queue
-
-    def queue_then_fail(self: Notifier, conn: Any, mail: Any) -> Any:
-        real_queue(self, conn, mail)
-        raise RuntimeError("crash after the email was queued, before the commit")
-
-    monkeypatch.setattr(Notifier, "queue", queue_then_fail)
+    real_queue = _fail_after_queueing(monkeypatch)
     with pytest.raises(RuntimeError):
         svc.run(rid, actor="officer:1")
     assert svc.get(rid).state == "executing"
@@ -198,13 +207,7 @@ def test_platform_token_verification_is_one_transaction(engine: Engine, cfg: Pat
     assert svc.get(rid).state == "received"
     assert entries() == [*before, "request.token_mismatch"]  # committed although the call failed
 
-    real_queue = Notifier.queue
-
-    def queue_then_fail(self: Notifier, conn: Any, mail: Any) -> Any:
-        real_queue(self, conn, mail)
-        raise RuntimeError("crash after the email was queued, before the commit")
-
-    monkeypatch.setattr(Notifier, "queue", queue_then_fail)
+    real_queue = _fail_after_queueing(monkeypatch)
     with pytest.raises(RuntimeError):
         svc.verify_token(rid, make_platform_token(secret, ann, now=START))
     assert svc.get(rid).state == "received" and svc.get(rid).verified_at is None
