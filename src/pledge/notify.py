@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, union_all
+from sqlalchemy import Connection, Select, select, union_all
 
 from pledge.branding import brand_of, mail_footer
 from pledge.i18n import translator
@@ -52,6 +52,12 @@ class EmailTemplate:
     def render(self, lang: str, context: Mapping[str, Any]) -> tuple[str, str]:
         _ = translator(lang, self.domains or None)
         return _(self.subject, **context), _(self.body, **context)
+
+
+def _legacy_sent(reference: str) -> Select[tuple[str]]:
+    """Recipient keys the record kept before the outbox (``email_deliveries``) shows as sent."""
+    return select(email_deliveries.c.recipient_key).where(
+        email_deliveries.c.reference == reference, email_deliveries.c.status == "sent")
 
 
 @dataclass(frozen=True)
@@ -106,17 +112,11 @@ class Notifier:
         """The address's recipient key under every subject key, newest first."""
         return [subject_key(k, "email", address) for k in self.subject_keys]
 
-    def delivered(self, reference: str, conn: Connection | None = None) -> set[str]:
-        """Recipient keys already sent for ``reference`` (the outbox, and the older record),
-        in one query; on ``conn`` when given (the caller's transaction)."""
-        q = union_all(
-            select(email_deliveries.c.recipient_key).where(
-                email_deliveries.c.reference == reference, email_deliveries.c.status == "sent"),
-            self.outbox.sent_keys_query(reference))
-        if conn is not None:
-            return {str(r[0]) for r in conn.execute(q)}
-        with self.store.read() as c:
-            return {str(r[0]) for r in c.execute(q)}
+    def delivered(self, reference: str) -> set[str]:
+        """Recipient keys already sent for ``reference`` (the outbox, and the older record), in one query."""
+        with self.store.read() as conn:
+            return {str(r[0]) for r in conn.execute(union_all(_legacy_sent(reference),
+                                                              self.outbox.sent_keys_query(reference)))}
 
     def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
         subject, body = template.render(lang, context)
@@ -250,11 +250,12 @@ class Notifier:
 
     def queue(self, conn: Connection, mail: Mail) -> Queued | None:
         """Write ``mail`` (made with :meth:`mail` before the transaction: composing reads
-        nothing) to the outbox in the caller's transaction ``conn``, after checking on ``conn``
-        that no copy was sent. It goes out after the commit, once the caller hands the result
+        nothing) to the outbox in the caller's transaction ``conn``, unless a copy was sent
+        (the outbox's copies are found by :meth:`Outbox.put`, the older record is read here). It goes out after the commit, once the caller hands the result
         to :meth:`Outbox.committed`. None when a copy is already sent or on its way."""
         keys = self.every_key(mail.to)
-        if any(k in self.delivered(mail.reference, conn) for k in keys):
+        # the outbox's own copies are checked by put(); the older record is read here
+        if any(str(r[0]) in keys for r in conn.execute(_legacy_sent(mail.reference))):
             return None
         queued = self.outbox.put(mail.message, reference=mail.reference, recipient_key=keys[0],
                                  template=mail.template.name, lang=mail.lang, other_keys=keys[1:], conn=conn)
