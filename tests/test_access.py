@@ -362,7 +362,11 @@ def test_cli_access_plan_and_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "https" in res.output
 
 
-def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engine, str]) -> None:
+@pytest.mark.parametrize("handle", ["begin", "read"])
+def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engine, str], handle: str) -> None:
+    """Through a transaction (``begin``) and through ``read()``, which on PostgreSQL is outside
+    any transaction: a streamed read there gets a transaction of its own (a server-side cursor
+    needs one)."""
     engine, url = shop
     connector = engine.connectors.get("main")
     connector.batch_size = 128
@@ -371,7 +375,7 @@ def test_connector_streams_large_batches_and_buffers_small_ones(shop: tuple[Engi
         expected = sorted(r[0] for r in conn.execute(text("SELECT id FROM face_tags")))
     eng.dispose()
     wanted = [*expected, *range(10_000, 10_000 + 300 - len(expected))]  # 300 values: 128 + 128 + 44
-    with connector.begin() as conn:
+    with getattr(connector, handle)() as conn:
         rows = list(connector.select_in(conn, "face_tags", "id", wanted, ["id", "person_tag"]))
         # the connection is free again after a streamed read
         assert connector.coerce("face_tags", "id", ["7", "x", None, 8]) == [7, 8]

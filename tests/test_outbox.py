@@ -1,5 +1,7 @@
 """The mail outbox (pledge.outbox): queued encrypted, sent once, retried with backoff, given up
-visibly, and delivered by the CLI that queued it. Real SQLite stores and a real SMTP sink."""
+visibly, and delivered by the CLI that queued it. Real stores (SQLite, PostgreSQL and MariaDB:
+the claim is one ``UPDATE … RETURNING`` in autocommit on the first two, a transaction on MariaDB)
+and a real SMTP sink."""
 
 from __future__ import annotations
 
@@ -31,14 +33,13 @@ def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return deployment(tmp_path_factory.mktemp("outbox"), "omni-one", users=10)
 
 
-def engine_on(cfg: Path, tmp_path: Path, port: int, **settings: object) -> Engine:
-    return make_engine(cfg, Clock(START), port, database_url=f"sqlite:///{tmp_path / 'store.db'}",
-                       mail_mode="outbox", **settings)
+def engine_on(cfg: Path, url: str, port: int, **settings: object) -> Engine:
+    return make_engine(cfg, Clock(START), port, database_url=url, mail_mode="outbox", **settings)
 
 
-def test_a_queued_message_is_encrypted_sent_once_and_then_cleared(cfg: Path, tmp_path: Path) -> None:
+def test_a_queued_message_is_encrypted_sent_once_and_then_cleared(cfg: Path, any_db_url: str) -> None:
     with smtp_sink() as sink:
-        engine = engine_on(cfg, tmp_path, sink.port)
+        engine = engine_on(cfg, any_db_url, sink.port)
         try:
             notifier = Notifier(engine, rate_per_second=0)
             assert notifier.send("ann@example.org", HELLO, "en", {"name": "Ann", "n": 1}, reference="t:1",
@@ -69,9 +70,9 @@ def test_a_queued_message_is_encrypted_sent_once_and_then_cleared(cfg: Path, tmp
             engine.close()
 
 
-def test_two_senders_on_one_store_never_send_a_message_twice(cfg: Path, tmp_path: Path) -> None:
+def test_two_senders_on_one_store_never_send_a_message_twice(cfg: Path, any_db_url: str) -> None:
     with smtp_sink() as sink:
-        one, two = engine_on(cfg, tmp_path, sink.port), engine_on(cfg, tmp_path, sink.port)
+        one, two = engine_on(cfg, any_db_url, sink.port), engine_on(cfg, any_db_url, sink.port)
         try:
             notifier = Notifier(one, rate_per_second=0)
             addresses = [f"person{i}@example.org" for i in range(40)]
@@ -97,9 +98,9 @@ def test_two_senders_on_one_store_never_send_a_message_twice(cfg: Path, tmp_path
             two.close()
 
 
-def test_a_relay_that_is_down_means_retries_with_backoff_then_a_visible_failure(cfg: Path, tmp_path: Path) -> None:
+def test_a_relay_that_is_down_means_retries_with_backoff_then_a_visible_failure(cfg: Path, any_db_url: str) -> None:
     port = free_port()  # nothing listens here yet
-    engine = engine_on(cfg, tmp_path, port, mail_attempts=3, mail_retry_after=60)
+    engine = engine_on(cfg, any_db_url, port, mail_attempts=3, mail_retry_after=60)
     sink: DevMail | None = None
     try:
         notifier = Notifier(engine, rate_per_second=0)
@@ -124,7 +125,7 @@ def test_a_relay_that_is_down_means_retries_with_backoff_then_a_visible_failure(
             assert conn.execute(select(outbox.c.message)).scalar() is None  # given up: content gone
 
         listed = runner.invoke(app, ["mail", "list", "-c", str(cfg), "--status", "failed", "--format", "json"],
-                               env={**os.environ, "PLEDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"})
+                               env={**os.environ, "PLEDGE_DATABASE_URL": any_db_url})
         assert listed.exit_code == 0, listed.output
         data = json.loads(listed.stdout)
         assert data["outbox"]["failed"] == 1 and data["messages"][0]["reference"] == "down:1"

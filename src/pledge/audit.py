@@ -47,6 +47,9 @@ from pledge.store.tables.core import audit_head, audit_log
 GENESIS = "0" * 64
 CHECKPOINT_KIND = "pledge.audit-checkpoint"
 CHECKPOINT_FORMAT = 1
+#: at most this many entries go in with the head's move as one statement on PostgreSQL (8
+#: parameters each, far below its 65,535); a larger batch is an executemany and an UPDATE
+CTE_ROWS = 500
 NOT_KEYED = ("not keyed: a plain SHA-256 hash, not an HMAC under this deployment's audit key "
              "(written before the chain was keyed, or recomputed by someone without the key)")
 BAD_HASH = "content was edited, or hashed with a key this deployment does not have (hash mismatch)"
@@ -226,15 +229,21 @@ class AuditLog:
                 "details": details, "prev_hash": prev, "hash": digest}
 
     def _write(self, conn: Connection, exists: bool, rows: list[dict[str, Any]]) -> None:
+        last = rows[-1]
+        move_head = update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"])
+        if exists and conn.dialect.name == "postgresql" and len(rows) <= CTE_ROWS:
+            # the entries and the head's move in one statement, one round trip (#19): PostgreSQL
+            # runs a data-modifying WITH to completion whether or not the UPDATE reads it
+            conn.execute(move_head.add_cte(insert(audit_log).values(rows).cte("entries")))
+            return
         if len(rows) > 1:
             conn.execute(insert(audit_log), rows)  # one statement (executemany / insertmanyvalues)
         else:
             conn.execute(insert(audit_log).values(**rows[0]))
-        last = rows[-1]
         if not exists:
             conn.execute(insert(audit_head).values(id=1, last_id=last["id"], hash=last["hash"]))
         else:
-            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"]))
+            conn.execute(move_head)
 
     def _append(self, conn: Connection, action: str, actor: str, target: str,
                 details: dict[str, Any]) -> int:

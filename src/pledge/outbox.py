@@ -280,7 +280,7 @@ class Outbox:
         q = (select(table.c.id)
              .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < self.clock())))
              .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
-        with self.store.connect() as conn:
+        with self.store.read() as conn:
             return [int(r[0]) for r in conn.execute(q)]
 
     def _claim(self, oid: int, *, force: bool) -> tuple[int, bytes | None] | None:
@@ -291,17 +291,20 @@ class Outbox:
         if not force:
             waiting = and_(waiting, table.c.next_attempt_at <= now)
         stale = and_(table.c.status == "sending", table.c.claimed_until < now)
-        with self.store.begin() as conn:
-            res = conn.execute(update(table).where(table.c.id == oid, or_(waiting, stale))
-                               .values(status="sending", claimed_until=now + LEASE,
-                                       attempts=table.c.attempts + 1))
-            if res.rowcount != 1:
+        take = (update(table).where(table.c.id == oid, or_(waiting, stale))
+                .values(status="sending", claimed_until=now + LEASE, attempts=table.c.attempts + 1))
+        if self.store.engine.dialect.update_returning:  # one statement, its own transaction (#19)
+            with self.store.single() as conn:
+                row = conn.execute(take.returning(table.c.attempts, table.c.message)).first()
+            return None if row is None else (int(row.attempts), row.message)
+        with self.store.begin() as conn:  # MariaDB: no UPDATE … RETURNING
+            if conn.execute(take).rowcount != 1:
                 return None
             row = conn.execute(select(table.c.attempts, table.c.message).where(table.c.id == oid)).one()
         return int(row.attempts), row.message
 
     def _finish(self, oid: int, **values: Any) -> None:
-        with self.store.begin() as conn:
+        with self.store.single() as conn:
             conn.execute(update(table).where(table.c.id == oid, table.c.status == "sending")
                          .values(claimed_until=None, **values))
         if values.get("status") in ("sent", "failed"):

@@ -103,6 +103,11 @@ class Connector(ABC):
     def begin(self) -> AbstractContextManager[Handle]:
         """A handle inside its own transaction, committed on clean exit."""
 
+    def read(self) -> AbstractContextManager[Handle]:
+        """A handle for reads only, which sees what a transaction from :meth:`begin` would
+        see. Default: :meth:`begin`."""
+        return self.begin()
+
     def bulk(self, checkpoint_pages: int = 0) -> AbstractContextManager[Handle]:
         """One handle for many short transactions (a retention sweep's batches), which the
         caller begins and commits itself. Default: :meth:`begin`."""

@@ -122,6 +122,24 @@ class SqlConnector(Connector):
         return self.engine.begin()
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """For reads only. On PostgreSQL at READ COMMITTED (its default), outside any
+        transaction (autocommit): no ``BEGIN`` and ``COMMIT`` round trips (#19), and each
+        statement sees exactly what it would see inside one, since READ COMMITTED takes a
+        snapshot per statement. At a stricter level, and on SQLite and MariaDB, where a
+        transaction's reads share one snapshot, it is :meth:`begin`."""
+        if self.dialect != "postgresql":
+            with self.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            if conn.default_isolation_level == "READ COMMITTED":
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
     def bulk(self, checkpoint_pages: int = 0) -> Iterator[Connection]:
         """One connection for many short transactions. On SQLite with ``checkpoint_pages`` its
         WAL is checkpointed every that many pages instead of after each commit (a checkpoint
@@ -307,6 +325,13 @@ class SqlConnector(Connector):
     def _stream(self, conn: Connection, stmt: Any, size: int) -> Iterator[Row]:
         # per statement: Connection.execution_options() would change the caller's connection
         options = {"stream_results": True, "yield_per": STREAM_CHUNK} if size >= STREAM_FROM else {}
+        if options and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            # a server-side cursor lives in a transaction: a handle from read() gives this
+            # statement one of its own (it sees what it would see there: see read())
+            with self.engine.begin() as own:
+                for row in own.execute(stmt, execution_options=options):
+                    yield dict(row._mapping)
+            return
         for row in conn.execute(stmt, execution_options=options):
             yield dict(row._mapping)
 

@@ -117,7 +117,7 @@ class _Run:
 
     def conn(self, database: str) -> Handle:
         if database not in self.conns:
-            self.conns[database] = self.stack.enter_context(self.connector(database).begin())
+            self.conns[database] = self.stack.enter_context(self.connector(database).read())
         return self.conns[database]
 
     def pk(self, step: Step) -> list[str]:

@@ -358,6 +358,20 @@ class Store:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
+    @contextmanager
+    def single(self) -> Iterator[Connection]:
+        """A connection for one write statement that is its own transaction: in autocommit on
+        PostgreSQL, so no ``BEGIN`` before it and no ``COMMIT`` after it (#19; a statement
+        is atomic on its own). Elsewhere it is :meth:`begin`. Use it only where one
+        statement does the whole write (``UPDATE … RETURNING`` where the dialect has it):
+        two statements through it on PostgreSQL would be two transactions."""
+        if self.engine.dialect.name != "postgresql":
+            with self.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
