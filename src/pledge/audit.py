@@ -30,6 +30,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 
 from pledge.errors import Failed
 from pledge.store import Store
@@ -158,6 +159,23 @@ class _Pending:
         self.rows = []
 
 
+ENTRY_COLUMNS = tuple(c.name for c in audit_log.columns)
+
+
+@lru_cache(maxsize=16)
+def _entries_and_head(n: int) -> Update:
+    """``WITH entries AS (INSERT INTO audit_log … n rows) UPDATE audit_head …``, with named
+    parameters only, so that SQLAlchemy compiles it once per ``n`` (with the values in it,
+    it compiled it again for every batch)."""
+    values = [{name: bindparam(f"e{i}_{name}", type_=audit_log.c[name].type) for name in ENTRY_COLUMNS}
+              for i in range(n)]
+    entries = insert(audit_log).values(values).cte("entries")
+    return (update(audit_head).where(audit_head.c.id == 1)
+            .values(last_id=bindparam("head_id", type_=audit_head.c.last_id.type),
+                    hash=bindparam("head_hash", type_=audit_head.c.hash.type))
+            .add_cte(entries))
+
+
 class AuditLog:
     def __init__(self, store: Store, clock: Callable[[], datetime], *, keys: Sequence[str]) -> None:
         if not keys:
@@ -230,12 +248,13 @@ class AuditLog:
 
     def _write(self, conn: Connection, exists: bool, rows: list[dict[str, Any]]) -> None:
         last = rows[-1]
-        move_head = update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"])
         if exists and conn.dialect.name == "postgresql" and len(rows) <= CTE_ROWS:
             # the entries and the head's move in one statement, one round trip (#19): PostgreSQL
             # runs a data-modifying WITH to completion whether or not the UPDATE reads it
-            conn.execute(move_head.add_cte(insert(audit_log).values(rows).cte("entries")))
+            params = {f"e{i}_{name}": row[name] for i, row in enumerate(rows) for name in ENTRY_COLUMNS}
+            conn.execute(_entries_and_head(len(rows)), {**params, "head_id": last["id"], "head_hash": last["hash"]})
             return
+        move_head = update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"])
         if len(rows) > 1:
             conn.execute(insert(audit_log), rows)  # one statement (executemany / insertmanyvalues)
         else:

@@ -215,6 +215,11 @@ class Outbox:
                  "template": template[:100], "lang": lang[:5]}
 
         def write(c: Connection) -> Queued:
+            values = {"reference": reference, "recipient_key": recipient_key, "created_at": now, **fresh}
+            if not other_keys:  # one key: the unique (reference, recipient) finds any copy (#19: no read first)
+                new_id = _insert_once(c, values)
+                if new_id is not None:
+                    return Queued(new_id, "new")
             row = c.execute(select(table.c.id, table.c.status).where(
                 table.c.reference == reference, table.c.recipient_key.in_(keys)).order_by(table.c.id)).first()
             if row is not None:
@@ -227,7 +232,6 @@ class Outbox:
                     if res.rowcount == 1:
                         return Queued(int(row.id), "refreshed")
                 return Queued(int(row.id), str(row.status))
-            values = {"reference": reference, "recipient_key": recipient_key, "created_at": now, **fresh}
             new_id = _insert_once(c, values)
             if new_id is None:  # queued a moment ago by another thread or process
                 again = c.execute(select(table.c.id, table.c.status).where(
