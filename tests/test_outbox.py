@@ -13,7 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from pledge.cli import app
@@ -21,6 +22,8 @@ from pledge.devmail import DevMail, free_port
 from pledge.engine import Engine
 from pledge.notify import EmailTemplate, Notifier
 from pledge.outbox import backoff
+from pledge.store import Store, alembic_config
+from pledge.store.tables.notify import email_deliveries
 from pledge.store.tables.outbox import outbox
 from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
 
@@ -175,3 +178,45 @@ def test_the_cli_sends_what_it_queued_and_says_what_is_left(cfg: Path, tmp_path:
                                     "--channel", "post"], env=env)
         assert again.exit_code == 0, again.output
         assert "could not be sent" not in again.output and len(sink.messages()) == 4
+
+
+def test_deliveries_recorded_before_the_outbox_still_count_as_sent(cfg: Path, any_db_url: str) -> None:
+    """A store from before the outbox (``email_deliveries``): migration 0042 copies what it
+    shows as sent into the outbox, so the same message is never sent again, while one it
+    shows as failed still goes out."""
+    store = Store(any_db_url)
+    with store.engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0031_outbox")  # the store as it was before 0042
+    with smtp_sink() as sink:
+        engine = engine_on(cfg, f"sqlite:///{cfg.parent / 'keys-only.db'}", sink.port)  # its keys, not its store
+        key = Notifier(engine, rate_per_second=0).key
+        engine.close()
+        with store.engine.begin() as conn:
+            conn.execute(insert(email_deliveries), [
+                {"at": START, "reference": r, "recipient_key": key(a), "template": HELLO.name, "lang": "en",
+                 "status": st, "message_id": f"<{r}@example.org>"}
+                for r, a, st in (("old:1", "ann@example.org", "sent"), ("old:2", "bob@example.org", "failed"),
+                                 ("old:3", "cy@example.org", "sent"))])
+            # a copy the outbox still holds as failed, of a message the old record shows as sent
+            conn.execute(insert(outbox).values(reference="old:3", recipient_key=key("cy@example.org"),
+                                               template=HELLO.name, lang="en", status="failed", message=b"x",
+                                               attempts=3, created_at=START))
+        assert not store.is_current()
+        assert store.upgrade() == ["0042_outbox_legacy"]
+        store.dispose()
+
+        engine = engine_on(cfg, any_db_url, sink.port)
+        try:
+            with engine.store.connect() as conn:
+                rows = {r.reference: r for r in conn.execute(select(outbox))}
+            assert {r: (rows[r].status, rows[r].message) for r in rows} == {
+                "old:1": ("sent", None), "old:3": ("sent", None)}
+            assert rows["old:1"].message_id == "<old:1@example.org>" and rows["old:1"].sent_at is not None
+            notifier = Notifier(engine, rate_per_second=0)
+            for address, ref in (("ann@example.org", "old:1"), ("cy@example.org", "old:3")):
+                assert not notifier.send(address, HELLO, "en", {"name": "X", "n": 1}, reference=ref)
+            assert notifier.send("bob@example.org", HELLO, "en", {"name": "Bob", "n": 1}, reference="old:2")
+            assert engine.outbox.deliver_due(waiting=True).sent == 1
+            assert [m.recipients for m in sink.messages()] == [("bob@example.org",)]
+        finally:
+            engine.close()

@@ -5,7 +5,8 @@ row of the store's ``outbox`` (:mod:`pledge.outbox`), keyed by the reference and
 HMAC of the address, so the same message is never queued twice, a re-run after a crash
 sends only what was not yet sent, and the store never holds the address in clear (the
 queued message itself is encrypted, and cleared once sent). Deliveries recorded before
-the outbox (``email_deliveries``) still count as sent.
+the outbox (``email_deliveries``) were copied into it as sent rows (migration
+``0042_outbox_legacy``), so the outbox alone says what went out.
 
 :meth:`Notifier.send` queues one message and returns at once: a background sender
 delivers it (inline mode: delivered before ``send`` returns). :meth:`Notifier.send_many`
@@ -24,12 +25,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, select, union_all
+from sqlalchemy import Connection
 
 from pledge.branding import brand_of, mail_footer
 from pledge.i18n import translator
 from pledge.retention.ledger import subject_key
-from pledge.store.tables.notify import email_deliveries
 
 if TYPE_CHECKING:
     from pledge.context import Context
@@ -52,12 +52,6 @@ class EmailTemplate:
     def render(self, lang: str, context: Mapping[str, Any]) -> tuple[str, str]:
         _ = translator(lang, self.domains or None)
         return _(self.subject, **context), _(self.body, **context)
-
-
-def _legacy_sent(reference: str) -> Select[tuple[str]]:
-    """Recipient keys the record kept before the outbox (``email_deliveries``) shows as sent."""
-    return select(email_deliveries.c.recipient_key).where(
-        email_deliveries.c.reference == reference, email_deliveries.c.status == "sent")
 
 
 @dataclass(frozen=True)
@@ -113,10 +107,9 @@ class Notifier:
         return [subject_key(k, "email", address) for k in self.subject_keys]
 
     def delivered(self, reference: str) -> set[str]:
-        """Recipient keys already sent for ``reference`` (the outbox, and the older record), in one query."""
+        """Recipient keys already sent for ``reference``, in one query."""
         with self.store.read() as conn:
-            return {str(r[0]) for r in conn.execute(union_all(_legacy_sent(reference),
-                                                              self.outbox.sent_keys_query(reference)))}
+            return {str(r[0]) for r in conn.execute(self.outbox.sent_keys_query(reference))}
 
     def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
         subject, body = template.render(lang, context)
@@ -231,9 +224,7 @@ class Notifier:
         True when the message is on its way: queued for the sender, or (inline) sent.
         False when it was already queued or sent for this reference, or (inline) the send
         failed (it stays queued for a retry)."""
-        keys = self.every_key(to)
-        if any(k in self.delivered(reference) for k in keys):
-            return False
+        keys = self.every_key(to)  # a copy already sent is found by put(): no read first (#19)
         msg = self._compose(to, template, lang, context, headers)
         queued = self.outbox.put(msg, reference=reference, recipient_key=keys[0], template=template.name, lang=lang,
                                  other_keys=keys[1:])
@@ -251,12 +242,9 @@ class Notifier:
     def queue(self, conn: Connection, mail: Mail) -> Queued | None:
         """Write ``mail`` (made with :meth:`mail` before the transaction: composing reads
         nothing) to the outbox in the caller's transaction ``conn``, unless a copy was sent
-        (the outbox's copies are found by :meth:`Outbox.put`, the older record is read here). It goes out after the commit, once the caller hands the result
-        to :meth:`Outbox.committed`. None when a copy is already sent or on its way."""
+        (:meth:`Outbox.put` finds it). It goes out after the commit, once the caller hands
+        the result to :meth:`Outbox.committed`. None when a copy is already sent or on its way."""
         keys = self.every_key(mail.to)
-        # the outbox's own copies are checked by put(); the older record is read here
-        if any(str(r[0]) in keys for r in conn.execute(_legacy_sent(mail.reference))):
-            return None
         queued = self.outbox.put(mail.message, reference=mail.reference, recipient_key=keys[0],
                                  template=mail.template.name, lang=mail.lang, other_keys=keys[1:], conn=conn)
         return queued if queued.status in ("new", "revived") else None

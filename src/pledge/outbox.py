@@ -213,13 +213,17 @@ class Outbox:
         fresh = {"status": "queued", "message": sealed, "message_id": str(message["Message-ID"] or "")[:200] or None,
                  "attempts": 0, "next_attempt_at": now, "claimed_until": None, "last_error": None,
                  "template": template[:100], "lang": lang[:5]}
+        values = {"reference": reference, "recipient_key": recipient_key, "created_at": now, **fresh}
+
+        def insert_first(c: Connection) -> Queued | None:
+            """With one key, the unique (reference, recipient) finds any copy: insert without
+            reading first (#19), and look only when a copy is there."""
+            if other_keys:
+                return None
+            new_id = _insert_once(c, values)
+            return None if new_id is None else Queued(new_id, "new")
 
         def write(c: Connection) -> Queued:
-            values = {"reference": reference, "recipient_key": recipient_key, "created_at": now, **fresh}
-            if not other_keys:  # one key: the unique (reference, recipient) finds any copy (#19: no read first)
-                new_id = _insert_once(c, values)
-                if new_id is not None:
-                    return Queued(new_id, "new")
             row = c.execute(select(table.c.id, table.c.status).where(
                 table.c.reference == reference, table.c.recipient_key.in_(keys)).order_by(table.c.id)).first()
             if row is not None:
@@ -240,10 +244,17 @@ class Outbox:
             return Queued(new_id, "new")
 
         if conn is not None:
-            queued = write(conn)
+            queued = insert_first(conn) or write(conn)
         else:
-            with self.store.begin() as c:
-                queued = write(c)
+            first = None
+            if not other_keys:
+                with self.store.single() as c:  # the insert alone: one statement, its own transaction
+                    first = insert_first(c)
+            if first is not None:
+                queued = first
+            else:
+                with self.store.begin() as c:
+                    queued = write(c)
         if queued.fresh:
             with self._lock:
                 self._mine.add(queued.id)
