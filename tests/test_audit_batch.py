@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.engine.default import CACHE_HIT
 
 from pledge.audit import AuditLog, entry_hash
 from pledge.store import Store
@@ -53,6 +55,28 @@ def test_batch_chains_like_single_entries_and_writes_once(url: str) -> None:
     assert [r["action"] for r in rows] == ["before", "in.batch", "in.batch", "in.batch", "after"]
     for prev, row in zip(rows, rows[1:], strict=False):
         assert row["prev_hash"] == prev["hash"]
+    store.dispose()
+
+
+def test_a_batch_of_a_size_seen_before_is_not_compiled_again(url: str) -> None:
+    """SQLAlchemy compiles a statement once and then finds it in its cache, unless the
+    statement cannot be cached (a multi-VALUES INSERT cannot): then every batch paid for a
+    compilation (#19)."""
+    store, log = _log(url)
+    log.record("first", target="t0")
+    hits: list[bool] = []
+
+    def seen(conn: object, cursor: object, statement: str, params: object, context: Any, many: bool) -> None:
+        if statement.split()[0] in ("WITH", "INSERT") and "audit_log" in statement:
+            hits.append(context.cache_hit is CACHE_HIT)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    for n in range(3):
+        with store.begin() as conn, log.batch(conn):
+            for i in range(3):
+                log.record("in.batch", target=f"b{n}.{i}", conn=conn)
+    assert hits[1:] == [True, True] and len(hits) == 3
+    assert log.verify() == []
     store.dispose()
 
 

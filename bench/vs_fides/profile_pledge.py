@@ -30,6 +30,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.pool import Pool
 
 HERE = Path(__file__).resolve().parent
@@ -58,16 +59,24 @@ class Counter:
 
     ``statements`` are cursor executions, ``checkouts`` pool checkouts, ``pings`` the
     pool's liveness checks (a round trip each), ``commits`` committed transactions and
+    ``compiled`` statements SQLAlchemy compiled for that execution (not found in its cache),
     ``resets`` connections rolled back on their way back to the pool (a round trip when
     a read left a transaction open; free after a commit).
     """
 
     def __init__(self) -> None:
         self.on = False
-        self.counts = {"statements": 0, "checkouts": 0, "pings": 0, "commits": 0, "resets": 0}
+        self.counts = {"statements": 0, "compiled": 0, "checkouts": 0, "pings": 0, "commits": 0, "resets": 0}
         self.log: list[str] = []  # the last request's round trips, with the Pledge line that caused each
         event.listen(SAEngine, "before_cursor_execute", self._hit("statements"))
         event.listen(SAEngine, "commit", self._hit("commits"))
+        compiled = self._hit("compiled")
+
+        def cache_miss(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            if context is not None and context.compiled is not None and context.cache_hit is not CACHE_HIT:
+                compiled(conn, cursor, statement)  # compiled for this execution: not found in SQLAlchemy's cache
+
+        event.listen(SAEngine, "before_cursor_execute", cache_miss)
         event.listen(Pool, "reset", self._hit("resets"))
         dialect = type(create_engine("postgresql+psycopg://").dialect)
         ping = self._hit("pings")

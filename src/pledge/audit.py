@@ -48,9 +48,9 @@ from pledge.store.tables.core import audit_head, audit_log
 GENESIS = "0" * 64
 CHECKPOINT_KIND = "pledge.audit-checkpoint"
 CHECKPOINT_FORMAT = 1
-#: at most this many entries go in with the head's move as one statement on PostgreSQL (8
-#: parameters each, far below its 65,535); a larger batch is an executemany and an UPDATE
-CTE_ROWS = 500
+#: at most this many entries go in with the head's move as one statement on PostgreSQL (one
+#: WITH each); a larger batch is an executemany and an UPDATE
+CTE_ROWS = 50
 NOT_KEYED = ("not keyed: a plain SHA-256 hash, not an HMAC under this deployment's audit key "
              "(written before the chain was keyed, or recomputed by someone without the key)")
 BAD_HASH = "content was edited, or hashed with a key this deployment does not have (hash mismatch)"
@@ -164,16 +164,17 @@ ENTRY_COLUMNS = tuple(c.name for c in audit_log.columns)
 
 @lru_cache(maxsize=16)
 def _entries_and_head(n: int) -> Update:
-    """``WITH entries AS (INSERT INTO audit_log … n rows) UPDATE audit_head …``, with named
-    parameters only, so that SQLAlchemy compiles it once per ``n`` (with the values in it,
-    it compiled it again for every batch)."""
-    values = [{name: bindparam(f"e{i}_{name}", type_=audit_log.c[name].type) for name in ENTRY_COLUMNS}
-              for i in range(n)]
-    entries = insert(audit_log).values(values).cte("entries")
+    """``WITH e0 AS (INSERT INTO audit_log …), e1 AS (…) … UPDATE audit_head …`` for ``n``
+    entries, with named parameters only, so that SQLAlchemy compiles it once per ``n``. (One
+    INSERT of several VALUES rows would be one CTE, but SQLAlchemy never caches a
+    multi-VALUES INSERT: it compiled that for every batch.)"""
+    entries = [insert(audit_log).values({name: bindparam(f"e{i}_{name}", type_=audit_log.c[name].type)
+                                         for name in ENTRY_COLUMNS}).cte(f"e{i}")
+               for i in range(n)]
     return (update(audit_head).where(audit_head.c.id == 1)
             .values(last_id=bindparam("head_id", type_=audit_head.c.last_id.type),
                     hash=bindparam("head_hash", type_=audit_head.c.hash.type))
-            .add_cte(entries))
+            .add_cte(*entries))
 
 
 class AuditLog:
