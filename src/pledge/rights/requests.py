@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -197,6 +197,15 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class Written(SimpleNamespace):
+    """A request row as this transaction wrote it, while it holds the row's lock: the
+    columns as attributes and ``_mapping``, like a fetched row (#19: no read back)."""
+
+    def __init__(self, mapping: Mapping[str, Any]) -> None:
+        super().__init__(**mapping)
+        self._mapping = dict(mapping)
+
+
 class RequestService:
     """The lifecycle of data-subject requests; built once per engine (``engine.requests``)."""
 
@@ -224,7 +233,7 @@ class RequestService:
         return Notices(self.engine)
 
     # -- reading --------------------------------------------------------------------------
-    def _view(self, row: Row[Any] | SimpleNamespace) -> RequestView:
+    def _view(self, row: Row[Any] | Written) -> RequestView:
         today = self.engine.now().date()
         due = row.extended_due_on or row.due_on
         final = row.state in FINAL_STATES
@@ -374,8 +383,13 @@ class RequestService:
             received_at=now, confirm_by=d.confirm_by, due_on=d.due, updated_at=now, created_by=actor,
             verified_at=now if state == "verified" else None, result={},
         )
+        written = None
         with self.engine.store.begin() as conn:
-            conn.execute(insert(requests_table).values(**values))
+            add = insert(requests_table).values(**values)
+            if conn.dialect.insert_returning:  # the row as stored, without reading it back (#19)
+                written = conn.execute(add.returning(*requests_table.c)).one()
+            else:
+                conn.execute(add)
             details: dict[str, Any] = {"kind": kind, "regime": regime, "source": source, "due_on": d.due,
                                        "needs": needs, "approval_needed": approval}
             if initiative:
@@ -386,15 +400,21 @@ class RequestService:
                     details["evidence"] = evidence[:2000]
             self.engine.audit.record(f"request.{state}", actor=actor, target=f"request:{public_id}",
                                      details=details, conn=conn)
-        view = self.get(public_id)
+        view = self._view(written) if written is not None else self.get(public_id)
         if notify:
             self.notices.requester(view, identities["email"], "received")
         return view
 
     # -- moving ---------------------------------------------------------------------------
-    def _move(self, conn: Connection, row: Row[Any], new: str, *, actor: str,
+    def _move(self, conn: Connection, row: Row[Any] | Written, new: str, *, actor: str,
               details: dict[str, Any] | None = None, **values: Any) -> RequestView:
         """Move the locked ``row`` to ``new`` with its audit entry; returns the row as written."""
+        return self._view(self._moved(conn, row, new, actor=actor, details=details, **values))
+
+    def _moved(self, conn: Connection, row: Row[Any] | Written, new: str, *, actor: str,
+               details: dict[str, Any] | None = None, **values: Any) -> Written:
+        """:meth:`_move`, returning the row as written (to move it on in the same transaction
+        without reading it back)."""
         if new not in TRANSITIONS[row.state]:
             raise RequestStateError(f"request {row.public_id} is {row.state}; it cannot become {new}")
         now = self.engine.now()
@@ -410,7 +430,7 @@ class RequestService:
         self.engine.audit.record(f"request.{new}", actor=actor, target=f"request:{row.public_id}",
                                  details={"from": row.state, **(details or {})}, conn=conn)
         # the row is locked and was just written: its new content is known without reading it back
-        return self._view(SimpleNamespace(**{**row._mapping, **values, "state": new, "updated_at": now}))
+        return Written({**row._mapping, **values, "state": new, "updated_at": now})
 
     def transition(self, public_id: str, new: str, *, actor: str, details: dict[str, Any] | None = None,
                    **values: Any) -> RequestView:

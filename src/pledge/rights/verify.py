@@ -44,7 +44,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from pledge.errors import Forbidden
 from pledge.policy.duration import Duration
-from pledge.rights.requests import RequestError, RequestStateError, RequestView
+from pledge.rights.requests import RequestError, RequestStateError, RequestView, Written
 from pledge.rights.vault import Vault
 from pledge.store.tables.requests import requests as requests_table
 from pledge.store.tables.requests import verification_codes
@@ -292,8 +292,7 @@ class Verifier:
                 if vouched is not None:
                     self._bind(conn, row, payload, vouched)
                 if row.state == "received":
-                    svc._move(conn, row, "verifying", actor="subject", details={"method": "platform_token"})
-                    row = svc._row(conn, public_id)
+                    row = svc._moved(conn, row, "verifying", actor="subject", details={"method": "platform_token"})
                 view, mail, queued = self._satisfy(conn, svc, row, expected, "reasonably_high",
                                                    method="platform_token")
         if mismatch:
@@ -381,13 +380,15 @@ class Verifier:
                      .values(needs=needs, assurance=assurance))
         self.engine.audit.record("request.proof", actor="subject", target=f"request:{row.public_id}",
                                  details={"method": method, "assurance": assurance, "needs": needs}, conn=conn)
-        row = svc._row(conn, row.public_id)
+        # the row is locked: what it holds now is what was just written, without reading it back (#19)
+        row = Written({**row._mapping, "needs": needs, "assurance": assurance})
         if needs:
             return svc._view(row), None, None
-        view = svc._move(conn, row, "verified", actor="subject", details={"method": method},
+        row = svc._moved(conn, row, "verified", actor="subject", details={"method": method},
                          verified_at=self.engine.now())
+        view = svc._view(row)
         if view.approval_needed:  # a verified request that needs approval goes to the approval queue
-            view = svc._move(conn, svc._row(conn, row.public_id), "awaiting_approval", actor="system")
+            view = svc._move(conn, row, "awaiting_approval", actor="system")
         try:
             mail = svc.notices.requester_mail(view, email, "verified")
         except Exception:  # noqa: BLE001 - a template must not undo the verification: sent after the commit
