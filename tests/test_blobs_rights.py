@@ -127,6 +127,35 @@ def test_erasure_deletes_the_persons_files_and_only_those(dep: BlobDeployment) -
 
 
 @pytest.mark.parametrize("dep", [("omni-one", "folder")], indirect=True, ids=["omni-one-folder"])
+def test_an_erasure_with_files_reads_the_persons_rows_once(dep: BlobDeployment,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are planned from the rows the erasure's own plan is made from: one
+    traversal of the person's data, not one for the files and another for the rows (#19)."""
+    from pledge.rights import locate as locate_module
+
+    traversals: list[object] = []
+    real = locate_module.resolve
+
+    def counted(*args: object, **kw: object) -> object:
+        traversals.append(args[1])
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(locate_module, "resolve", counted)  # every traversal of a person goes through it
+    uid, email, _ = dep.people()[0]
+    mine = dep.keys_of(uid)
+    engine = dep.engine()
+    try:
+        rid = _erase_request(engine, email)
+        traversals.clear()
+        done = engine.requests.approve(rid, actor="owner@x")
+    finally:
+        engine.close()
+    assert done.state in ("completed", "partially_completed"), done.result
+    assert done.result["summary"]["files_deleted"] == len(mine) > 0
+    assert len(traversals) == 1, traversals
+
+
+@pytest.mark.parametrize("dep", [("omni-one", "folder")], indirect=True, ids=["omni-one-folder"])
 def test_another_members_upload_in_the_persons_conversation_stays(dep: BlobDeployment) -> None:
     """omni-one's data map walks from a conversation to its uploads (files.conversation_id).
     In a shared workspace another member can upload into the person's conversation: that

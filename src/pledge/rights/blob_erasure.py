@@ -197,7 +197,12 @@ def plan_person(engine: Context, reference: str, identities: Mapping[str, Any]) 
         return 0
     from pledge.rights.locate import locate
 
-    return plan_rows(engine, reference, items_for_located(engine, locate(engine, identities)))
+    return plan_located(engine, reference, locate(engine, identities))
+
+
+def plan_located(engine: Context, reference: str, located: Located) -> int:
+    """Plan the blobs of these located rows (a caller that reads the person's rows anyway)."""
+    return plan_rows(engine, reference, items_for_located(engine, located)) if engine.blobs.collections() else 0
 
 
 def plan_keys(engine: Context, reference: str, collection: str, keys: Sequence[Sequence[Any]]) -> int:

@@ -82,7 +82,8 @@ class ErasurePlan:
     identities: dict[str, list[str]] = field(default_factory=dict)
 
 
-def make_plan(engine: Context, identities: Mapping[str, Any], now: datetime | None = None) -> ErasurePlan:
+def make_plan(engine: Context, identities: Mapping[str, Any], now: datetime | None = None, *,
+              located: Located | None = None) -> ErasurePlan:
     """Plan an erasure as of ``now`` (default: the engine's clock); reads only.
 
     ``identities`` of the plan are the given ones plus those of the person's own rows in
@@ -90,8 +91,11 @@ def make_plan(engine: Context, identities: Mapping[str, Any], now: datetime | No
     ``discovered`` identities are not used for the ledger: they include every identity field
     of any row matched on an identity, which can name someone else (the second person in a
     shared row), and a replay would then erase them too.
+
+    ``located`` is the person's rows as :func:`~pledge.rights.locate.locate` just found them
+    for these ``identities`` (a caller that needed them first); by default they are read here.
     """
-    located = _locate(engine, identities)
+    located = located if located is not None else _locate(engine, identities)
     planner = Planner(engine, located, now)
     steps = planner.build()
     found = planner.ownership.found if planner.ownership is not None else {}
@@ -311,8 +315,10 @@ def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False,
 
 def start_or_resume(engine: Context, checkpoint: _Checkpoint, identities: Mapping[str, Any], rid: str, *,
                     actor: str, reference: str, audit_extra: Mapping[str, Any] | None = None,
-                    source: str = "request") -> tuple[dict[str, Any], list[Step], list[str], bool]:
-    """The saved work list of ``rid``, or a new one: planned, its intent written to the
+                    source: str = "request", located: Located | None = None
+                    ) -> tuple[dict[str, Any], list[Step], list[str], bool]:
+    """The saved work list of ``rid``, or a new one: planned (on ``located``, when the caller
+    has just read the person's rows, see :func:`make_plan`), its intent written to the
     ledger, then saved with the audit entry. Returns ``(meta, steps, notes, resumed)``."""
     saved = checkpoint.load()
     if saved is not None:
@@ -320,7 +326,7 @@ def start_or_resume(engine: Context, checkpoint: _Checkpoint, identities: Mappin
         engine.audit.record("rights.erase.resume", actor=actor, target=rid,
                             details={"steps_done": sum(s.done for s in done_or_not), "steps": len(done_or_not)})
         return kept, done_or_not, list(kept.get("notes", [])), True
-    plan = make_plan(engine, identities)
+    plan = make_plan(engine, identities, located=located)
     steps, notes = plan.steps, plan.notes
     tables: dict[str, int] = {}
     for s in steps:

@@ -152,8 +152,12 @@ def finished_report(engine: Context, request_id: str, run_token: str,
 
 def erase_fanout(engine: Context, identities: Mapping[str, Any], *, request_id: str | None = None,
                  actor: str = "system", reference: str = "", run_token: str | None = None,
-                 finish: list[Callable[[Connection], object]] | None = None) -> dict[str, Any]:
+                 finish: list[Callable[[Connection], object]] | None = None,
+                 located: Located | None = None) -> dict[str, Any]:
     """Erase the person with the steps run as tasks; returns the same report as ``erase``.
+
+    ``located``: the person's rows, just found for ``identities`` by a caller that needed
+    them first (the request's blob planning), so that the plan does not read them again.
 
     With a ``run_token`` (a request's run), the finished report (without row keys) is kept
     in the done marker, and the same run delivered again returns it instead of erasing
@@ -171,7 +175,8 @@ def erase_fanout(engine: Context, identities: Mapping[str, Any], *, request_id: 
     if run_token is not None and (kept := finished_report(engine, rid, run_token, checkpoint)) is not None:
         return kept
     meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
-                                                  reference=reference, audit_extra={"distributed": True})
+                                                  reference=reference, audit_extra={"distributed": True},
+                                                  located=located)
     for step in steps:
         if step.op == "none":
             step.done = True  # rows kept as they are: nothing to run, nothing to checkpoint

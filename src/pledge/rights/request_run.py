@@ -143,13 +143,18 @@ def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str
              run_token: str | None, finish: Finish | None = None) -> tuple[str, dict[str, Any]]:
     from pledge.rights import blob_erasure
     from pledge.rights.fanout import erase_fanout
+    from pledge.rights.locate import locate
 
     files = f"request:{view.id}"
-    if engine.dataset.stores:  # the blobs of the person's rows, planned while the rows can be read
-        blob_erasure.plan_person(engine, files, ids)
+    located = None
+    if engine.dataset.stores and engine.blobs.collections():
+        # the blobs of the person's rows, planned while the rows can be read; the erasure's
+        # plan is made from the same read of those rows (#19: one traversal, not two)
+        located = locate(engine, ids)
+        blob_erasure.plan_located(engine, files, located)
     # its last store writes (ledger done, done marker, audit) commit with the request's completion
     report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
-                          reference=f"request:{view.id}", run_token=run_token, finish=finish)
+                          reference=f"request:{view.id}", run_token=run_token, finish=finish, located=located)
     if engine.dataset.stores:  # the SQL work has committed: delete the files of rows now gone
         # a file the store did not confirm gone stays pending (durable): the request ends
         # partially_completed, saying so, and a re-run or the worker's resume deletes it

@@ -272,7 +272,7 @@ class Verifier:
         now = self.engine.now()
         mismatch = False
         with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-            row = svc._row(conn, public_id, lock=True)
+            row: Any = svc._row(conn, public_id, lock=True)  # then the row as written (Written)
             if row.state not in ("received", "verifying"):
                 raise RequestStateError(f"request {public_id} is {row.state}; there is nothing to verify")
             try:
