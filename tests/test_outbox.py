@@ -21,7 +21,7 @@ from pledge.cli import app
 from pledge.devmail import DevMail, free_port
 from pledge.engine import Engine
 from pledge.notify import EmailTemplate, Notifier
-from pledge.outbox import backoff
+from pledge.outbox import BATCH, backoff
 from pledge.store import Store, alembic_config
 from pledge.store.tables.notify import email_deliveries
 from pledge.store.tables.outbox import outbox
@@ -99,6 +99,19 @@ def test_two_senders_on_one_store_never_send_a_message_twice(cfg: Path, any_db_u
         finally:
             one.close()
             two.close()
+
+
+def test_one_look_for_due_mail_takes_a_batch_and_a_full_batch_means_another_look(cfg: Path, tmp_path: Path) -> None:
+    with smtp_sink() as sink:
+        engine = engine_on(cfg, f"sqlite:///{tmp_path / 'store.db'}", sink.port)
+        try:
+            notifier = Notifier(engine, rate_per_second=0)
+            for i in range(BATCH + 10):
+                notifier.send(f"p{i}@example.org", HELLO, "en", {"name": "P", "n": i}, reference=f"many:{i}")
+            assert engine.outbox.deliver_due().sent == BATCH + 10
+            assert len(sink.messages()) == BATCH + 10 and engine.outbox.counts()["queued"] == 0
+        finally:
+            engine.close()
 
 
 def test_a_relay_that_is_down_means_retries_with_backoff_then_a_visible_failure(cfg: Path, any_db_url: str) -> None:

@@ -415,17 +415,20 @@ class Outbox:
 
     def deliver_due(self, now: datetime | None = None, *, waiting: bool = False) -> Delivery:
         """Send every message that is due (oldest first), until none is left or the relay
-        stops answering. ``waiting`` sends the ones still waiting for their retry time too."""
+        stops answering. ``waiting`` sends the ones still waiting for their retry time too.
+        A look that finds fewer than a batch has found all that was due: a message queued
+        while they are sent wakes the sender again (#19: no second look per wake)."""
         out = Delivery()
         seen: set[int] = set()
         while True:
-            ids = [i for i in self._due(now or self.clock(), BATCH, waiting=waiting) if i not in seen]
+            due = self._due(now or self.clock(), BATCH, waiting=waiting)
+            ids = [i for i in due if i not in seen]
             if not ids:
                 return out
             seen.update(ids)
             got = self.deliver(ids, force=waiting or now is not None)  # due as of ``now``: take them
             out.add(got)
-            if got.stopped:
+            if got.stopped or len(due) < BATCH:
                 return out
 
     def flush(self, timeout: float | None = None) -> int:
