@@ -31,10 +31,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pledge.errors import Failed, Unavailable
@@ -159,6 +159,43 @@ def execute(engine: Context, task_id: str, name: str, payload: dict[str, Any], *
             batch: str = "adhoc", lease: timedelta = LEASE) -> dict[str, Any]:
     """Run one task at most once to completion (see the module docstring)."""
     now = engine.now()
+    take = (update(job_runs).where(job_runs.c.task_id == task_id,
+                                   or_(job_runs.c.state.in_(("queued", "failed")),
+                                       and_(job_runs.c.state != "done",
+                                            or_(job_runs.c.lease_until.is_(None), job_runs.c.lease_until < now))))
+            .values(state="running", claimed_by=_worker_name(), lease_until=now + lease,
+                    attempts=job_runs.c.attempts + 1))
+    if not (engine.store.engine.dialect.update_returning and _claim_at_once(engine, take)):
+        done = _claim(engine, take, task_id, name, payload, batch, now)
+        if done is not None:
+            return done
+    try:
+        ran = _call(engine, name, payload, batch, task_id)
+        result = _jsonable(ran)
+    except Exception as exc:
+        with engine.store.single() as conn:
+            conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
+                         .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000], lease_until=None))
+        raise
+    with engine.store.single() as conn:  # one statement: its own transaction (#19)
+        conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
+                     .values(state="done", result=result, finished_at=engine.now(), lease_until=None,
+                             runs=job_runs.c.runs + 1))
+    return {**result, LOCAL: ran[LOCAL]} if LOCAL in ran else result
+
+
+def _claim_at_once(engine: Context, take: Any) -> bool:
+    """The usual case, a row the submitter inserted and nobody holds: one ``UPDATE …
+    RETURNING``, its own transaction (#19). False when it took nothing (look closer)."""
+    with engine.store.single() as conn:
+        return conn.execute(take.returning(job_runs.c.task_id)).first() is not None
+
+
+def _claim(engine: Context, take: Any, task_id: str, name: str, payload: dict[str, Any], batch: str,
+           now: datetime) -> dict[str, Any] | None:
+    """Claim the task's row in a transaction, inserting it when missing: None once claimed,
+    the stored result of a task already done; :class:`ClaimRefused` when another worker
+    holds it."""
     with engine.store.begin() as conn:
         row = conn.execute(select(job_runs).where(job_runs.c.task_id == task_id)).first()
         if row is None:
@@ -172,27 +209,9 @@ def execute(engine: Context, task_id: str, name: str, payload: dict[str, Any], *
         assert row is not None
         if row.state == "done":
             return dict(row.result or {})
-        claimed = conn.execute(
-            update(job_runs).where(job_runs.c.task_id == task_id,
-                                   or_(job_runs.c.state.in_(("queued", "failed")),
-                                       job_runs.c.lease_until.is_(None), job_runs.c.lease_until < now))
-            .values(state="running", claimed_by=_worker_name(), lease_until=now + lease,
-                    attempts=job_runs.c.attempts + 1))
-        if claimed.rowcount != 1:
+        if conn.execute(take).rowcount != 1:
             raise ClaimRefused(f"task {task_id} is running elsewhere (lease until {row.lease_until})")
-    try:
-        ran = _call(engine, name, payload, batch, task_id)
-        result = _jsonable(ran)
-    except Exception as exc:
-        with engine.store.begin() as conn:
-            conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
-                         .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000], lease_until=None))
-        raise
-    with engine.store.begin() as conn:
-        conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
-                     .values(state="done", result=result, finished_at=engine.now(), lease_until=None,
-                             runs=job_runs.c.runs + 1))
-    return {**result, LOCAL: ran[LOCAL]} if LOCAL in ran else result
+    return None
 
 
 def results(engine: Context, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
