@@ -93,6 +93,9 @@ def test_task_delivered_twice_changes_nothing(tmp_path: Path) -> None:
         with t.dist.store.begin() as conn:
             conn.execute(job_runs.update().where(job_runs.c.task_id == tid).values(
                 state="running", lease_until=t.dist.now().replace(year=2100)))
+        # the same task submitted again keeps its row as it is (still held)
+        assert claim_rows(t.dist, "b", "rights.fetch_rows", [{"database": "main", "collection": "users",
+                                                              "pk": "id", "keys": [1]}]) == [tid]
         with pytest.raises(ClaimRefused):
             execute(t.dist, tid, "rights.fetch_rows", {})
 

@@ -122,7 +122,17 @@ def claim_rows(engine: Context, batch: str, name: str, payloads: Sequence[dict[s
     """Insert a ``queued`` row per payload (existing rows are kept); returns the task ids."""
     ids = [task_id_for(batch, name, i, p) for i, p in enumerate(payloads)]
     now = engine.now()
-    with engine.store.begin() as conn:
+    dialect = engine.store.engine.dialect.name
+    if dialect in ("postgresql", "sqlite") and ids:  # one statement, its own transaction (#19)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        rows = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
+                 "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True)]
+        with engine.store.single() as conn:
+            conn.execute(make(job_runs).on_conflict_do_nothing(index_elements=["task_id"]), rows)
+        return ids
+    with engine.store.begin() as conn:  # MariaDB
         have = set(conn.execute(select(job_runs.c.task_id).where(job_runs.c.task_id.in_(ids))).scalars())
         new = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
                 "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True) if t not in have]
