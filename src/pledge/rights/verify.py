@@ -289,8 +289,8 @@ class Verifier:
                 mismatch = True
             else:
                 vouched = claims.get("identities")
-                if vouched is not None:
-                    self._bind(conn, row, payload, vouched)
+                if vouched is not None and (sealed := self._bind(conn, row, payload, vouched)) is not None:
+                    row = Written({**row._mapping, "payload_enc": sealed})  # as written: nothing reads it back
                 if row.state == "received":
                     row = svc._moved(conn, row, "verifying", actor="subject", details={"method": "platform_token"})
                 view, mail, queued = self._satisfy(conn, svc, row, expected, "reasonably_high",
@@ -299,8 +299,9 @@ class Verifier:
             raise VerificationError("mismatch", "the sign-in token belongs to another account")
         return self._after_commit(svc, view, expected, mail, queued)
 
-    def _bind(self, conn: Connection, row: Any, payload: dict[str, Any], vouched: Any) -> None:
-        """Add the identities a valid platform token vouches for to the request's subject."""
+    def _bind(self, conn: Connection, row: Any, payload: dict[str, Any], vouched: Any) -> bytes | None:
+        """Add the identities a valid platform token vouches for to the request's subject;
+        returns the payload as sealed and written (None when there was nothing to add)."""
         from pledge.rights.request_input import RequestInputError, check_identities
 
         if not isinstance(vouched, dict) or len(vouched) > 10:
@@ -310,12 +311,13 @@ class Verifier:
         except RequestInputError as exc:
             raise VerificationError("bad_token", f"the token's identities claim: {exc}") from None
         if not extra:
-            return
+            return None
         payload["identities"] = {**payload["identities"], **extra}
-        conn.execute(update(requests_table).where(requests_table.c.id == row.id)
-                     .values(payload_enc=self.vault.seal(payload)))
+        sealed = self.vault.seal(payload)
+        conn.execute(update(requests_table).where(requests_table.c.id == row.id).values(payload_enc=sealed))
         self.engine.audit.record("request.identities_vouched", actor="platform", target=f"request:{row.public_id}",
                                  details={"kinds": sorted(extra)}, conn=conn)
+        return sealed
 
     def _decode(self, token: str, now: datetime) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
