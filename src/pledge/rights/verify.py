@@ -44,7 +44,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from pledge.errors import Forbidden
 from pledge.policy.duration import Duration
-from pledge.rights.requests import RequestError, RequestStateError, RequestView, Written
+from pledge.rights.request_model import RequestError, RequestStateError, RequestView, Written
 from pledge.rights.vault import Vault
 from pledge.store.tables.requests import requests as requests_table
 from pledge.store.tables.requests import verification_codes
