@@ -24,12 +24,9 @@ from pledge.engine import Engine
 from pledge.web.app import create_app
 from tests.requests_support import (
     START,
-    Clock,
     code_from,
     deployment,
     mails_to,
-    make_engine,
-    smtp_sink,
     some_users,
 )
 
@@ -81,19 +78,6 @@ def cfg(tmp_path_factory: pytest.TempPathFactory, hook: Hook) -> Path:
     text = text.replace("  - key: stripe\n", "  - key: stripe\n    notify: {email: privacy@stripe.example}\n", 1)
     policy.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[DevMail]:
-    with smtp_sink() as s:
-        yield s
-
-
-@pytest.fixture
-def engine(cfg: Path, sink: DevMail, tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    yield eng
-    eng.close()
 
 
 def test_polish_emails_at_each_step(engine: Engine, sink: DevMail, cfg: Path) -> None:

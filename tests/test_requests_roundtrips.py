@@ -3,7 +3,6 @@ to ``completed`` (or not at all), and pooled connections are pinged only after s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,12 @@ from pledge.engine import Engine
 from pledge.rights.requests import RequestService
 from pledge.store import make_sa_engine
 from pledge.store.tables.requests import request_exports
-from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+from tests.requests_support import START, deployment, some_users
 
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return deployment(tmp_path_factory.mktemp("omni"), "omni-one", users=20)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[DevMail]:
-    with smtp_sink() as s:
-        yield s
-
-
-@pytest.fixture
-def engine(cfg: Path, sink: DevMail, tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    yield eng
-    eng.close()
 
 
 def _exports(engine: Engine, row_id: int) -> int:

@@ -21,18 +21,12 @@ from pledge.engine import Engine
 from pledge.rights.requests import RequestService
 from pledge.store.tables.core import erasure_ledger
 from pledge.tasks import InlineJobs
-from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+from tests.requests_support import START, Clock, deployment, make_engine, some_users
 
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return deployment(tmp_path_factory.mktemp("omni"), "omni-one", users=20, files=False)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[DevMail]:
-    with smtp_sink() as s:
-        yield s
 
 
 @pytest.fixture
