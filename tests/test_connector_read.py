@@ -1,0 +1,69 @@
+"""``Connector.read()`` (#19): reads outside a transaction only where that changes nothing.
+
+On PostgreSQL at READ COMMITTED every statement takes its own snapshot, in a transaction or
+not, so the handle is in autocommit (no ``BEGIN``/``COMMIT`` round trips). At a stricter
+level a transaction's reads share one snapshot, and the handle keeps it: a row another
+connection commits between two reads is not seen by the second. The rows read are the same
+on every engine."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pledge.connectors.sql import SqlConnector
+
+
+def _connector(url: str) -> SqlConnector:
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text("CREATE TABLE people (id INTEGER PRIMARY KEY, email VARCHAR(100))"))
+        conn.execute(text("INSERT INTO people (id, email) VALUES (1, 'a@example.org'), (2, 'b@example.org')"))
+    return SqlConnector(eng)
+
+
+def _ids(connector: SqlConnector, conn: object) -> list[int]:
+    return sorted(int(r["id"]) for r in connector.select_in(conn, "people", "id", [1, 2, 3]))
+
+
+def _add_third(url: str) -> None:
+    other = create_engine(url)
+    with other.begin() as conn:
+        conn.execute(text("INSERT INTO people (id, email) VALUES (3, 'c@example.org')"))
+    other.dispose()
+
+
+def test_read_gives_the_same_rows_on_every_engine(any_db_url: str) -> None:
+    connector = _connector(any_db_url)
+    try:
+        with connector.read() as conn:
+            assert _ids(connector, conn) == [1, 2]
+    finally:
+        connector.engine.dispose()
+
+
+def test_at_read_committed_postgresql_reads_outside_a_transaction(postgres_url: str) -> None:
+    connector = _connector(postgres_url)
+    try:
+        with connector.read() as conn:
+            assert conn.default_isolation_level == "READ COMMITTED"
+            assert conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
+            assert _ids(connector, conn) == [1, 2]
+            _add_third(postgres_url)
+            assert _ids(connector, conn) == [1, 2, 3]  # as a READ COMMITTED transaction would see it too
+    finally:
+        connector.engine.dispose()
+
+
+def test_at_a_stricter_level_postgresql_reads_keep_one_snapshot(postgres_url: str) -> None:
+    strict = make_url(postgres_url).update_query_dict(
+        {"options": "-c default_transaction_isolation=repeatable\\ read"}).render_as_string(hide_password=False)
+    connector = _connector(strict)
+    try:
+        with connector.read() as conn:
+            assert conn.default_isolation_level == "REPEATABLE READ"
+            assert _ids(connector, conn) == [1, 2]
+            _add_third(strict)
+            assert _ids(connector, conn) == [1, 2]  # the snapshot of the first read
+    finally:
+        connector.engine.dispose()
