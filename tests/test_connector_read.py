@@ -1,4 +1,4 @@
-"""``Connector.read()`` (#19): reads outside a transaction only where that changes nothing.
+"""``Connector.read()`` and ``Store.read()`` (#19, :mod:`pledge.autocommit`): reads outside a transaction only where that changes nothing.
 
 On PostgreSQL at READ COMMITTED every statement takes its own snapshot, in a transaction or
 not, so the handle is in autocommit (no ``BEGIN``/``COMMIT`` round trips). At a stricter
@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from pledge.connectors.sql import SqlConnector
+from pledge.store import Store
 
 
 def _connector(url: str) -> SqlConnector:
@@ -55,9 +56,13 @@ def test_at_read_committed_postgresql_reads_outside_a_transaction(postgres_url: 
         connector.engine.dispose()
 
 
-def test_at_a_stricter_level_postgresql_reads_keep_one_snapshot(postgres_url: str) -> None:
-    strict = make_url(postgres_url).update_query_dict(
+def _strict(url: str) -> str:
+    return make_url(url).update_query_dict(
         {"options": "-c default_transaction_isolation=repeatable\\ read"}).render_as_string(hide_password=False)
+
+
+def test_at_a_stricter_level_postgresql_reads_keep_one_snapshot(postgres_url: str) -> None:
+    strict = _strict(postgres_url)
     connector = _connector(strict)
     try:
         with connector.read() as conn:
@@ -67,3 +72,20 @@ def test_at_a_stricter_level_postgresql_reads_keep_one_snapshot(postgres_url: st
             assert _ids(connector, conn) == [1, 2]  # the snapshot of the first read
     finally:
         connector.engine.dispose()
+
+
+def test_the_store_reads_the_same_way(postgres_url: str) -> None:
+    """The store's reads (a person's consent, restriction and objection records for their
+    access package are read on one of them) keep one snapshot at a stricter level too."""
+    strict = _strict(postgres_url)
+    _connector(strict).engine.dispose()  # the people table
+    store = Store(strict, auto_upgrade=False)
+    try:
+        with store.read() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM people")) == 2
+            _add_third(strict)
+            assert conn.scalar(text("SELECT count(*) FROM people")) == 2
+        with store.read() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM people")) == 3
+    finally:
+        store.dispose()

@@ -49,6 +49,7 @@ from sqlalchemy.exc import NoSuchTableError, SAWarning
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
+from pledge.autocommit import reading
 from pledge.connectors.base import (
     DEFAULT_BATCH,
     CaseMatch,
@@ -121,23 +122,11 @@ class SqlConnector(Connector):
     def begin(self) -> AbstractContextManager[Connection]:
         return self.engine.begin()
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """For reads only. On PostgreSQL at READ COMMITTED (its default), outside any
-        transaction (autocommit): no ``BEGIN`` and ``COMMIT`` round trips (#19), and each
-        statement sees exactly what it would see inside one, since READ COMMITTED takes a
-        snapshot per statement. At a stricter level, and on SQLite and MariaDB, where a
-        transaction's reads share one snapshot, it is :meth:`begin`."""
-        if self.dialect != "postgresql":
-            with self.begin() as conn:
-                yield conn
-            return
-        with self.engine.connect() as conn:
-            if conn.default_isolation_level == "READ COMMITTED":
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-            else:
-                with conn.begin():
-                    yield conn
+    def read(self) -> AbstractContextManager[Connection]:
+        """For reads only, outside any transaction where that changes nothing they see
+        (:func:`pledge.autocommit.reading`: PostgreSQL at READ COMMITTED; elsewhere one
+        transaction for all of them)."""
+        return reading(self.engine)
 
     @contextmanager
     def bulk(self, checkpoint_pages: int = 0) -> Iterator[Connection]:

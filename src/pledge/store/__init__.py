@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import Engine as SAEngine
 
+from pledge.autocommit import reading, single_statement
 from pledge.errors import Unavailable
 from pledge.extras import create_engine
 
@@ -345,32 +346,15 @@ class Store:
     def connect(self) -> Connection:
         return self.engine.connect()
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reads only, outside any transaction (autocommit) on PostgreSQL:
-        no ``BEGIN`` before the first statement and no ``ROLLBACK`` when it goes back to the
-        pool, two round trips fewer per use (#19). Each statement still sees committed data
-        only (PostgreSQL's default READ COMMITTED takes a snapshot per statement anyway).
-        Elsewhere it is :meth:`connect` (SQLite starts no transaction for reads; on MariaDB
-        switching autocommit is itself a round trip). Never write through it."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads only, outside any transaction where that changes nothing
+        they see (:func:`pledge.autocommit.reading`). Never write through it."""
+        return reading(self.engine)
 
-    @contextmanager
-    def single(self) -> Iterator[Connection]:
-        """A connection for one write statement that is its own transaction: in autocommit on
-        PostgreSQL, so no ``BEGIN`` before it and no ``COMMIT`` after it (#19; a statement
-        is atomic on its own). Elsewhere it is :meth:`begin`. Use it only where one
-        statement does the whole write (``UPDATE … RETURNING`` where the dialect has it):
-        two statements through it on PostgreSQL would be two transactions."""
-        if self.engine.dialect.name != "postgresql":
-            with self.begin() as conn:
-                yield conn
-            return
-        with self.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+    def single(self) -> AbstractContextManager[Connection]:
+        """A connection for one write statement that is its own transaction
+        (:func:`pledge.autocommit.single_statement`)."""
+        return single_statement(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
