@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pledge.store.conflicts import insert_skipping_taken
 from pledge.store.tables.outbox import outbox as table
 
 if TYPE_CHECKING:
@@ -102,14 +103,9 @@ def _insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
     PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement.
     Elsewhere (MariaDB) a savepoint catches the unique-key error, so the caller's
     transaction survives it."""
-    dialect = conn.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = make(table).values(**values).on_conflict_do_nothing(
-            index_elements=["reference", "recipient_key"]).returning(table.c.id)
-        row = conn.execute(stmt).first()
+    skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
+    if skipping is not None:
+        row = conn.execute(skipping.values(**values).returning(table.c.id)).first()
         return None if row is None else int(row[0])
     try:
         with conn.begin_nested():

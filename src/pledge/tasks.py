@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pledge.errors import Failed, Unavailable
 from pledge.logs import activity, bind
+from pledge.store.conflicts import insert_skipping_taken
 from pledge.store.tables.jobs import job_runs
 
 if TYPE_CHECKING:
@@ -121,21 +122,19 @@ def task_id_for(batch: str, name: str, index: int, payload: dict[str, Any]) -> s
 def claim_rows(engine: Context, batch: str, name: str, payloads: Sequence[dict[str, Any]]) -> list[str]:
     """Insert a ``queued`` row per payload (existing rows are kept); returns the task ids."""
     ids = [task_id_for(batch, name, i, p) for i, p in enumerate(payloads)]
-    now = engine.now()
-    dialect = engine.store.engine.dialect.name
-    if dialect in ("postgresql", "sqlite") and ids:  # one statement, its own transaction (#19)
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        rows = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
-                 "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True)]
-        with engine.store.single() as conn:
-            conn.execute(make(job_runs).on_conflict_do_nothing(index_elements=["task_id"]), rows)
+    if not ids:
         return ids
-    with engine.store.begin() as conn:  # MariaDB
+    now = engine.now()
+    rows = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
+             "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True)]
+    skipping = insert_skipping_taken(engine.store.engine.dialect.name, job_runs, ("task_id",))
+    if skipping is not None:  # one statement, its own transaction (#19)
+        with engine.store.single() as conn:
+            conn.execute(skipping, rows)
+        return ids
+    with engine.store.begin() as conn:  # MariaDB: look first
         have = set(conn.execute(select(job_runs.c.task_id).where(job_runs.c.task_id.in_(ids))).scalars())
-        new = [{"task_id": t, "batch": batch, "name": name, "state": "queued", "payload": p, "attempts": 0,
-                "runs": 0, "created_at": now} for t, p in zip(ids, payloads, strict=True) if t not in have]
+        new = [r for r in rows if r["task_id"] not in have]
         if new:
             conn.execute(insert(job_runs), new)
     return ids

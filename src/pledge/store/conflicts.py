@@ -1,0 +1,24 @@
+"""``INSERT … ON CONFLICT DO NOTHING``: a row inserted unless its unique key is taken, in one
+statement, on the dialects that have it (PostgreSQL and SQLite). MariaDB has no such clause
+for a chosen key: there the caller looks first or catches the duplicate in a savepoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+
+
+def insert_skipping_taken(dialect: str, table: Table, unique: Sequence[str]) -> Any | None:
+    """The INSERT that skips a row whose ``unique`` columns are taken; None on a dialect
+    without ``ON CONFLICT`` (MariaDB)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    return None
