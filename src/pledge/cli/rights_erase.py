@@ -111,8 +111,8 @@ def erase_cmd(config: ConfigOpt = None, email: EmailOpt = None, identity: Identi
 
         # the person's files: planned from their rows first, deleted once the rows' deletion commits
         files = f"cli:{request_id or blob_erasure.identities_reference(engine, ids)}"
-        blob_erasure.plan_person(engine, files, ids)
-        out = erase(engine, ids, plan=plan, request_id=request_id, actor=actor)
+        located = blob_erasure.plan_person_rows(engine, files, ids)[1]  # the erasure plans from the same read
+        out = erase(engine, ids, plan=plan, request_id=request_id, actor=actor, located=located)
         out["blobs"] = blob_erasure.after_commit(engine, files).as_dict()
         return out
 

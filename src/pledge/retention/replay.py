@@ -148,9 +148,9 @@ def replay(engine: Context, since: datetime, *, force: bool = False, actor: str 
         identities = {k: sorted(v, key=str) for k, v in found.items()}
         # restored files of the people: planned by their rows before the rows go, deleted
         # once the erasure has committed (only keys whose rows are really gone)
-        blob_erasure.plan_person(engine, reference, identities)
+        located = blob_erasure.plan_person_rows(engine, reference, identities)[1]  # the erasure plans from this read
         report = erase(engine, identities, request_id=f"replay-{reference.split(':', 1)[1]}", actor=actor,
-                       reference=reference, source="replay")
+                       reference=reference, source="replay", located=located)
         erased = {t: c["deleted"] + c["masked"] for t, c in report["tables"].items() if c["deleted"] + c["masked"]}
         gone = blob_erasure.after_commit(engine, reference)
         files = {"files_deleted": gone.gone, "files_pending": gone.failed}

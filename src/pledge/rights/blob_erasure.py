@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH", "STALE_AFTER", "BlobItem", "BlobOutcome", "after_commit", "blob_columns", "confirm",
            "crash_point", "delete_pending", "drop_stale_planned", "forget_unconfirmed", "identities_reference",
-           "items_for_rows", "key_hash", "pending_references", "plan_keys", "plan_person", "plan_rows",
-           "resume_pending", "store_counts"]
+           "items_for_rows", "key_hash", "pending_references", "plan_keys", "plan_person", "plan_person_rows",
+           "plan_rows", "resume_pending", "store_counts"]
 
 #: Intents read, confirmed and deleted per batch (S3 deletes at most 1,000 keys per call).
 BATCH = 1000
@@ -192,17 +192,22 @@ def identities_reference(engine: Context, identities: Mapping[str, Any]) -> str:
 
 
 def plan_person(engine: Context, reference: str, identities: Mapping[str, Any]) -> int:
-    """Plan the blobs of every row about the person (before their erasure starts)."""
+    """Plan the blobs of every row about the person (before their erasure starts); returns
+    how many intents were new."""
+    return plan_person_rows(engine, reference, identities)[0]
+
+
+def plan_person_rows(engine: Context, reference: str,
+                     identities: Mapping[str, Any]) -> tuple[int, Located | None]:
+    """:func:`plan_person`, also returning the person's rows as read for it, for the erasure
+    to plan from the same read (#19: one traversal, not two); None when no collection
+    declares blobs (nothing was read)."""
     if not engine.blobs.collections():
-        return 0
+        return 0, None
     from pledge.rights.locate import locate
 
-    return plan_located(engine, reference, locate(engine, identities))
-
-
-def plan_located(engine: Context, reference: str, located: Located) -> int:
-    """Plan the blobs of these located rows (a caller that reads the person's rows anyway)."""
-    return plan_rows(engine, reference, items_for_located(engine, located)) if engine.blobs.collections() else 0
+    located = locate(engine, identities)
+    return plan_rows(engine, reference, items_for_located(engine, located)), located
 
 
 def plan_keys(engine: Context, reference: str, collection: str, keys: Sequence[Sequence[Any]]) -> int:

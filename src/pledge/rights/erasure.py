@@ -284,11 +284,12 @@ def run_steps_together(engine: Context, steps: list[Step], order: list[int]) -> 
 
 def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False, request_id: str | None = None,
           actor: str = "system", reference: str = "", on_step: StepHook | None = None,
-          source: str = "request") -> dict[str, Any]:
+          source: str = "request", located: Located | None = None) -> dict[str, Any]:
     """Erase everything about the person named by ``identities`` (see the module docstring).
 
     Returns the report. ``plan=True`` only plans. ``request_id`` names the request for
     resuming (default: derived from the identities). ``on_step`` is a test hook.
+    ``located``: the person's rows as a caller just read them (see :func:`make_plan`).
     """
     rid = request_id or request_id_for(engine, identities)
     if plan:
@@ -296,7 +297,7 @@ def erase(engine: Context, identities: Mapping[str, Any], *, plan: bool = False,
         return build_report(rid, steps, notes, dry_run=True)
     checkpoint = _Checkpoint(engine, rid)
     meta, steps, notes, resumed = start_or_resume(engine, checkpoint, identities, rid, actor=actor,
-                                                  reference=reference, source=source)
+                                                  reference=reference, source=source, located=located)
     for index, step in enumerate(steps):
         if step.done:
             continue

@@ -143,15 +143,11 @@ def _erasure(engine: Context, view: RequestView, ids: dict[str, str], actor: str
              run_token: str | None, finish: Finish | None = None) -> tuple[str, dict[str, Any]]:
     from pledge.rights import blob_erasure
     from pledge.rights.fanout import erase_fanout
-    from pledge.rights.locate import locate
 
     files = f"request:{view.id}"
-    located = None
-    if engine.dataset.stores and engine.blobs.collections():
-        # the blobs of the person's rows, planned while the rows can be read; the erasure's
-        # plan is made from the same read of those rows (#19: one traversal, not two)
-        located = locate(engine, ids)
-        blob_erasure.plan_located(engine, files, located)
+    # the blobs of the person's rows, planned while the rows can be read; the erasure's plan
+    # is made from the same read of those rows
+    located = blob_erasure.plan_person_rows(engine, files, ids)[1] if engine.dataset.stores else None
     # its last store writes (ledger done, done marker, audit) commit with the request's completion
     report = erase_fanout(engine, ids, request_id=f"request-{view.id}", actor=actor,
                           reference=f"request:{view.id}", run_token=run_token, finish=finish, located=located)
