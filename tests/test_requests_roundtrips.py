@@ -37,14 +37,14 @@ def test_failed_completion_leaves_no_export_row_nor_access_entry(engine: Engine,
     user = some_users(cfg, 1)[0]
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    real_move = RequestService._move
+    real_move = RequestService._audit_move
 
     def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
         if new == "completed":
             raise RuntimeError("crash between the run and its completion")
         return real_move(self, conn, row, new, **kw)
 
-    monkeypatch.setattr(RequestService, "_move", failing_move)
+    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
     with pytest.raises(RuntimeError):
         svc.run(rid, actor="officer:1")
     view = svc.get(rid)
@@ -53,7 +53,7 @@ def test_failed_completion_leaves_no_export_row_nor_access_entry(engine: Engine,
     assert "rights.access" not in _actions(engine)
     assert engine.audit.verify() == []
 
-    monkeypatch.setattr(RequestService, "_move", real_move)
+    monkeypatch.setattr(RequestService, "_audit_move", real_move)
     done = svc.run(rid, actor="officer:1")  # a re-run finishes it, once
     assert done.state == "completed" and done.result["export"]
     assert done.as_dict() == svc.get(rid).as_dict()  # the view handed back is the row as stored

@@ -73,14 +73,14 @@ def test_a_failed_erasure_completion_is_resumed_to_the_same_end(engine: Engine, 
     user = some_users(cfg, 2)[1]
     svc = engine.requests
     rid = svc.open_on_initiative("erasure", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    real_move = RequestService._move
+    real_move = RequestService._audit_move
 
-    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
+    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:  # after the run's steps
         if new in ("completed", "partially_completed"):
             raise RuntimeError("crash between the run and its completion")
         return real_move(self, conn, row, new, **kw)
 
-    monkeypatch.setattr(RequestService, "_move", failing_move)
+    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
     with pytest.raises(RuntimeError):
         svc.approve(rid, actor="officer:2")
     assert svc.get(rid).state == "executing"
@@ -88,7 +88,7 @@ def test_a_failed_erasure_completion_is_resumed_to_the_same_end(engine: Engine, 
     assert "rights.erase.done" not in actions  # rolled back with the completion
     with engine.store.connect() as conn:
         assert conn.execute(select(erasure_ledger.c.status)).scalars().all() == ["intent"]
-    monkeypatch.setattr(RequestService, "_move", real_move)
+    monkeypatch.setattr(RequestService, "_audit_move", real_move)
     done = svc.run(rid, actor="officer:1")  # resumes the saved work list: every step again, idempotent
     assert done.state in ("completed", "partially_completed")
     summary = done.result["summary"]
@@ -99,3 +99,44 @@ def test_a_failed_erasure_completion_is_resumed_to_the_same_end(engine: Engine, 
         assert conn.execute(select(erasure_ledger.c.status)).scalars().all() == ["done"]
     assert engine.audit.verify() == []
     assert svc.get(rid).state == done.state
+
+
+def test_an_approved_request_run_here_reads_its_row_once(engine: Engine, cfg: Path) -> None:
+    """#19: the approval reads the row (locked) and hands the row it wrote to the run; the run
+    and its completion read it no more (the completion's UPDATE is guarded instead)."""
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    reads: list[str] = []
+    event.listen(engine.store.engine, "before_cursor_execute",
+                 lambda _c, _cur, stmt, *_: reads.append(stmt) if " ".join(stmt.split()).startswith(
+                     "SELECT requests.id,") else None)
+    done = svc.approve(rid, actor="officer:2")
+    assert done.state == "completed"
+    assert len(reads) == 1, reads
+    assert done.as_dict() == svc.get(rid).as_dict()  # what the run handed back is what is stored
+    assert engine.audit.verify() == []
+
+
+def test_a_completion_after_another_run_moved_the_request_on_writes_nothing(engine: Engine, cfg: Path) -> None:
+    """The run started from ``executing``; another run failed the request meanwhile: this
+    completion's guarded move fails and takes its export row and audit entries with it."""
+    from pledge.rights.requests import RequestStateError
+    from pledge.store.tables.requests import request_exports
+
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    svc.approve(rid, actor="officer:2", run=False)
+    started = svc.load_row(rid)
+    assert started[0].state == "executing"
+    svc._failed(rid, RuntimeError("the other run"), actor="worker:2")  # noqa: SLF001 - the other run
+    before = [e["action"] for e in engine.audit.entries()]
+    with pytest.raises(RequestStateError):
+        svc.carry_out(rid, actor="worker:1", loaded=started)
+    assert svc.get(rid).state == "failed"
+    assert [e["action"] for e in engine.audit.entries()] == before  # no rights.access, no request.completed
+    with engine.store.connect() as conn:
+        assert conn.execute(select(request_exports.c.id).where(
+            request_exports.c.request_id == svc.get(rid).row_id)).all() == []
+    assert engine.audit.verify() == []

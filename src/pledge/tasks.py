@@ -51,7 +51,8 @@ __all__ = ["LOCAL", "TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFai
 TaskFn = Callable[["Context", dict[str, Any]], dict[str, Any]]
 LEASE = timedelta(seconds=60)
 #: A task's result may carry, under this key, objects for a caller in the same process (a
-#: request's final view); it is never stored in the claim row, nor sent anywhere.
+#: request's final view), and so may the payload of a task run here and now (the row its
+#: submitter just wrote); it is never stored in the claim row, nor sent anywhere.
 LOCAL = "local"
 
 
@@ -64,9 +65,11 @@ class JobRunner(Protocol):
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         ...
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any] | None:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str, local: Any = None) -> dict[str, Any] | None:
         """Start one task: in-process run it now and return its result; on workers return
-        None without waiting (the store holds the outcome)."""
+        None without waiting (the store holds the outcome). ``local`` is for a task run
+        here and now without a claim row (under :data:`LOCAL` in its payload, never stored
+        or sent); a runner that stores or sends the task leaves it."""
         ...
 
 
@@ -242,6 +245,6 @@ class InlineJobs:
     def run_all(self, name: str, payloads: Sequence[dict[str, Any]], *, batch: str) -> list[dict[str, Any]]:
         return [_jsonable(_call(self.engine, name, dict(p), batch)) for p in payloads]
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any]:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str, local: Any = None) -> dict[str, Any]:
         """Run the task now; its result, :data:`LOCAL` part included."""
-        return _call(self.engine, name, dict(payload), batch)
+        return _call(self.engine, name, {**payload, LOCAL: local} if local is not None else dict(payload), batch)

@@ -32,9 +32,11 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     MetaData,
+    Select,
     Table,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     func,
     inspect,
@@ -112,6 +114,7 @@ class SqlConnector(Connector):
         self._described: dict[str, LiveCollection | None] = {}
         self._names: list[str] | None = None
         self._ci: dict[str, set[str]] = {}
+        self._finds: dict[tuple[str, str, tuple[str, ...] | None, bool], Select[Any]] = {}
         self.row_keys = {}
         self.schema_state = None
 
@@ -311,35 +314,49 @@ class SqlConnector(Connector):
         return out
 
     # -- read ---------------------------------------------------------------------------------
-    def _stream(self, conn: Connection, stmt: Any, size: int) -> Iterator[Row]:
+    def _stream(self, conn: Connection, stmt: Any, size: int, params: dict[str, Any] | None = None) -> Iterator[Row]:
         # per statement: Connection.execution_options() would change the caller's connection
         options = {"stream_results": True, "yield_per": STREAM_CHUNK} if size >= STREAM_FROM else {}
         if options and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             # a server-side cursor lives in a transaction: a handle from read() gives this
             # statement one of its own (it sees what it would see there: see read())
             with self.engine.begin() as own:
-                for row in own.execute(stmt, execution_options=options):
+                for row in own.execute(stmt, params, execution_options=options):
                     yield dict(row._mapping)
             return
-        for row in conn.execute(stmt, execution_options=options):
+        for row in conn.execute(stmt, params, execution_options=options):
             yield dict(row._mapping)
+
+    def _find_statement(self, collection: str, match: str, picked: tuple[str, ...] | None,
+                        lower: bool) -> Select[Any]:
+        """``SELECT <picked, or every column> WHERE [lower(]match[)] IN :wanted``, built once
+        per shape (#19: building a statement cost as much as running it) and run with the
+        values as an expanding parameter (SQLAlchemy's compiled cache then knows it too)."""
+        shape = (collection, match, picked, lower)
+        stmt = self._finds.get(shape)
+        if stmt is None:
+            table = self.table(collection)
+            key = self._column(collection, match)
+            cols = [self._column(collection, c) for c in picked] if picked is not None else [table]
+            stmt = select(*cols).where((func.lower(key) if lower else key).in_(bindparam("wanted", expanding=True)))
+            self._finds[shape] = stmt
+        return stmt
 
     def find(self, conn: Handle, collection: str, match: str, values: Sequence[Any],
              columns: Sequence[str] | None = None, *, fold_case: bool = False) -> Iterator[Row]:
-        table = self.table(collection)
         key = self._column(collection, match)
         fold = fold_case and live_family(key.type) == "string"
         wanted_cols = list(dict.fromkeys(columns)) if columns else None
         picked = [*(wanted_cols or []), *([] if wanted_cols is None or match in wanted_cols else [match])]
-        cols = [self._column(collection, c) for c in picked] if wanted_cols else list(table.columns)
         coerced = self.coerce(collection, match, values)
         if fold:
             coerced = [v.lower() if isinstance(v, str) else v for v in coerced]
         coerced = list(dict.fromkeys(coerced))
         wanted = Wanted(coerced, fold)
-        compared = key if not fold or match in self.case_insensitive_columns(collection) else func.lower(key)
+        stmt = self._find_statement(collection, match, tuple(picked) if wanted_cols else None,
+                                    fold and match not in self.case_insensitive_columns(collection))
         for chunk in batched(coerced, self.batch_size):
-            for row in self._stream(conn, select(*cols).where(compared.in_(chunk)), len(chunk)):
+            for row in self._stream(conn, stmt, len(chunk), {"wanted": list(chunk)}):
                 if row.get(match) not in wanted:
                     continue
                 if wanted_cols is not None and match not in wanted_cols:

@@ -141,7 +141,7 @@ class CeleryJobs:
         self.app.send_task("pledge.run", args=[task_id, name, payload, batch], task_id=task_id,
                            queue=self.settings.jobs_queue)
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> None:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str, local: Any = None) -> None:
         """Write the claim row and send the task; a worker runs it (the store holds the outcome)."""
         [tid] = claim_rows(self.engine, batch, name, [payload])
         self.send(tid, name, dict(payload), batch)

@@ -28,6 +28,6 @@ class LocalJobs:
         return [execute(self.engine, tid, name, dict(p), batch=batch)
                 for tid, p in zip(ids, payloads, strict=True)]
 
-    def submit(self, name: str, payload: dict[str, Any], *, batch: str) -> dict[str, Any]:
+    def submit(self, name: str, payload: dict[str, Any], *, batch: str, local: Any = None) -> dict[str, Any]:
         [tid] = claim_rows(self.engine, batch, name, [payload])
         return execute(self.engine, tid, name, dict(payload), batch=batch)

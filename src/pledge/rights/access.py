@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from sqlalchemy import exists, select
 
 from pledge.consent.ledger import consent_history
 from pledge.context import Context
@@ -34,7 +35,13 @@ from pledge.rights.access_view import category_names, data_groups, trigger_words
 from pledge.rights.art15 import categories_found, information
 from pledge.rights.export import csv_name, csv_text, dumps, json_rows, write_zip
 from pledge.rights.locate import Located, locate
-from pledge.rights.restrict import active_objections, active_restrictions, subject_keys_for
+from pledge.rights.restrict import (
+    active_objections,
+    active_restrictions,
+    objections_in_force,
+    restrictions_in_force,
+    subject_keys_for,
+)
 
 
 @dataclass
@@ -86,11 +93,17 @@ def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, 
     if not email:
         return {}
     key = subject_keys_for(engine, str(email))  # every subject key: records from before a rotation too
-    with engine.store.read() as conn:  # one connection for the three reads, outside a transaction
+    kept = {"consent_history": exists().where(engine.consent.records_of(str(email))),
+            "restrictions": exists().where(restrictions_in_force(key)),
+            "objections": exists().where(objections_in_force(key))}
+    with engine.store.read() as conn:  # one connection, outside a transaction
+        # one look says which of the three the person has (most people have few or none,
+        # #19): only those are read
+        found = conn.execute(select(*(e.label(name) for name, e in kept.items()))).one()._mapping
         return {
-            "consent_history": consent_history(engine, str(email), conn=conn),
-            "restrictions": active_restrictions(engine, key, conn=conn),
-            "objections": active_objections(engine, key, conn=conn),
+            "consent_history": consent_history(engine, str(email), conn=conn) if found["consent_history"] else [],
+            "restrictions": active_restrictions(engine, key, conn=conn) if found["restrictions"] else [],
+            "objections": active_objections(engine, key, conn=conn) if found["objections"] else [],
         }
 
 

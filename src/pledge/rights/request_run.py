@@ -245,11 +245,11 @@ def request_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     that finished returns its kept report (``run_token``) instead of erasing again.
     """
     svc = engine.requests
-    loaded = svc.load(str(payload["request_id"]))
-    view = loaded[0]
-    if view.state != "executing":
-        return {"request_id": view.id, "state": view.state, "ran": False}
-    view = svc.carry_out(view.id, actor=str(payload.get("actor") or "system"), run_token=payload.get("run") or None,
-                         loaded=loaded)
+    # in-process the submitter hands over the row it just committed (LOCAL, never sent)
+    row, data = svc.load_row(str(payload["request_id"]), known=payload.get(LOCAL))
+    if row.state != "executing":
+        return {"request_id": row.public_id, "state": row.state, "ran": False}
+    view = svc.carry_out(row.public_id, actor=str(payload.get("actor") or "system"),
+                         run_token=payload.get("run") or None, loaded=(row, data))
     # the final view goes back to a submitter in this process (never stored or sent)
     return {"request_id": view.id, "state": view.state, "ran": True, LOCAL: view}

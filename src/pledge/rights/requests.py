@@ -155,10 +155,19 @@ class RequestService:
 
     def load(self, public_id: str) -> tuple[RequestView, dict[str, Any]]:
         """The request and its decrypted payload, from one read of its row."""
-        with self.engine.store.read() as conn:
-            row = self._row(conn, public_id)
-        data: dict[str, Any] = self.vault.open(row.payload_enc)
+        row, data = self.load_row(public_id)
         return self._view(row), data
+
+    def load_row(self, public_id: str, *, known: Row[Any] | Written | None = None) \
+            -> tuple[Row[Any] | Written, dict[str, Any]]:
+        """The request's row and its decrypted payload: ``known`` when given (a row this
+        process just wrote, #19: not read back), else one read."""
+        row = known
+        if row is None or row.public_id != public_id:
+            with self.engine.store.read() as conn:
+                row = self._row(conn, public_id)
+        data: dict[str, Any] = self.vault.open(row.payload_enc)
+        return row, data
 
     def identities(self, public_id: str) -> dict[str, str]:
         ids: dict[str, str] = self.payload(public_id)["identities"]
@@ -300,6 +309,13 @@ class RequestService:
                details: dict[str, Any] | None = None, **values: Any) -> Written:
         """:meth:`_move`, returning the row as written (to move it on in the same transaction
         without reading it back)."""
+        written = self._write_move(conn, row, new, **values)
+        self._audit_move(conn, row, new, actor=actor, details=details)
+        return written
+
+    def _write_move(self, conn: Connection, row: Row[Any] | Written, new: str, **values: Any) -> Written:
+        """The UPDATE of :meth:`_moved` alone, guarded by the state ``row`` was read in (its
+        audit entry is :meth:`_audit_move`'s, written in the same transaction)."""
         if new not in TRANSITIONS[row.state]:
             raise RequestStateError(f"request {row.public_id} is {row.state}; it cannot become {new}")
         now = self.engine.now()
@@ -312,10 +328,13 @@ class RequestService:
                            .values(state=new, updated_at=now, **values))
         if res.rowcount != 1:
             raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
-        self.engine.audit.record(f"request.{new}", actor=actor, target=f"request:{row.public_id}",
-                                 details={"from": row.state, **(details or {})}, conn=conn)
         # the row is locked and was just written: its new content is known without reading it back
         return Written({**row._mapping, **values, "state": new, "updated_at": now})
+
+    def _audit_move(self, conn: Connection, row: Row[Any] | Written, new: str, *, actor: str,
+                    details: dict[str, Any] | None = None) -> None:
+        self.engine.audit.record(f"request.{new}", actor=actor, target=f"request:{row.public_id}",
+                                 details={"from": row.state, **(details or {})}, conn=conn)
 
     def transition(self, public_id: str, new: str, *, actor: str, details: dict[str, Any] | None = None,
                    **values: Any) -> RequestView:
@@ -364,8 +383,9 @@ class RequestService:
             if row.state not in ("verified", "awaiting_approval"):
                 raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
                                         "or one awaiting approval can be approved")
-            view = self._move(conn, row, "executing", actor=actor, details={"approved": True})
-        return self._submit(view, actor) if run else view
+            written = self._moved(conn, row, "executing", actor=actor, details={"approved": True})
+        view = self._view(written)
+        return self._submit(view, actor, written) if run else view
 
     def run(self, public_id: str, *, actor: str = "system") -> RequestView:
         """Carry out a verified request that needs no approval, or resume / re-run one."""
@@ -388,28 +408,34 @@ class RequestService:
         """
         return self._submit(self.get(public_id), actor)
 
-    def _submit(self, view: RequestView, actor: str) -> RequestView:
+    def _submit(self, view: RequestView, actor: str, written: Written | None = None) -> RequestView:
+        """``written``: the row as this process just committed it, for a task run here and
+        now to start from instead of reading it back (#19); a runner that sends the task
+        elsewhere leaves it."""
         from pledge.tasks import LOCAL
 
         run = str(view.result.get("run", "")) if view.state == "executing" else ""
         ran = self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
-                                      batch=f"request-{view.id}")
+                                      batch=f"request-{view.id}", local=written)
         # carried out here and now (no broker): the task returns the view carry_out just wrote;
         # on workers (None), or a run that found nothing to do, the row says where it stands
         done = (ran or {}).get(LOCAL)
         return done if isinstance(done, RequestView) and done.id == view.id else self.get(view.id)
 
     def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None,
-                  loaded: tuple[RequestView, dict[str, Any]] | None = None) -> RequestView:
+                  loaded: tuple[Row[Any] | Written, dict[str, Any]] | None = None) -> RequestView:
         """Carry out an ``executing`` request here and now (the task's body).
 
-        ``loaded`` is what :meth:`load` just gave for it, to spare reading the row again.
+        ``loaded`` is what :meth:`load_row` just gave for it, to spare reading the row again.
         What the run leaves to record (its export row, its audit entry) is written in one
-        transaction with the move to ``completed`` and that move's audit entry.
+        transaction with the move to ``completed`` and that move's audit entry. That move
+        is guarded by the state the run started from (``executing``): a request another
+        run moved on meanwhile is not moved again, and nothing of this run is written.
         """
         from pledge.rights.request_run import execute
 
-        view, payload = loaded or self.load(public_id)
+        started, payload = loaded or self.load_row(public_id)
+        view = self._view(started)
         finish: list[Callable[[Connection], object]] = []
         try:
             state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor,
@@ -428,11 +454,14 @@ class RequestService:
         queued: Queued | None = None
         # the run's audit entry and the move's are chained together and written at once (#19)
         with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-            row = self._row(conn, public_id, lock=True)  # the request first: the order _move locks in
+            # the request's row is written (and so locked) first, the order every move locks
+            # in (request, then audit head); the run's entries come before the move's (#19:
+            # no locking read of the row first)
+            written = self._write_move(conn, started, state, result=result)
             for step in finish:
                 step(conn)
-            view = self._move(conn, row, state, actor=actor, details={"summary": result.get("summary", {})},
-                              result=result)
+            self._audit_move(conn, started, state, actor=actor, details={"summary": result.get("summary", {})})
+            view = self._view(written)
             if mail is not None:
                 queued = self.notices.notifier.queue(conn, mail)
         if mail is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
 from pledge.consent import versions
 from pledge.emails import is_email_address
@@ -61,15 +61,23 @@ def _row(r: Any) -> dict[str, Any]:
 Keys = str | Sequence[str]
 
 
+def restrictions_in_force(key: Keys) -> ColumnElement[bool]:
+    """The condition on ``restrictions`` for a person's restrictions in force."""
+    return and_(key_clause(restrictions.c.subject_key, key), restrictions.c.lifted_at.is_(None))
+
+
+def objections_in_force(key: Keys) -> ColumnElement[bool]:
+    """The condition on ``objections`` for a person's objections in force."""
+    return and_(key_clause(objections.c.subject_key, key), objections.c.withdrawn_at.is_(None))
+
+
 def _active_restrictions(conn: Connection, key: Keys) -> list[dict[str, Any]]:
-    q = (select(restrictions).where(key_clause(restrictions.c.subject_key, key), restrictions.c.lifted_at.is_(None))
-         .order_by(restrictions.c.id))
+    q = select(restrictions).where(restrictions_in_force(key)).order_by(restrictions.c.id)
     return [_row(r) for r in conn.execute(q)]
 
 
 def _active_objections(conn: Connection, key: Keys) -> list[dict[str, Any]]:
-    q = (select(objections).where(key_clause(objections.c.subject_key, key), objections.c.withdrawn_at.is_(None))
-         .order_by(objections.c.id))
+    q = select(objections).where(objections_in_force(key)).order_by(objections.c.id)
     return [_row(r) for r in conn.execute(q)]
 
 
