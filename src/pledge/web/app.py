@@ -30,6 +30,16 @@ def create_app(engine: Context) -> FastAPI:
                     "jobs=pledge.jobs.runner_for (as `pledge serve` does) to hand requests to `pledge worker`s")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
+    # the JSON API first: a request is matched against the routes in the order they were
+    # included, one by one, and API clients call far more often than people load pages
+    # (#19; no path is matched by two routes: tests/test_web_routes.py)
+    from pledge.web import api_activity, api_consent, api_consent_version, api_requests
+
+    app.include_router(api_requests.router)
+    app.include_router(api_consent.router)
+    app.include_router(api_consent_version.router)  # the decisions epoch, for caching clients
+    app.include_router(api_activity.router)
+
     from pledge.web import docs_page, errors, home, notice_page
 
     app.include_router(docs_page.router)
@@ -37,11 +47,7 @@ def create_app(engine: Context) -> FastAPI:
     app.include_router(notice_page.router)
     errors.install(app)
 
-    from pledge.web import api_consent, api_consent_version, preferences
-
-    app.include_router(api_consent.router)
-    app.include_router(api_consent_version.router)  # the decisions epoch, for caching clients
-    from pledge.web import consent_receipts
+    from pledge.web import consent_receipts, preferences
 
     app.include_router(consent_receipts.router)  # anonymous visitors' banner choices
     app.include_router(preferences.router)
@@ -57,15 +63,7 @@ def create_app(engine: Context) -> FastAPI:
     app.include_router(admin_breach.router)
     app.include_router(admin_prove.router)
 
-    from pledge.web import api_requests
-
-    app.include_router(api_requests.router)
-
     from pledge.retention import scheduler
-    from pledge.web import api_activity
-
-    app.include_router(api_activity.router)
-
     from pledge.web import art19_page
 
     app.include_router(art19_page.router)
