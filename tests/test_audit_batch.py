@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event, text
 from sqlalchemy.engine.default import CACHE_HIT
 
@@ -105,5 +106,48 @@ def test_a_failed_batch_writes_nothing(url: str) -> None:
         raise RuntimeError("the transaction fails")
     assert [e["action"] for e in log.entries()] == ["first"]
     assert log.record("next") == 2
+    assert log.verify() == []
+    store.dispose()
+
+
+def test_a_statement_that_returns_the_head_columns_locks_and_reads_the_head(url: str) -> None:
+    """#19: a request's move (its UPDATE locks the request first) returns the audit head,
+    locked next, so the batch chains from it without a read of its own (PostgreSQL); where
+    there are no such columns the batch reads the head as before. Both chains verify."""
+    store, log = _log(url)
+    with store.begin() as conn:
+        conn.execute(text("CREATE TABLE moved (id INTEGER PRIMARY KEY, v INTEGER)"))
+        conn.execute(text("INSERT INTO moved VALUES (1, 0)"))
+    moved = sa.table("moved", sa.column("id"), sa.column("v"))
+    with store.begin() as conn, log.batch(conn):  # a fresh log: no head row yet
+        head = log.head_columns(conn)
+        if head:
+            got = conn.execute(sa.update(moved).where(moved.c.id == 1).values(v=1).returning(*head)).one()
+            assert got.audit_last_id is None
+            log.head_from(conn, got)  # nothing to take: the batch reads (and creates) the head
+        else:
+            conn.execute(sa.update(moved).where(moved.c.id == 1).values(v=1))
+        assert log.record("first", conn=conn) == 1
+    statements: list[str] = []
+    for n in range(2, 4):
+        last_hash = log.entries(limit=1)[0]["hash"]
+        statements.clear()
+        listener = lambda *a: statements.append(str(a[2]).split()[0])  # noqa: E731
+        event.listen(store.engine, "before_cursor_execute", listener)
+        with store.begin() as conn, log.batch(conn):
+            head = log.head_columns(conn)
+            if head:
+                got = conn.execute(sa.update(moved).where(moved.c.id == 1).values(v=n).returning(*head)).one()
+                assert (got.audit_last_id, got.audit_hash) == (n - 1, last_hash)
+                log.head_from(conn, got)
+                assert log.head_columns(conn) == ()  # read once per batch
+            else:
+                conn.execute(sa.update(moved).where(moved.c.id == 1).values(v=n))
+            assert log.record("moved", target=f"t{n}", conn=conn) == n
+        event.remove(store.engine, "before_cursor_execute", listener)
+        writes = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "WITH")]
+        assert writes == (["UPDATE", "WITH"] if store.engine.dialect.name == "postgresql"
+                          else ["UPDATE", "SELECT", "INSERT", "UPDATE"])
+    assert [r["id"] for r in reversed(log.entries())] == [1, 2, 3]
     assert log.verify() == []
     store.dispose()

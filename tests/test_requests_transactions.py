@@ -140,3 +140,28 @@ def test_a_completion_after_another_run_moved_the_request_on_writes_nothing(engi
         assert conn.execute(select(request_exports.c.id).where(
             request_exports.c.request_id == svc.get(rid).row_id)).all() == []
     assert engine.audit.verify() == []
+
+
+def test_on_postgresql_a_move_locks_the_audit_head_in_its_own_update(cfg: Path, sink: DevMail,
+                                                                      postgres_url: str) -> None:
+    """#19: approval and completion each lock the request, then the audit head, in one round
+    trip (the move's UPDATE returns the head); no separate read of the head, and the chain
+    verifies."""
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    try:
+        user = some_users(cfg, 1)[0]
+        svc = eng.requests
+        rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+        statements: list[str] = []
+        event.listen(eng.store.engine, "before_cursor_execute",
+                     lambda _c, _cur, stmt, *_: statements.append(" ".join(stmt.split())))
+        done = svc.approve(rid, actor="officer:2")
+        assert done.state == "completed"
+        assert not [s for s in statements if s.startswith("SELECT audit_head")], statements
+        moves = [s for s in statements if s.startswith("UPDATE requests SET state")]
+        assert len(moves) == 2 and all("FROM audit_head" in s and "FOR UPDATE" in s for s in moves), moves
+        assert [e["action"] for e in eng.audit.entries(limit=3)] == ["request.completed", "rights.access",
+                                                                       "request.executing"]
+        assert eng.audit.verify() == []
+    finally:
+        eng.close()

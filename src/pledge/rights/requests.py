@@ -323,10 +323,17 @@ class RequestService:
             values.setdefault("closed_at", now)
         if new == "executing" and row.state not in ("executing", "failed"):  # a new run: its token names it
             values.setdefault("result", {**dict(row.result or {}), "run": secrets.token_hex(8)})
-        res = conn.execute(update(requests_table)
-                           .where(requests_table.c.id == row.id, requests_table.c.state == row.state)
-                           .values(state=new, updated_at=now, **values))
-        if res.rowcount != 1:
+        move = (update(requests_table).where(requests_table.c.id == row.id, requests_table.c.state == row.state)
+                .values(state=new, updated_at=now, **values))
+        head = self.engine.audit.head_columns(conn)  # the audit head, locked after the row (#19)
+        if head:
+            got = conn.execute(move.returning(*head)).first()
+            if got is not None:
+                self.engine.audit.head_from(conn, got)
+            moved = got is not None
+        else:
+            moved = conn.execute(move).rowcount == 1
+        if not moved:
             raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
         # the row is locked and was just written: its new content is known without reading it back
         return Written({**row._mapping, **values, "state": new, "updated_at": now})
@@ -339,7 +346,7 @@ class RequestService:
     def transition(self, public_id: str, new: str, *, actor: str, details: dict[str, Any] | None = None,
                    **values: Any) -> RequestView:
         """Move a request to ``new`` if :data:`TRANSITIONS` allows it (audited)."""
-        with self.engine.store.begin() as conn:
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
             return self._move(conn, self._row(conn, public_id, lock=True), new, actor=actor, details=details,
                               **values)
 
@@ -378,7 +385,7 @@ class RequestService:
     # -- decisions --------------------------------------------------------------------------
     def approve(self, public_id: str, *, actor: str, run: bool = True) -> RequestView:
         """Approve a verified request and (by default) carry it out now."""
-        with self.engine.store.begin() as conn:
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
             row = self._row(conn, public_id, lock=True)
             if row.state not in ("verified", "awaiting_approval"):
                 raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
