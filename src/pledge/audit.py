@@ -161,6 +161,9 @@ class _Pending:
 
 ENTRY_COLUMNS = tuple(c.name for c in audit_log.columns)
 
+#: the head, locked (built once: #19)
+_HEAD = select(audit_head.c.last_id, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+
 #: the head's columns as scalar subqueries that lock its row (PostgreSQL), for another
 #: statement of the transaction to return: see :meth:`AuditLog.head_columns`
 _LOCKED_HEAD = (
@@ -256,9 +259,7 @@ class AuditLog:
 
     def _head(self, conn: Connection) -> tuple[bool, int, str]:
         """(head row exists, last id, last hash), the head row locked until commit."""
-        head = conn.execute(
-            select(audit_head.c.last_id, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-        ).first()
+        head = conn.execute(_HEAD).first()
         if head is None and conn.execute(select(func.max(audit_log.c.id))).scalar() is not None:
             raise AuditHeadMissing("the audit log has entries but its head row is gone (deleted?); "
                                    "run `pledge audit verify --checkpoint FILE`")

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pledge.store.conflicts import insert_skipping_taken
@@ -66,6 +66,39 @@ MAX_BACKOFF_S = 3600.0
 LEASE = timedelta(minutes=5)
 BATCH = 50
 STATES = ("queued", "sending", "sent", "failed")
+
+
+@lru_cache(maxsize=8)
+def _due_query(waiting: bool, limit: int) -> Select[tuple[int]]:
+    """The sender's look for due rows, built once per shape (#19: building a statement cost
+    about as much as running it); ``:now`` is the due time, ``:clock`` the lease's."""
+    queued: Any = table.c.status == "queued"
+    if not waiting:
+        queued = and_(queued, table.c.next_attempt_at <= bindparam("now"))
+    return (select(table.c.id)
+            .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < bindparam("clock"))))
+            .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+
+
+@lru_cache(maxsize=4)
+def _take_query(force: bool, returning: bool) -> Any:
+    """Take row ``:oid`` for this sender (``force``: before its retry time too) until
+    ``:lease_end``; ``returning`` gives its attempts and sealed message back."""
+    waiting: Any = table.c.status == "queued"
+    if not force:
+        waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
+    stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
+    take = (update(table).where(table.c.id == bindparam("oid"), or_(waiting, stale))
+            .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
+                    attempts=table.c.attempts + 1))
+    return take.returning(table.c.attempts, table.c.message) if returning else take
+
+
+@lru_cache(maxsize=8)
+def _finish_query(columns: tuple[str, ...]) -> Any:
+    """End the claim on row ``:oid`` and set ``columns`` (parameters ``v_<column>``)."""
+    return (update(table).where(table.c.id == bindparam("oid"), table.c.status == "sending")
+            .values(claimed_until=None, **{c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}))
 
 
 def utcnow() -> datetime:
@@ -285,39 +318,28 @@ class Outbox:
 
     # -- delivering -------------------------------------------------------------------------
     def _due(self, now: datetime, limit: int, *, waiting: bool = False) -> list[int]:
-        queued = table.c.status == "queued"
-        if not waiting:
-            queued = and_(queued, table.c.next_attempt_at <= now)
-        q = (select(table.c.id)
-             .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < self.clock())))
-             .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+        params = {"clock": self.clock()} if waiting else {"now": now, "clock": self.clock()}
         with self.store.read() as conn:
-            return [int(r[0]) for r in conn.execute(q)]
+            return [int(r[0]) for r in conn.execute(_due_query(waiting, limit), params)]
 
     def _claim(self, oid: int, *, force: bool) -> tuple[int, bytes | None] | None:
         """Take the row for this sender: ``(attempts, sealed message)``, or None when it is not
         (or no longer) waiting. ``force`` takes a queued row before its retry time."""
         now = self.clock()
-        waiting = table.c.status == "queued"
-        if not force:
-            waiting = and_(waiting, table.c.next_attempt_at <= now)
-        stale = and_(table.c.status == "sending", table.c.claimed_until < now)
-        take = (update(table).where(table.c.id == oid, or_(waiting, stale))
-                .values(status="sending", claimed_until=now + LEASE, attempts=table.c.attempts + 1))
+        params = {"oid": oid, "now": now, "lease_end": now + LEASE}
         if self.store.engine.dialect.update_returning:  # one statement, its own transaction (#19)
             with self.store.single() as conn:
-                row = conn.execute(take.returning(table.c.attempts, table.c.message)).first()
+                row = conn.execute(_take_query(force, True), params).first()
             return None if row is None else (int(row.attempts), row.message)
         with self.store.begin() as conn:  # MariaDB: no UPDATE … RETURNING
-            if conn.execute(take).rowcount != 1:
+            if conn.execute(_take_query(force, False), params).rowcount != 1:
                 return None
             row = conn.execute(select(table.c.attempts, table.c.message).where(table.c.id == oid)).one()
         return int(row.attempts), row.message
 
     def _finish(self, oid: int, **values: Any) -> None:
         with self.store.single() as conn:
-            conn.execute(update(table).where(table.c.id == oid, table.c.status == "sending")
-                         .values(claimed_until=None, **values))
+            conn.execute(_finish_query(tuple(sorted(values))), {"oid": oid, **{f"v_{k}": v for k, v in values.items()}})
         if values.get("status") in ("sent", "failed"):
             with self._lock:
                 self._mine.discard(oid)

@@ -45,10 +45,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, Select, Update, bindparam, insert, select, update
 
 from pledge.emails import is_email_address
 from pledge.rights.deadlines import days_left, deadline_for, is_overdue, regime_for
@@ -83,6 +83,23 @@ __all__ = [
     "DENIAL_GROUNDS", "FINAL_STATES", "INITIATIVE_GROUNDS", "KINDS", "STATES", "TRANSITIONS",
     "RequestError", "RequestNotFound", "RequestService", "RequestStateError", "RequestView", "Written",
 ]
+
+
+@lru_cache(maxsize=2)
+def _row_query(lock: bool) -> Select[Any]:
+    """One request's row by ``:public_id`` (``lock``: FOR UPDATE), built once (#19)."""
+    q = select(requests_table).where(requests_table.c.public_id == bindparam("public_id"))
+    return q.with_for_update() if lock else q
+
+
+@lru_cache(maxsize=64)
+def _move_query(columns: tuple[str, ...], returning: tuple[Any, ...]) -> Update:
+    """A move's UPDATE of row ``:row_id`` still in state ``:from_state``, setting ``columns``
+    (parameters ``v_<column>``) and returning ``returning``; built once per shape (#19)."""
+    move = (update(requests_table)
+            .where(requests_table.c.id == bindparam("row_id"), requests_table.c.state == bindparam("from_state"))
+            .values({c: bindparam(f"v_{c}", type_=requests_table.c[c].type) for c in columns}))
+    return move.returning(*returning) if returning else move
 
 
 def _aware(value: datetime) -> datetime:
@@ -137,10 +154,7 @@ class RequestService:
         )
 
     def _row(self, conn: Connection, public_id: str, *, lock: bool = False) -> Row[Any]:
-        q = select(requests_table).where(requests_table.c.public_id == public_id)
-        if lock:
-            q = q.with_for_update()
-        row = conn.execute(q).first()
+        row = conn.execute(_row_query(lock), {"public_id": public_id}).first()
         if row is None:
             raise RequestNotFound(f"no request {public_id!r}")
         return row
@@ -323,20 +337,21 @@ class RequestService:
             values.setdefault("closed_at", now)
         if new == "executing" and row.state not in ("executing", "failed"):  # a new run: its token names it
             values.setdefault("result", {**dict(row.result or {}), "run": secrets.token_hex(8)})
-        move = (update(requests_table).where(requests_table.c.id == row.id, requests_table.c.state == row.state)
-                .values(state=new, updated_at=now, **values))
+        values = {**values, "state": new, "updated_at": now}
         head = self.engine.audit.head_columns(conn)  # the audit head, locked after the row (#19)
+        move = _move_query(tuple(sorted(values)), head)
+        params = {"row_id": row.id, "from_state": row.state, **{f"v_{k}": v for k, v in values.items()}}
         if head:
-            got = conn.execute(move.returning(*head)).first()
+            got = conn.execute(move, params).first()
             if got is not None:
                 self.engine.audit.head_from(conn, got)
             moved = got is not None
         else:
-            moved = conn.execute(move).rowcount == 1
+            moved = conn.execute(move, params).rowcount == 1
         if not moved:
             raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
         # the row is locked and was just written: its new content is known without reading it back
-        return Written({**row._mapping, **values, "state": new, "updated_at": now})
+        return Written({**row._mapping, **values})
 
     def _audit_move(self, conn: Connection, row: Row[Any] | Written, new: str, *, actor: str,
                     details: dict[str, Any] | None = None) -> None:
