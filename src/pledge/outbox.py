@@ -69,7 +69,7 @@ STATES = ("queued", "sending", "sent", "failed")
 
 
 @lru_cache(maxsize=8)
-def _due_query(waiting: bool, limit: int) -> Select[tuple[int]]:
+def _due_query(waiting: bool, limit: int) -> Select[Any]:
     """The sender's look for due rows, built once per shape (#19: building a statement cost
     about as much as running it); ``:now`` is the due time, ``:clock`` the lease's."""
     queued: Any = table.c.status == "queued"
