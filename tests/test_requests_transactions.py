@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from pledge.devmail import DevMail
 from pledge.engine import Engine
@@ -163,5 +163,37 @@ def test_on_postgresql_a_move_locks_the_audit_head_in_its_own_update(cfg: Path, 
         assert [e["action"] for e in eng.audit.entries(limit=3)] == ["request.completed", "rights.access",
                                                                        "request.executing"]
         assert eng.audit.verify() == []
+    finally:
+        eng.close()
+
+
+def test_on_postgresql_an_erasure_reads_its_platform_outside_transactions(cfg: Path, sink: DevMail, tmp_path: Path,
+                                                                        postgres_url: str) -> None:
+    """#19: the traversal and the erasure plan only read the platform: no transaction of
+    their own on PostgreSQL (and no server-side cursor, which needs one); the platform sees
+    one transaction, the one that erases."""
+    from pledge.platforms import create_platform
+
+    create_platform("omni-one", postgres_url, users=20, progress=False)
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}",
+                      platform_url=postgres_url)
+    try:
+        platform = eng.platform_engine("main")
+        assert platform.dialect.name == "postgresql"
+        with platform.connect() as conn:
+            first, email = conn.execute(text("SELECT email FROM users ORDER BY id LIMIT 2")).scalars().all()
+        rids = [eng.requests.open_on_initiative("erasure", {"email": e}, ground="legal_order", actor="officer:1").id
+                for e in (first, email)]
+        eng.requests.approve(rids[0], actor="officer:2")  # the first also reflects the tables (once per process)
+        rid = rids[1]
+        log: list[str] = []
+        _watch(platform, log)
+        done = eng.requests.approve(rid, actor="officer:2")
+        assert done.state in ("completed", "partially_completed")
+        assert log.count("COMMIT") == 1, "\n".join(log)
+        first_write = next(i for i, s in enumerate(log) if s.startswith(("UPDATE", "DELETE")))
+        assert "COMMIT" not in log[:first_write]
+        with platform.connect() as conn:  # the person is gone from the platform
+            assert conn.execute(text("SELECT count(*) FROM users WHERE email = :e"), {"e": email}).scalar() == 0
     finally:
         eng.close()

@@ -434,10 +434,12 @@ def linked(connector: Connector, conn: Handle, collection: str, columns: Sequenc
 
 def scan(connector: Connector, conn: Handle, collection: str, columns: Sequence[str],
          pred: Pred | None = None, chunk: int = 5000, *, distinct: bool = False,
-         order_folded: str | None = None) -> Iterator[Row]:
+         order_folded: str | None = None, stream: bool = True) -> Iterator[Row]:
     """Every row (``columns`` of it) satisfying ``pred``, streamed in chunks (a full scan);
     ``distinct`` drops repeated rows in the database; ``order_folded`` orders by that column
-    lower-cased (people by email, each engine alike)."""
+    lower-cased (people by email, each engine alike). ``stream=False`` reads the answer in
+    one go, for a ``pred`` that bounds it (a person's keys): a server-side cursor costs
+    round trips of its own (declare, fetch, close) and a transaction (#19)."""
     sc = _sql(connector)
     table = sc.table(collection)
     stmt = select(*[_col(table, c) for c in dict.fromkeys(columns)])
@@ -447,7 +449,18 @@ def scan(connector: Connector, conn: Handle, collection: str, columns: Sequence[
         stmt = stmt.distinct()
     if order_folded is not None:
         stmt = stmt.order_by(func.lower(_col(table, order_folded)))
-    for row in conn.execute(stmt, execution_options={"stream_results": True, "yield_per": chunk}):
+    if not stream:
+        for row in conn.execute(stmt):
+            yield dict(row._mapping)
+        return
+    options = {"stream_results": True, "yield_per": chunk}
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # a handle from Connector.read(): a server-side cursor needs a transaction of its own
+        with sc.engine.begin() as own:
+            for row in own.execute(stmt, execution_options=options):
+                yield dict(row._mapping)
+        return
+    for row in conn.execute(stmt, execution_options=options):
         yield dict(row._mapping)
 
 

@@ -220,7 +220,7 @@ def plan_keys(engine: Context, reference: str, collection: str, keys: Sequence[S
     connector = engine.connectors.get(database)
     pk = connector.row_key(name)
     items: list[BlobItem] = []
-    with connector.begin() as conn:
+    with connector.read() as conn:  # reads only (#19)
         for start in range(0, len(keys), BATCH):
             rows = list(connector.fetch(conn, name, [tuple(k) for k in keys[start:start + BATCH]],
                                         columns=list(dict.fromkeys([*pk, *columns]))))
@@ -233,7 +233,7 @@ def _present(engine: Context, collection: str, keys: list[tuple[Any, ...]]) -> s
     database, name = collection.split(".", 1)
     connector = engine.connectors.get(database)
     pk = connector.row_key(name)
-    with connector.begin() as conn:
+    with connector.read() as conn:  # reads only (#19)
         return {tuple(r[c] for c in pk) for r in connector.fetch(conn, name, keys, columns=pk)}
 
 

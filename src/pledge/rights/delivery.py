@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from pledge.errors import Forbidden
 from pledge.rights.vault import Vault
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from pledge.rights.requests import RequestView
 
 __all__ = ["Delivery", "DeliveryError"]
+
+#: an export's download count, by ``:token`` (built once: #19)
+_DOWNLOADS = select(request_exports.c.downloads).where(request_exports.c.token == bindparam("token"))
 
 
 class DeliveryError(Forbidden, ValueError):
@@ -83,9 +86,8 @@ class Delivery:
 
     def sign(self, public_id: str, token: str) -> str:
         """A single-use link signature: it names the download count the export has now."""
-        with self.engine.store.connect() as conn:
-            count = conn.execute(select(request_exports.c.downloads)
-                                 .where(request_exports.c.token == token)).scalar()
+        with self.engine.store.read() as conn:  # one statement, outside a transaction (#19)
+            count = conn.execute(_DOWNLOADS, {"token": token}).scalar()
         return self._signer.sign(f"{public_id}.{token}.{int(count or 0)}".encode()).decode()
 
     def link(self, public_id: str, token: str) -> str:

@@ -204,9 +204,10 @@ class Planner:
                 by_key[r[names[0]] if len(names) == 1 else tuple(r[c] for c in names)] = dict(r)
         else:  # located with keys only: read the whole rows, one SELECT per batch
             keys = [tuple(k) for k in self.located.keys(coll_key)]
-            with connector.begin() as conn:
+            with connector.read() as conn:  # reads only (#19: no transaction of its own on PostgreSQL)
                 for chunk in batched(keys, 500):
-                    for m in selection.scan(connector, conn, name, live, KeyIn(tuple(chunk), tuple(names))):
+                    for m in selection.scan(connector, conn, name, live, KeyIn(tuple(chunk), tuple(names)),
+                                              stream=False):
                         by_key[m[names[0]] if len(names) == 1 else tuple(m[c] for c in names)] = m
         self.rows[coll_key] = by_key
 
@@ -241,7 +242,7 @@ class Planner:
         for database in databases:
             connector = self.connector(database)
             dbm = dataset.database(database)
-            with connector.begin() as conn:
+            with connector.read() as conn:  # reads only: the decisions and the pointers to the rows
                 for name in by_db[database]:
                     self._decide(conn, database, dbm.collection(name), clocks[database].get(name))
                 pointers = self._pointers(conn, connector, database, links[database])
@@ -374,7 +375,8 @@ class Planner:
                 read = [c for c in wanted_cols if c in live]
                 for chunk in batched(sorted(keys, key=repr), 500):
                     values = tuple(k if isinstance(k, tuple) else (k,) for k in chunk)
-                    for m in selection.scan(connector, conn, lk.child, read, KeyIn(values, tuple(link_cols))):
+                    for m in selection.scan(connector, conn, lk.child, read, KeyIn(values, tuple(link_cols)),
+                                              stream=False):
                         ckey = m[ccols[0]] if len(ccols) == 1 else tuple(m[c] for c in ccols)
                         vals = [m[c] for c in link_cols]
                         pval = vals[0] if len(vals) == 1 else tuple(vals)

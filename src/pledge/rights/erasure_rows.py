@@ -482,7 +482,7 @@ def clock_starts(conn: Handle, connector: Connector, clock: Clock, rows: dict[An
             found: dict[Any, Any] = {}
             for chunk in batched(wanted, 800):
                 for row in selection.scan(connector, conn, hop.target, [hop.target_field, nxt_col],
-                                          OneOf(hop.target_field, tuple(chunk))):
+                                          OneOf(hop.target_field, tuple(chunk)), stream=False):
                     found[row[hop.target_field]] = row[nxt_col]
             current = {k: (found.get(v) if v is not None else None) for k, v in current.items()}
         values = current
