@@ -130,6 +130,11 @@ def _relay_down(exc: BaseException) -> bool:
     return not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
 
 
+@lru_cache(maxsize=4)
+def _returning_id(skipping: Any) -> Any:
+    return skipping.returning(table.c.id)
+
+
 def _insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
     """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
 
@@ -138,7 +143,7 @@ def _insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
     transaction survives it."""
     skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
     if skipping is not None:
-        row = conn.execute(skipping.values(**values).returning(table.c.id)).first()
+        row = conn.execute(_returning_id(skipping), values).first()
         return None if row is None else int(row[0])
     try:
         with conn.begin_nested():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Connection, insert, select, update
 
 from pledge.consent import versions
 from pledge.errors import NotFound
@@ -198,13 +198,15 @@ class ConsentLedger:
             value = conn.execute(q).scalar()
         return None if value is None else bool(value)
 
-    def records_of(self, email: str) -> ColumnElement[bool]:
-        """The condition on ``consent_records`` for one person's records (every subject key)."""
-        return key_clause(consent_records.c.subject_key, self.subject_keys(email))
+    @staticmethod
+    def records_of(keys: Sequence[str] | BindParameter[Any]) -> ColumnElement[bool]:
+        """The condition on ``consent_records`` for one person's records: their
+        :meth:`subject_keys` (or a parameter that will give them)."""
+        return key_clause(consent_records.c.subject_key, keys)
 
     def history(self, email: str, *, conn: Connection | None = None) -> list[dict[str, Any]]:
         """Every record for one person, oldest first, without the subject key (read on ``conn`` if given)."""
-        q = select(consent_records).where(self.records_of(email)).order_by(consent_records.c.id)
+        q = select(consent_records).where(self.records_of(self.subject_keys(email))).order_by(consent_records.c.id)
         if conn is not None:
             rows = [dict(r._mapping) for r in conn.execute(q)]
         else:

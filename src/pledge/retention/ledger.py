@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Connection, insert, select, update
 
 from pledge.store import Store
 from pledge.store.tables.core import erasure_ledger
@@ -35,9 +35,12 @@ def subject_key(secret: str, kind: str, value: str) -> str:
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def key_clause(column: Any, keys: str | Sequence[str]) -> ColumnElement[bool]:
+def key_clause(column: Any, keys: str | Sequence[str] | BindParameter[Any]) -> ColumnElement[bool]:
     """``column`` matches the person's key: one key (``=``), or any of several, one per
-    subject key after a rotation (``IN``)."""
+    subject key after a rotation (``IN``); or the keys an expanding parameter will give
+    (a statement built once, #19)."""
+    if isinstance(keys, BindParameter):
+        return column.in_(keys)  # type: ignore[no-any-return]
     if isinstance(keys, str):
         return column == keys  # type: ignore[no-any-return]
     if len(keys) == 1:

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
-from sqlalchemy import exists, select
+from sqlalchemy import Select, bindparam, exists, select
 
-from pledge.consent.ledger import consent_history
+from pledge.consent.ledger import ConsentLedger, consent_history
 from pledge.context import Context
 from pledge.i18n import translator
 from pledge.policy.localize import localized
@@ -84,6 +84,16 @@ def access(engine: Context, identities: Mapping[str, Any], lang: str | None = No
     return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, identities))
 
 
+@lru_cache(maxsize=1)
+def _kept_query() -> Select[bool, bool, bool]:
+    """Whether a person has consent records, restrictions and objections in force: one
+    statement, built once (#19), for ``:consent_keys`` and ``:keys`` (subject keys)."""
+    return select(
+        exists().where(ConsentLedger.records_of(bindparam("consent_keys", expanding=True))).label("consent_history"),
+        exists().where(restrictions_in_force(bindparam("keys", expanding=True))).label("restrictions"),
+        exists().where(objections_in_force(bindparam("keys", expanding=True))).label("objections"))
+
+
 def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Pledge's own records about the person, keyed by their email: consent history
     (the ledger's proof included), and Art. 18 restrictions and Art. 21 objections."""
@@ -93,13 +103,11 @@ def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, 
     if not email:
         return {}
     key = subject_keys_for(engine, str(email))  # every subject key: records from before a rotation too
-    kept = {"consent_history": exists().where(engine.consent.records_of(str(email))),
-            "restrictions": exists().where(restrictions_in_force(key)),
-            "objections": exists().where(objections_in_force(key))}
     with engine.store.read() as conn:  # one connection, outside a transaction
         # one look says which of the three the person has (most people have few or none,
         # #19): only those are read
-        found = conn.execute(select(*(e.label(name) for name, e in kept.items()))).one()._mapping
+        found = conn.execute(_kept_query(), {"consent_keys": engine.consent.subject_keys(str(email)),
+                                             "keys": key}).one()._mapping
         return {
             "consent_history": consent_history(engine, str(email), conn=conn) if found["consent_history"] else [],
             "restrictions": active_restrictions(engine, key, conn=conn) if found["restrictions"] else [],

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Connection, and_, insert, select, update
 
 from pledge.consent import versions
 from pledge.emails import is_email_address
@@ -58,7 +58,7 @@ def _row(r: Any) -> dict[str, Any]:
     return dict(r._mapping)
 
 
-Keys = str | Sequence[str]
+Keys = str | Sequence[str] | BindParameter[Any]
 
 
 def restrictions_in_force(key: Keys) -> ColumnElement[bool]:

@@ -4,15 +4,17 @@ for a chosen key: there the caller looks first or catches the duplicate in a sav
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
 
 
-def insert_skipping_taken(dialect: str, table: Table, unique: Sequence[str]) -> Any | None:
+@lru_cache(maxsize=32)
+def insert_skipping_taken(dialect: str, table: Table, unique: tuple[str, ...]) -> Any | None:
     """The INSERT that skips a row whose ``unique`` columns are taken; None on a dialect
-    without ``ON CONFLICT`` (MariaDB)."""
+    without ``ON CONFLICT`` (MariaDB). Built once per table and key (#19); give the row
+    as the execution's parameters."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
