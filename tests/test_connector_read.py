@@ -89,3 +89,19 @@ def test_the_store_reads_the_same_way(postgres_url: str) -> None:
             assert conn.scalar(text("SELECT count(*) FROM people")) == 3
     finally:
         store.dispose()
+
+
+def test_a_streamed_scan_on_a_read_handle_gets_a_transaction_of_its_own(any_db_url: str) -> None:
+    """``selection.scan`` streams through a server-side cursor, which needs a transaction;
+    on a handle from ``read()`` (autocommit on PostgreSQL) it gets one of its own, and a
+    bounded scan (``stream=False``) reads at once, on every engine."""
+    from pledge.dataplane import selection
+
+    connector = _connector(any_db_url)
+    try:
+        with connector.read() as conn:
+            streamed = sorted(int(r["id"]) for r in selection.scan(connector, conn, "people", ["id", "email"]))
+            at_once = sorted(int(r["id"]) for r in selection.scan(connector, conn, "people", ["id"], stream=False))
+        assert streamed == at_once == [1, 2]
+    finally:
+        connector.engine.dispose()

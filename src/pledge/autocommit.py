@@ -9,13 +9,14 @@ transactions. The store (:class:`pledge.store.Store`) and the SQL connector
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-__all__ = ["reading", "single_statement"]
+__all__ = ["reading", "single_statement", "streamed"]
 
 
 @contextmanager
@@ -40,3 +41,18 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
         return
     with engine.connect() as conn:
         yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def streamed(conn: Connection, stmt: Any, params: Mapping[str, Any] | None, chunk: int) -> Iterator[dict[str, Any]]:
+    """The rows of ``stmt`` as dicts, through a server-side cursor ``chunk`` rows at a time.
+    Such a cursor lives in a transaction: on a handle from :func:`reading` in autocommit, the
+    statement gets a transaction of its own (it sees what it would see there)."""
+    options = {"stream_results": True, "yield_per": chunk}
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        with conn.engine.begin() as own:
+            for row in own.execute(stmt, params, execution_options=options):
+                yield dict(row._mapping)
+        return
+    # per statement: Connection.execution_options() would change the caller's connection
+    for row in conn.execute(stmt, params, execution_options=options):
+        yield dict(row._mapping)

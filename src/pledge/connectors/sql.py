@@ -51,7 +51,7 @@ from sqlalchemy.exc import NoSuchTableError, SAWarning
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
-from pledge.autocommit import reading
+from pledge.autocommit import reading, streamed
 from pledge.connectors.base import (
     DEFAULT_BATCH,
     CaseMatch,
@@ -315,16 +315,12 @@ class SqlConnector(Connector):
 
     # -- read ---------------------------------------------------------------------------------
     def _stream(self, conn: Connection, stmt: Any, size: int, params: dict[str, Any] | None = None) -> Iterator[Row]:
-        # per statement: Connection.execution_options() would change the caller's connection
-        options = {"stream_results": True, "yield_per": STREAM_CHUNK} if size >= STREAM_FROM else {}
-        if options and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            # a server-side cursor lives in a transaction: a handle from read() gives this
-            # statement one of its own (it sees what it would see there: see read())
-            with self.engine.begin() as own:
-                for row in own.execute(stmt, params, execution_options=options):
-                    yield dict(row._mapping)
+        """A batch of ``size`` values or more streams through a server-side cursor; a small one
+        is read at once."""
+        if size >= STREAM_FROM:
+            yield from streamed(conn, stmt, params, STREAM_CHUNK)
             return
-        for row in conn.execute(stmt, params, execution_options=options):
+        for row in conn.execute(stmt, params):
             yield dict(row._mapping)
 
     def _find_statement(self, collection: str, match: str, picked: tuple[str, ...] | None,

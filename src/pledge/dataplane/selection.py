@@ -53,6 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from pledge.autocommit import streamed
 from pledge.connectors.base import Connector, ConnectorError, Handle, Key, Row, batched
 from pledge.connectors.sql import SqlConnector, key_in
 from pledge.dataplane.condition import parse_condition
@@ -453,15 +454,7 @@ def scan(connector: Connector, conn: Handle, collection: str, columns: Sequence[
         for row in conn.execute(stmt):
             yield dict(row._mapping)
         return
-    options = {"stream_results": True, "yield_per": chunk}
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        # a handle from Connector.read(): a server-side cursor needs a transaction of its own
-        with sc.engine.begin() as own:
-            for row in own.execute(stmt, execution_options=options):
-                yield dict(row._mapping)
-        return
-    for row in conn.execute(stmt, execution_options=options):
-        yield dict(row._mapping)
+    yield from streamed(conn, stmt, None, chunk)
 
 
 def rows(connector: Connector, conn: Handle, collection: str, pred: Pred, columns: Sequence[str],
