@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pledge.store.bound import set_columns, set_params
 from pledge.store.conflicts import insert_skipping_taken
 from pledge.store.tables.outbox import outbox as table
 
@@ -98,7 +99,7 @@ def _take_query(force: bool, returning: bool) -> Any:
 def _finish_query(columns: tuple[str, ...]) -> Any:
     """End the claim on row ``:oid`` and set ``columns`` (parameters ``v_<column>``)."""
     return (update(table).where(table.c.id == bindparam("oid"), table.c.status == "sending")
-            .values(claimed_until=None, **{c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}))
+            .values(claimed_until=None, **set_columns(table, columns)))
 
 
 def utcnow() -> datetime:
@@ -344,7 +345,7 @@ class Outbox:
 
     def _finish(self, oid: int, **values: Any) -> None:
         with self.store.single() as conn:
-            conn.execute(_finish_query(tuple(sorted(values))), {"oid": oid, **{f"v_{k}": v for k, v in values.items()}})
+            conn.execute(_finish_query(tuple(sorted(values))), {"oid": oid, **set_params(values)})
         if values.get("status") in ("sent", "failed"):
             with self._lock:
                 self._mine.discard(oid)

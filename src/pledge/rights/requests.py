@@ -67,6 +67,7 @@ from pledge.rights.request_model import (
     Written,
 )
 from pledge.rights.vault import Vault
+from pledge.store.bound import set_columns, set_params
 from pledge.store.tables.requests import requests as requests_table
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def _move_query(columns: tuple[str, ...], returning: tuple[Any, ...]) -> Update:
     (parameters ``v_<column>``) and returning ``returning``; built once per shape (#19)."""
     move = (update(requests_table)
             .where(requests_table.c.id == bindparam("row_id"), requests_table.c.state == bindparam("from_state"))
-            .values({c: bindparam(f"v_{c}", type_=requests_table.c[c].type) for c in columns}))
+            .values(set_columns(requests_table, columns)))
     return move.returning(*returning) if returning else move
 
 
@@ -340,7 +341,7 @@ class RequestService:
         values = {**values, "state": new, "updated_at": now}
         head = self.engine.audit.head_columns(conn)  # the audit head, locked after the row (#19)
         move = _move_query(tuple(sorted(values)), head)
-        params = {"row_id": row.id, "from_state": row.state, **{f"v_{k}": v for k, v in values.items()}}
+        params = {"row_id": row.id, "from_state": row.state, **set_params(values)}
         if head:
             got = conn.execute(move, params).first()
             if got is not None:
