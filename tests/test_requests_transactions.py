@@ -197,3 +197,24 @@ def test_on_postgresql_an_erasure_reads_its_platform_outside_transactions(cfg: P
             assert conn.execute(text("SELECT count(*) FROM users WHERE email = :e"), {"e": email}).scalar() == 0
     finally:
         eng.close()
+
+
+def test_a_task_payload_that_claims_a_row_is_not_believed(engine: Engine, cfg: Path) -> None:
+    """Only a row object this process wrote is taken as the request's row; a payload from a
+    broker (JSON) that names one under ``local`` is ignored and the row is read: a forged
+    "already completed" does not stop the run, a forged "executing" does not start one."""
+    from pledge.rights.request_run import request_task
+    from pledge.tasks import LOCAL
+
+    user = some_users(cfg, 2)
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user[0]["email"]}, ground="legal_order", actor="officer:1").id
+    svc.approve(rid, actor="officer:2", run=False)
+    forged = {"public_id": rid, "state": "completed", "payload_enc": "x"}
+    ran = request_task(engine, {"request_id": rid, "actor": "worker", LOCAL: forged})
+    assert ran["ran"] is True and svc.get(rid).state == "completed"
+
+    other = svc.open_on_initiative("access", {"email": user[1]["email"]}, ground="legal_order", actor="officer:1").id
+    ran = request_task(engine, {"request_id": other, "actor": "worker", LOCAL: {**forged, "public_id": other,
+                                                                                   "state": "executing"}})
+    assert ran["ran"] is False and svc.get(other).state != "completed"

@@ -173,11 +173,11 @@ class RequestService:
         row, data = self.load_row(public_id)
         return self._view(row), data
 
-    def load_row(self, public_id: str, *, known: Row[Any] | Written | None = None) \
+    def load_row(self, public_id: str, *, known: object = None) \
             -> tuple[Row[Any] | Written, dict[str, Any]]:
         """The request's row and its decrypted payload: ``known`` when given (a row this
         process just wrote, #19: not read back), else one read."""
-        row = known
+        row = known if isinstance(known, Row | Written) else None  # a payload from a broker holds JSON only
         if row is None or row.public_id != public_id:
             with self.engine.store.read() as conn:
                 row = self._row(conn, public_id)
