@@ -20,8 +20,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +27,7 @@ from sqlalchemy import Connection
 
 from pledge.branding import brand_of, mail_footer
 from pledge.i18n import translator
+from pledge.mime import TextMail, address_header
 from pledge.retention.ledger import subject_key
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ class Mail:
     template: EmailTemplate
     lang: str
     reference: str
-    message: EmailMessage
+    message: TextMail
 
 
 @dataclass
@@ -111,23 +110,22 @@ class Notifier:
         with self.store.read() as conn:
             return {str(r[0]) for r in conn.execute(self.outbox.sent_keys_query(reference))}
 
-    def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
+    def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> TextMail:
         subject, body = template.render(lang, context)
         brand = brand_of(self.engine)  # every email: the brand's name as the sender, its footer last
         body = body + mail_footer(brand, lang, context.get("preferences_url"), separated="\n-- \n" in body)
-        msg = EmailMessage()
-        name, address = parseaddr(self.settings.mail_from)
-        msg["From"] = Address(display_name=name or brand.name, addr_spec=address or self.settings.mail_from)
+        msg = TextMail(body)
+        name, sender = parseaddr(self.settings.mail_from)
+        msg["From"] = address_header(name or brand.name, sender or self.settings.mail_from)
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self.clock())
         msg["Message-ID"] = make_msgid(domain=self.settings.mail_from.rpartition("@")[2] or "pledge.localhost")
-        msg.set_content(body)
-        msg["Content-Language"] = lang  # after set_content, which resets Content-* headers
+        msg["Content-Language"] = lang
         return msg
 
     def _compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any],
-                 headers: Mapping[str, str] | None) -> EmailMessage:
+                 headers: Mapping[str, str] | None) -> TextMail:
         """:meth:`compose` (a subclass may add to it), then the extra ``headers`` as given
         (``List-Unsubscribe`` and the like): they travel in the queued message."""
         msg = self.compose(to, template, lang, context)

@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ from pledge.store.tables.outbox import outbox as table
 if TYPE_CHECKING:
     from pledge.context import Context
     from pledge.keys import Keyring
+    from pledge.mime import TextMail
     from pledge.rights.vault import Vault
     from pledge.settings import Settings
     from pledge.store import Store
@@ -220,17 +220,17 @@ class Outbox:
         return Vault(self.keys())
 
     # -- queueing ---------------------------------------------------------------------------
-    def _seal(self, message: EmailMessage) -> bytes:
-        to = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
-        sender = parseaddr(str(message["From"] or ""))[1] or self.settings.mail_from
-        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    def _seal(self, message: TextMail) -> bytes:
+        to = [addr for _, addr in getaddresses(message.get_all("To", []) or []) if addr]
+        sender = parseaddr(message["From"] or "")[1] or self.settings.mail_from
+        raw = message.as_bytes()
         return self.vault.seal({"from": sender, "to": to, "raw": base64.b64encode(raw).decode("ascii")})
 
     def _open(self, sealed: bytes) -> tuple[str, list[str], bytes]:
         data = self.vault.open(sealed)
         return str(data["from"]), [str(a) for a in data["to"]], base64.b64decode(data["raw"])
 
-    def put(self, message: EmailMessage, *, reference: str, recipient_key: str, template: str, lang: str,
+    def put(self, message: TextMail, *, reference: str, recipient_key: str, template: str, lang: str,
             other_keys: Sequence[str] = (), conn: Connection | None = None, deliver: bool = True) -> Queued:
         """Queue ``message`` once per (reference, recipient).
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from pledge.consent.facts import find_source
@@ -45,6 +44,7 @@ from pledge.notify import EmailTemplate, Notifier
 
 if TYPE_CHECKING:
     from pledge.context import Context
+    from pledge.mime import TextMail
 
 __all__ = ["MarketingError", "MarketingNotifier", "MarketingOutcome", "marketing_purposes", "send_marketing"]
 
@@ -79,11 +79,11 @@ class MarketingOutcome:
 class MarketingNotifier(Notifier):
     """A :class:`Notifier` whose messages keep a long ``List-Unsubscribe`` link whole."""
 
-    def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> EmailMessage:
+    def compose(self, to: str, template: EmailTemplate, lang: str, context: Mapping[str, Any]) -> TextMail:
         msg = super().compose(to, template, lang, context)
         # a signed link is one long word: folded at 78 characters it would become RFC 2047
         # encoded-words, which mail clients do not read as a URL (RFC 5322 allows 998)
-        msg.policy = msg.policy.clone(max_line_length=998)
+        msg.max_line_length = 998
         return msg
 
 
