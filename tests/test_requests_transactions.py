@@ -218,3 +218,68 @@ def test_a_task_payload_that_claims_a_row_is_not_believed(engine: Engine, cfg: P
     ran = request_task(engine, {"request_id": other, "actor": "worker", LOCAL: {**forged, "public_id": other,
                                                                                    "state": "executing"}})
     assert ran["ran"] is False and svc.get(other).state != "completed"
+
+
+def _request_statements(engine: Engine) -> list[str]:
+    """Statements on the requests table, as sent (first words, upper case)."""
+    seen: list[str] = []
+    event.listen(engine.store.engine, "before_cursor_execute",
+                 lambda _c, _cur, stmt, *_: seen.append(" ".join(stmt.split())[:40].upper())
+                 if " requests" in stmt.lower().split("where")[0] else None)
+    return seen
+
+
+def test_a_platform_token_proof_rides_on_the_move_to_verified(engine: Engine, cfg: Path) -> None:
+    """#19: with nothing left to prove, the proof (assurance, needs) is written by the move to
+    ``verified`` itself: the row is updated once per move, and the proof's audit entry still
+    comes before the move's."""
+    from pledge.rights.verify import make_platform_token
+
+    user = some_users(cfg, 3)[2]
+    svc = engine.requests
+    rid = svc.create("access", {"email": user["email"]}, notify=False).id
+    seen = _request_statements(engine)
+    view = svc.verify_token(rid, make_platform_token(svc.verifier.platform_secret(), user["email"], now=START))
+    assert view.state == "verified" and view.assurance == "reasonably_high" and view.needs == []
+    updates = [s for s in seen if s.startswith("UPDATE REQUESTS")]
+    assert len(updates) == 2, seen  # to verifying, to verified (with the proof): no UPDATE of its own
+    assert view.as_dict() == svc.get(rid).as_dict()
+    actions = [e["action"] for e in engine.audit.entries(limit=3)][::-1]
+    assert actions == ["request.verifying", "request.proof", "request.verified"]
+    assert engine.audit.verify() == []
+
+
+def test_a_run_reads_the_row_once_and_hands_it_to_the_task(engine: Engine, cfg: Path) -> None:
+    """#19: ``run`` checks and moves the row in one locked read, and the in-process task
+    starts from the row it wrote (no read before, none after)."""
+    from pledge.rights.verify import make_platform_token
+
+    user = some_users(cfg, 4)[3]
+    svc = engine.requests
+    rid = svc.create("access", {"email": user["email"]}, notify=False).id
+    svc.verify_token(rid, make_platform_token(svc.verifier.platform_secret(), user["email"], now=START))
+    assert svc.get(rid).state == "verified" and not svc.get(rid).approval_needed
+    seen = _request_statements(engine)
+    done = svc.run(rid, actor="officer:2")
+    assert done.state == "completed"
+    reads = [s for s in seen if s.startswith("SELECT REQUESTS.ID,")]
+    assert len(reads) == 1, seen
+    assert done.as_dict() == svc.get(rid).as_dict()
+    assert engine.audit.verify() == []
+
+
+def test_a_request_sent_to_the_workers_is_answered_as_sent(engine: Engine, cfg: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """On workers (``submit`` returns None) the answer is the row as this call wrote it,
+    ``executing``, not a second read of it."""
+    user = some_users(cfg, 5)[4]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(engine.jobs, "submit", lambda name, payload, **kw: sent.append(payload))
+    seen = _request_statements(engine)
+    view = svc.approve(rid, actor="officer:2")
+    reads = [s for s in seen if s.startswith("SELECT REQUESTS.ID,")]
+    assert len(reads) == 1, seen  # the approval's locked read, and no read back
+    assert [p["request_id"] for p in sent] == [rid]
+    assert view.state == "executing" and view.as_dict() == svc.get(rid).as_dict()

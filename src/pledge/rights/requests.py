@@ -411,17 +411,19 @@ class RequestService:
         return self._submit(view, actor, written) if run else view
 
     def run(self, public_id: str, *, actor: str = "system") -> RequestView:
-        """Carry out a verified request that needs no approval, or resume / re-run one."""
-        view = self.get(public_id)
-        if view.state == "awaiting_approval":
-            raise RequestStateError(f"request {public_id} awaits approval; approve it first")
-        if view.state == "verified" and view.approval_needed:
-            raise RequestStateError(f"request {public_id} needs approval; approve it first")
-        if view.state not in ("verified", "executing", "partially_completed", "failed"):
-            raise RequestStateError(f"request {public_id} is {view.state}; it cannot be run")
-        if view.state != "executing":
-            view = self.transition(public_id, "executing", actor=actor)
-        return self._submit(view, actor)
+        """Carry out a verified request that needs no approval, or resume / re-run one.
+
+        The row is read once, locked, and checked and moved in that transaction (#19)."""
+        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
+            row = self._row(conn, public_id, lock=True)
+            if row.state == "awaiting_approval":
+                raise RequestStateError(f"request {public_id} awaits approval; approve it first")
+            if row.state == "verified" and row.approval_needed:
+                raise RequestStateError(f"request {public_id} needs approval; approve it first")
+            if row.state not in ("verified", "executing", "partially_completed", "failed"):
+                raise RequestStateError(f"request {public_id} is {row.state}; it cannot be run")
+            written = self._moved(conn, row, "executing", actor=actor) if row.state != "executing" else None
+        return self._submit(self._view(written if written is not None else row), actor, written)
 
     def execute(self, public_id: str, *, actor: str) -> RequestView:
         """Hand an ``executing`` request to ``engine.jobs`` as the task ``requests.execute``.
@@ -440,9 +442,11 @@ class RequestService:
         run = str(view.result.get("run", "")) if view.state == "executing" else ""
         ran = self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
                                       batch=f"request-{view.id}", local=written)
+        if ran is None:  # sent to the workers: it stands as sent, executing (#19: not read back)
+            return view
         # carried out here and now (no broker): the task returns the view carry_out just wrote;
-        # on workers (None), or a run that found nothing to do, the row says where it stands
-        done = (ran or {}).get(LOCAL)
+        # a run that found nothing to do leaves the row to say where it stands
+        done = ran.get(LOCAL)
         return done if isinstance(done, RequestView) and done.id == view.id else self.get(view.id)
 
     def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None,

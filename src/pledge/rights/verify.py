@@ -378,16 +378,22 @@ class Verifier:
             if ranks[level] > ranks.get(assurance, 0):
                 assurance = level
             needs = [n for n in needs if n == "org_admin" or ranks.get(n, 0) > ranks[assurance]]
-        conn.execute(update(requests_table).where(requests_table.c.id == row.id)
-                     .values(needs=needs, assurance=assurance))
-        self.engine.audit.record("request.proof", actor="subject", target=f"request:{row.public_id}",
-                                 details={"method": method, "assurance": assurance, "needs": needs}, conn=conn)
-        # the row is locked: what it holds now is what was just written, without reading it back (#19)
-        row = Written({**row._mapping, "needs": needs, "assurance": assurance})
+        proof = {"method": method, "assurance": assurance, "needs": needs}
         if needs:
-            return svc._view(row), None, None
-        row = svc._moved(conn, row, "verified", actor="subject", details={"method": method},
-                         verified_at=self.engine.now())
+            conn.execute(update(requests_table).where(requests_table.c.id == row.id)
+                         .values(needs=needs, assurance=assurance))
+            self.engine.audit.record("request.proof", actor="subject", target=f"request:{row.public_id}",
+                                     details=proof, conn=conn)
+            # the row is locked: what it holds now is what was just written, without reading it back (#19)
+            return svc._view(Written({**row._mapping, "needs": needs, "assurance": assurance})), None, None
+        # nothing left to prove: the proof rides on the move to ``verified`` (one UPDATE, which
+        # also brings the audit head: #19), and its audit entry still comes before the move's
+        written = svc._write_move(conn, row, "verified", needs=needs, assurance=assurance,
+                                  verified_at=self.engine.now())
+        self.engine.audit.record("request.proof", actor="subject", target=f"request:{row.public_id}",
+                                 details=proof, conn=conn)
+        svc._audit_move(conn, row, "verified", actor="subject", details={"method": method})
+        row = written
         view = svc._view(row)
         if view.approval_needed:  # a verified request that needs approval goes to the approval queue
             view = svc._move(conn, row, "awaiting_approval", actor="system")
