@@ -283,3 +283,26 @@ def test_a_request_sent_to_the_workers_is_answered_as_sent(engine: Engine, cfg: 
     assert len(reads) == 1, seen  # the approval's locked read, and no read back
     assert [p["request_id"] for p in sent] == [rid]
     assert view.state == "executing" and view.as_dict() == svc.get(rid).as_dict()
+
+
+def test_an_erasure_checkpoint_clears_only_its_own_rows(engine: Engine) -> None:
+    """A checkpoint's keys are matched as a literal prefix: ``_`` in a request id (public ids
+    hold it) is not LIKE's any-character, so another request's work list is left alone."""
+    from sqlalchemy import insert
+
+    from pledge.rights.erasure import _Checkpoint
+    from pledge.store.tables.core import checkpoints
+
+    now = engine.now()
+    mine, other = "request-req_a", "request-reqXa"
+    with engine.store.begin() as conn:
+        conn.execute(insert(checkpoints), [{"key": f"erasure:{rid}:step:0000", "value": "{}", "updated_at": now}
+                                           for rid in (mine, other)])
+    cp = _Checkpoint(engine, mine)  # never read: saving a new work list clears what was there first
+    with engine.store.begin() as conn:
+        cp.save_new({"actor": "test", "status": "running"}, [], {}, conn=conn)
+    with engine.store.connect() as conn:
+        keys = {str(k) for k in conn.execute(select(checkpoints.c.key)).scalars()}
+    assert f"erasure:{other}:step:0000" in keys  # the other request's work list is still there
+    assert f"erasure:{mine}:step:0000" not in keys and f"erasure:{mine}:meta" in keys
+    assert set(cp.read()) == {f"erasure:{mine}:meta"}

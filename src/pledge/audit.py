@@ -172,6 +172,14 @@ _LOCKED_HEAD = (
 )
 
 
+#: elsewhere than PostgreSQL: the entries, the head's first row and its move, built once (#19)
+_INSERT_ENTRY = insert(audit_log)
+_INSERT_HEAD = insert(audit_head)
+_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
+              .values(last_id=bindparam("head_id", type_=audit_head.c.last_id.type),
+                      hash=bindparam("head_hash", type_=audit_head.c.hash.type)))
+
+
 @lru_cache(maxsize=16)
 def _entries_and_head(n: int) -> Update:
     """``WITH e0 AS (INSERT INTO audit_log …), e1 AS (…) … UPDATE audit_head …`` for ``n``
@@ -284,15 +292,12 @@ class AuditLog:
             params = {f"e{i}_{name}": row[name] for i, row in enumerate(rows) for name in ENTRY_COLUMNS}
             conn.execute(_entries_and_head(len(rows)), {**params, "head_id": last["id"], "head_hash": last["hash"]})
             return
-        move_head = update(audit_head).where(audit_head.c.id == 1).values(last_id=last["id"], hash=last["hash"])
-        if len(rows) > 1:
-            conn.execute(insert(audit_log), rows)  # one statement (executemany / insertmanyvalues)
-        else:
-            conn.execute(insert(audit_log).values(**rows[0]))
+        # one statement for the entries (executemany / insertmanyvalues), each statement built once
+        conn.execute(_INSERT_ENTRY, rows if len(rows) > 1 else rows[0])
         if not exists:
-            conn.execute(insert(audit_head).values(id=1, last_id=last["id"], hash=last["hash"]))
+            conn.execute(_INSERT_HEAD, {"id": 1, "last_id": last["id"], "hash": last["hash"]})
         else:
-            conn.execute(move_head)
+            conn.execute(_MOVE_HEAD, {"head_id": last["id"], "head_hash": last["hash"]})
 
     def _append(self, conn: Connection, action: str, actor: str, target: str,
                 details: dict[str, Any]) -> int:

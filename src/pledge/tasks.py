@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pledge.errors import Failed, Unavailable
@@ -147,6 +147,24 @@ log = logging.getLogger("pledge.jobs")
 #: what a task's log line may show of its result: counts and states, never rows or identities
 _LOGGED = ("total_rows", "affected", "state", "ran", "status")
 
+# a task's claim, its end and its failure, built once (#19: building a statement cost about as
+# much as running it); the claim takes a row waiting, failed, or whose lease ran out by ``:now``
+_c = job_runs.c
+_TAKE = (update(job_runs)
+         .where(_c.task_id == bindparam("tid"),
+                or_(_c.state.in_(("queued", "failed")),
+                    and_(_c.state != "done",
+                         or_(_c.lease_until.is_(None), _c.lease_until < bindparam("now", type_=_c.lease_until.type)))))
+         .values(state="running", claimed_by=bindparam("v_claimed_by", type_=_c.claimed_by.type),
+                 lease_until=bindparam("v_lease_until", type_=_c.lease_until.type), attempts=_c.attempts + 1))
+_TAKE_RETURNING = _TAKE.returning(_c.task_id)
+_DONE = (update(job_runs).where(_c.task_id == bindparam("tid"))
+         .values(state="done", result=bindparam("v_result", type_=_c.result.type),
+                 finished_at=bindparam("v_finished_at", type_=_c.finished_at.type), lease_until=None,
+                 runs=_c.runs + 1))
+_FAILED = (update(job_runs).where(_c.task_id == bindparam("tid"))
+           .values(state="failed", error=bindparam("v_error", type_=_c.error.type), lease_until=None))
+
 
 def _call(engine: Context, name: str, payload: dict[str, Any], batch: str, task_id: str | None = None) \
         -> dict[str, Any]:
@@ -171,12 +189,7 @@ def execute(engine: Context, task_id: str, name: str, payload: dict[str, Any], *
             batch: str = "adhoc", lease: timedelta = LEASE) -> dict[str, Any]:
     """Run one task at most once to completion (see the module docstring)."""
     now = engine.now()
-    take = (update(job_runs).where(job_runs.c.task_id == task_id,
-                                   or_(job_runs.c.state.in_(("queued", "failed")),
-                                       and_(job_runs.c.state != "done",
-                                            or_(job_runs.c.lease_until.is_(None), job_runs.c.lease_until < now))))
-            .values(state="running", claimed_by=_worker_name(), lease_until=now + lease,
-                    attempts=job_runs.c.attempts + 1))
+    take = {"tid": task_id, "now": now, "v_claimed_by": _worker_name(), "v_lease_until": now + lease}
     if not (engine.store.engine.dialect.update_returning and _claim_at_once(engine, take)):
         done = _claim(engine, take, task_id, name, payload, batch, now)
         if done is not None:
@@ -186,24 +199,21 @@ def execute(engine: Context, task_id: str, name: str, payload: dict[str, Any], *
         result = _jsonable(ran)
     except Exception as exc:
         with engine.store.single() as conn:
-            conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
-                         .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000], lease_until=None))
+            conn.execute(_FAILED, {"tid": task_id, "v_error": f"{type(exc).__name__}: {exc}"[:2000]})
         raise
     with engine.store.single() as conn:  # one statement: its own transaction (#19)
-        conn.execute(update(job_runs).where(job_runs.c.task_id == task_id)
-                     .values(state="done", result=result, finished_at=engine.now(), lease_until=None,
-                             runs=job_runs.c.runs + 1))
+        conn.execute(_DONE, {"tid": task_id, "v_result": result, "v_finished_at": engine.now()})
     return {**result, LOCAL: ran[LOCAL]} if LOCAL in ran else result
 
 
-def _claim_at_once(engine: Context, take: Any) -> bool:
+def _claim_at_once(engine: Context, take: dict[str, Any]) -> bool:
     """The usual case, a row the submitter inserted and nobody holds: one ``UPDATE …
     RETURNING``, its own transaction (#19). False when it took nothing (look closer)."""
     with engine.store.single() as conn:
-        return conn.execute(take.returning(job_runs.c.task_id)).first() is not None
+        return conn.execute(_TAKE_RETURNING, take).first() is not None
 
 
-def _claim(engine: Context, take: Any, task_id: str, name: str, payload: dict[str, Any], batch: str,
+def _claim(engine: Context, take: dict[str, Any], task_id: str, name: str, payload: dict[str, Any], batch: str,
            now: datetime) -> dict[str, Any] | None:
     """Claim the task's row in a transaction, inserting it when missing: None once claimed,
     the stored result of a task already done; :class:`ClaimRefused` when another worker
@@ -221,7 +231,7 @@ def _claim(engine: Context, take: Any, task_id: str, name: str, payload: dict[st
         assert row is not None
         if row.state == "done":
             return dict(row.result or {})
-        if conn.execute(take).rowcount != 1:
+        if conn.execute(_TAKE, take).rowcount != 1:
             raise ClaimRefused(f"task {task_id} is running elsewhere (lease until {row.lease_until})")
     return None
 

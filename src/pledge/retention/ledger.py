@@ -23,10 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Connection, bindparam, insert, select, update
 
 from pledge.store import Store
 from pledge.store.tables.core import erasure_ledger
+
+#: an intent's INSERT and an entry's move to done, built once (#19: building a statement
+#: cost more than running it)
+_INSERT = insert(erasure_ledger)
+_MARK_DONE = (update(erasure_ledger).where(erasure_ledger.c.id == bindparam("entry_id"))
+              .values(status="done", done_at=bindparam("v_done_at", type_=erasure_ledger.c.done_at.type)))
 
 
 def subject_key(secret: str, kind: str, value: str) -> str:
@@ -90,19 +96,18 @@ class ErasureLedger:
 
     @staticmethod
     def _insert(conn: Connection, values: dict[str, Any]) -> int:
-        key = conn.execute(insert(erasure_ledger).values(**values)).inserted_primary_key
+        key = conn.execute(_INSERT, values).inserted_primary_key
         assert key is not None
         return int(key[0])
 
     def mark_done(self, entry_id: int, *, conn: Connection | None = None) -> None:
         """With ``conn``, in the caller's transaction."""
-        done = update(erasure_ledger).where(erasure_ledger.c.id == entry_id).values(status="done",
-                                                                                    done_at=self.clock())
+        params = {"entry_id": entry_id, "v_done_at": self.clock()}
         if conn is not None:
-            conn.execute(done)
+            conn.execute(_MARK_DONE, params)
             return
         with self.store.begin() as own:
-            own.execute(done)
+            own.execute(_MARK_DONE, params)
 
     def since(self, when: datetime) -> list[dict[str, Any]]:
         q = select(erasure_ledger).where(erasure_ledger.c.at >= when).order_by(erasure_ledger.c.id)

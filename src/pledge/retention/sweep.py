@@ -177,7 +177,7 @@ class _Checkpoints:
 
     def clear(self) -> None:
         with self.engine.store.begin() as conn:
-            conn.execute(delete(checkpoints).where(checkpoints.c.key.like(self.prefix + "%"),
+            conn.execute(delete(checkpoints).where(checkpoints.c.key.startswith(self.prefix, autoescape=True),
                                                    checkpoints.c.key != self.prefix + "meta"))
 
 

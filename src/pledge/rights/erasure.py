@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from pledge.dataplane import writes
 from pledge.rights.erasure_plan import ErasurePlanError, Planner, Step
@@ -58,6 +58,22 @@ __all__ = ["ErasurePlan", "ErasurePlanError", "StepHook", "erase", "make_plan", 
 StepHook = Callable[[int, Step], None]
 
 _PREFIX = "erasure:"
+
+# a checkpoint's statements, built once (#19: building one cost about as much as running it);
+# ``:pattern`` is a LIKE prefix with its wildcards escaped (:func:`_starting`)
+_KEYED = checkpoints.c.key.like(bindparam("pattern"), escape="/")
+_READ = select(checkpoints.c.key, checkpoints.c.value).where(_KEYED)
+_CLEAR = delete(checkpoints).where(_KEYED)
+_INSERT = insert(checkpoints)
+_SET = (update(checkpoints).where(checkpoints.c.key == bindparam("ckey"))
+        .values(value=bindparam("v_value", type_=checkpoints.c.value.type),
+                updated_at=bindparam("v_updated_at", type_=checkpoints.c.updated_at.type)))
+
+
+def _starting(prefix: str) -> dict[str, str]:
+    """The ``:pattern`` for keys that start with ``prefix``: its ``/``, ``%`` and ``_`` taken
+    literally (a request id may hold ``_``, which LIKE would read as any character)."""
+    return {"pattern": prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"}
 
 
 def request_id_for(engine: Context, identities: Mapping[str, Any]) -> str:
@@ -129,9 +145,8 @@ class _Checkpoint:
         """Every row of this request's checkpoint (the meta row and the steps), in one read."""
         prefix = self._key("")
         with self.engine.store.read() as conn:
-            rows = conn.execute(select(checkpoints.c.key, checkpoints.c.value).where(
-                checkpoints.c.key.like(prefix + "%"))).all()
-        self.rows = {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}  # LIKE's _ matches any char
+            rows = conn.execute(_READ, _starting(prefix)).all()
+        self.rows = {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}
         return self.rows
 
     def meta(self) -> dict[str, Any] | None:
@@ -156,8 +171,8 @@ class _Checkpoint:
         """Write the work list and its audit entry in ``conn``'s transaction (the ledger intent's)."""
         now = self.engine.now()
         if self.rows != {}:  # a done marker of an earlier run, or never read: clear it first
-            conn.execute(delete(checkpoints).where(checkpoints.c.key.like(f"{_PREFIX}{self.rid}:%")))
-        conn.execute(insert(checkpoints), [
+            conn.execute(_CLEAR, _starting(self._key("")))
+        conn.execute(_INSERT, [
             {"key": self._key("meta"), "value": json.dumps(meta, default=str), "updated_at": now},
             *[{"key": self._key(f"step:{i:04d}"), "value": json.dumps(s.to_dict(), default=str),
                "updated_at": now} for i, s in enumerate(steps)],
@@ -167,8 +182,8 @@ class _Checkpoint:
 
     def step_done(self, index: int, step: Step) -> None:
         with self.engine.store.begin() as conn:
-            conn.execute(update(checkpoints).where(checkpoints.c.key == self._key(f"step:{index:04d}"))
-                         .values(value=json.dumps(step.to_dict(), default=str), updated_at=self.engine.now()))
+            conn.execute(_SET, {"ckey": self._key(f"step:{index:04d}"), "v_value": json.dumps(step.to_dict(), default=str),
+                                "v_updated_at": self.engine.now()})
 
     def finish(self, meta: dict[str, Any], report: dict[str, Any], conn: Connection | None = None) -> None:
         """Mark the ledger entry done and keep only a small done marker (the work list, row
@@ -179,9 +194,9 @@ class _Checkpoint:
             return
         meta = {**meta, "status": "done", "totals": report["totals"]}
         self.engine.ledger.mark_done(int(meta["ledger_id"]), conn=conn)
-        conn.execute(delete(checkpoints).where(checkpoints.c.key.like(self._key("step:") + "%")))
-        conn.execute(update(checkpoints).where(checkpoints.c.key == self._key("meta"))
-                     .values(value=json.dumps(meta, default=str), updated_at=self.engine.now()))
+        conn.execute(_CLEAR, _starting(self._key("step:")))
+        conn.execute(_SET, {"ckey": self._key("meta"), "v_value": json.dumps(meta, default=str),
+                            "v_updated_at": self.engine.now()})
         self.engine.audit.record("rights.erase.done", actor=meta["actor"], target=self.rid,
                                  details={"totals": report["totals"], "ledger_id": meta["ledger_id"]},
                                  conn=conn)

@@ -86,6 +86,10 @@ __all__ = [
 ]
 
 
+#: a new request's INSERT, returning the row as stored (built once: #19)
+_INSERT_RETURNING = insert(requests_table).returning(*requests_table.c)
+
+
 @lru_cache(maxsize=2)
 def _row_query(lock: bool) -> Select[Any]:
     """One request's row by ``:public_id`` (``lock``: FOR UPDATE), built once (#19)."""
@@ -294,11 +298,10 @@ class RequestService:
         )
         written = None
         with self.engine.store.begin() as conn:
-            add = insert(requests_table).values(**values)
             if conn.dialect.insert_returning:  # the row as stored, without reading it back (#19)
-                written = conn.execute(add.returning(*requests_table.c)).one()
+                written = conn.execute(_INSERT_RETURNING, values).one()
             else:
-                conn.execute(add)
+                conn.execute(insert(requests_table), values)
             details: dict[str, Any] = {"kind": kind, "regime": regime, "source": source, "due_on": d.due,
                                        "needs": needs, "approval_needed": approval}
             if initiative:
