@@ -306,3 +306,39 @@ def test_an_erasure_checkpoint_clears_only_its_own_rows(engine: Engine) -> None:
     assert f"erasure:{other}:step:0000" in keys  # the other request's work list is still there
     assert f"erasure:{mine}:step:0000" not in keys and f"erasure:{mine}:meta" in keys
     assert set(cp.read()) == {f"erasure:{mine}:meta"}
+
+
+def test_on_postgresql_an_erasure_intent_brings_the_head_and_its_end_is_one_statement(
+        cfg: Path, sink: DevMail, postgres_url: str) -> None:
+    """#19: on PostgreSQL no audit head is read on its own during an erasure: the intent's
+    ledger INSERT returns it, as the request's moves do; and the run's end (its steps
+    cleared, the ledger entry done, the done marker) is one statement. What is stored is
+    what the separate statements wrote: the entry done, only the marker left, the chain whole."""
+    from pledge.store.tables.core import checkpoints
+
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    try:
+        user = some_users(cfg, 6)[5]
+        svc = eng.requests
+        rid = svc.open_on_initiative("erasure", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+        statements: list[str] = []
+        event.listen(eng.store.engine, "before_cursor_execute",
+                     lambda _c, _cur, stmt, *_: statements.append(" ".join(stmt.split())))
+        done = svc.approve(rid, actor="officer:2")
+        assert done.state in ("completed", "partially_completed")
+        assert not [s for s in statements if s.startswith("SELECT audit_head")], statements
+        intent = [s for s in statements if s.startswith("INSERT INTO erasure_ledger")]
+        assert len(intent) == 1 and "FROM audit_head" in intent[0] and "FOR UPDATE" in intent[0], intent
+        ends = [s for s in statements if "erasure_ledger SET status" in s or s.startswith("DELETE FROM checkpoints")]
+        assert len(ends) == 1 and ends[0].startswith("WITH steps_cleared AS (DELETE FROM checkpoints"), ends
+        with eng.store.connect() as conn:
+            status = conn.execute(select(erasure_ledger.c.status, erasure_ledger.c.done_at)
+                                  .order_by(erasure_ledger.c.id.desc())).first()
+            keys = conn.execute(select(checkpoints.c.key, checkpoints.c.value).where(
+                checkpoints.c.key.startswith(f"erasure:request-{rid}:", autoescape=True))).all()
+        assert status is not None and status.status == "done" and status.done_at is not None
+        assert [k for k, _ in keys] == [f"erasure:request-{rid}:meta"] and '"status": "done"' in keys[0][1]
+        assert [e["action"] for e in eng.audit.entries(limit=2)] == [f"request.{done.state}", "rights.erase.done"]
+        assert eng.audit.verify() == []
+    finally:
+        eng.close()

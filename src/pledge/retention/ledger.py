@@ -21,17 +21,31 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BindParameter, ColumnElement, Connection, bindparam, insert, select, update
 
 from pledge.store import Store
 from pledge.store.tables.core import erasure_ledger
 
+if TYPE_CHECKING:
+    from pledge.audit import AuditLog
+
 #: an intent's INSERT and an entry's move to done, built once (#19: building a statement
 #: cost more than running it)
 _INSERT = insert(erasure_ledger)
-_MARK_DONE = (update(erasure_ledger).where(erasure_ledger.c.id == bindparam("entry_id"))
+
+
+@lru_cache(maxsize=2)
+def _insert_returning(also: tuple[Any, ...]) -> Any:
+    """The intent's INSERT returning its id and ``also`` (the audit head's columns)."""
+    return _INSERT.returning(erasure_ledger.c.id, *also)
+
+
+#: an entry's move to done (``:entry_id``, ``:v_done_at``); a request's completion also runs
+#: it as part of one statement (:mod:`pledge.rights.erasure`)
+MARK_DONE = (update(erasure_ledger).where(erasure_ledger.c.id == bindparam("entry_id"))
               .values(status="done", done_at=bindparam("v_done_at", type_=erasure_ledger.c.done_at.type)))
 
 
@@ -84,18 +98,27 @@ class ErasureLedger:
         return [subject_key(s, kind, str(value)) for s in self.secrets]
 
     def record_intent(self, identities: Mapping[str, Any], *, source: str, reference: str,
-                      scope: dict[str, Any], conn: Connection | None = None) -> int:
+                      scope: dict[str, Any], conn: Connection | None = None,
+                      audit: AuditLog | None = None) -> int:
         """``identities``: kind -> a value or a list of values (each keyed on its own).
-        With ``conn``, written in the caller's transaction."""
+        With ``conn``, written in the caller's transaction; with ``audit`` too (its
+        :meth:`~pledge.audit.AuditLog.batch` open on ``conn``), the INSERT also locks and
+        reads the audit head for that batch, on PostgreSQL (#19: one round trip fewer)."""
         values = {"at": self.clock(), "subject_keys": self.value_keys(identities), "source": source,
                   "reference": reference, "scope": scope, "status": "intent"}
         if conn is not None:
-            return self._insert(conn, values)
+            return self._insert(conn, values, audit)
         with self.store.begin() as own:
-            return self._insert(own, values)
+            return self._insert(own, values, None)
 
     @staticmethod
-    def _insert(conn: Connection, values: dict[str, Any]) -> int:
+    def _insert(conn: Connection, values: dict[str, Any], audit: AuditLog | None) -> int:
+        head = audit.head_columns(conn) if audit is not None else ()
+        if head:
+            assert audit is not None
+            row = conn.execute(_insert_returning(head), values).one()
+            audit.head_from(conn, row)
+            return int(row.id)
         key = conn.execute(_INSERT, values).inserted_primary_key
         assert key is not None
         return int(key[0])
@@ -104,10 +127,10 @@ class ErasureLedger:
         """With ``conn``, in the caller's transaction."""
         params = {"entry_id": entry_id, "v_done_at": self.clock()}
         if conn is not None:
-            conn.execute(_MARK_DONE, params)
+            conn.execute(MARK_DONE, params)
             return
         with self.store.begin() as own:
-            own.execute(_MARK_DONE, params)
+            own.execute(MARK_DONE, params)
 
     def since(self, when: datetime) -> list[dict[str, Any]]:
         q = select(erasure_ledger).where(erasure_ledger.c.at >= when).order_by(erasure_ledger.c.id)
