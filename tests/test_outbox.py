@@ -233,3 +233,90 @@ def test_deliveries_recorded_before_the_outbox_still_count_as_sent(cfg: Path, an
             assert [m.recipients for m in sink.messages()] == [("bob@example.org",)]
         finally:
             engine.close()
+
+
+def test_a_round_claims_and_marks_sent_a_few_rows_per_statement(cfg: Path, any_db_url: str) -> None:
+    """#19: the sender claims up to ``CLAIM`` rows in one statement and marks the ones sent in
+    one (MariaDB, which has no ``UPDATE … RETURNING``, still claims row by row); every message
+    goes out once and every row ends sent, its message cleared."""
+    from sqlalchemy import event
+
+    from pledge.outbox import CLAIM
+
+    with smtp_sink() as sink:
+        engine = engine_on(cfg, any_db_url, sink.port)
+        try:
+            notifier = Notifier(engine, rate_per_second=0)
+            n = 2 * CLAIM + 2
+            for i in range(n):
+                notifier.send(f"q{i}@example.org", HELLO, "en", {"name": "Q", "n": i}, reference=f"few:{i}")
+            updates: list[str] = []
+            event.listen(engine.store.engine, "before_cursor_execute",
+                         lambda _c, _cur, stmt, *_: updates.append(stmt) if stmt.lstrip().startswith("UPDATE outbox")
+                         else None)
+            assert engine.outbox.deliver_due().sent == n
+            chunks = -(-n // CLAIM)
+            claims = [u for u in updates if "attempts" in u.split("WHERE")[0]]
+            marks = [u for u in updates if "sent_at" in u.split("WHERE")[0]]
+            if engine.store.engine.dialect.update_returning:
+                assert (len(claims), len(marks)) == (chunks, chunks), updates
+            else:
+                assert len(claims) == n and len(marks) == chunks, updates
+            got = Counter(r for m in sink.messages() for r in m.recipients)
+            assert len(got) == n and set(got.values()) == {1}
+            with engine.store.connect() as conn:
+                rows = conn.execute(select(outbox.c.status, outbox.c.message, outbox.c.claimed_until,
+                                           outbox.c.sent_at)).all()
+            assert all(r.status == "sent" and r.message is None and r.claimed_until is None and r.sent_at
+                       for r in rows), rows
+        finally:
+            engine.close()
+
+
+def test_rows_claimed_but_not_tried_when_the_relay_stops_wait_again_untouched(
+        cfg: Path, any_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay drops the connection at the second message of a claimed few: the first is
+    sent, the second waits for its retry (one attempt), and the ones after it, never tried,
+    wait again as they were (no attempt counted, no claim left), and go out on the next round."""
+    import smtplib
+
+    from pledge.outbox import CLAIM, Outbox
+
+    with smtp_sink() as sink:
+        engine = engine_on(cfg, any_db_url, sink.port, mail_retry_after=60)
+        try:
+            notifier = Notifier(engine, rate_per_second=0)
+            for i in range(CLAIM):
+                notifier.send(f"r{i}@example.org", HELLO, "en", {"name": "R", "n": i}, reference=f"drop:{i}")
+            real_connect = Outbox.connect
+            calls = {"n": 0}
+
+            def dropping(self: Outbox) -> smtplib.SMTP:
+                smtp = real_connect(self)
+                real_send = smtp.sendmail
+
+                def sendmail(*a: object, **kw: object) -> object:
+                    calls["n"] += 1
+                    if calls["n"] == 2:
+                        raise smtplib.SMTPServerDisconnected("the relay went away")
+                    return real_send(*a, **kw)  # type: ignore[arg-type]
+
+                smtp.sendmail = sendmail  # type: ignore[method-assign]
+                return smtp
+
+            monkeypatch.setattr(Outbox, "connect", dropping)
+            got = engine.outbox.deliver_due()
+            assert (got.sent, got.retrying, got.stopped) == (1, 1, True)
+            with engine.store.connect() as conn:
+                rows = {r.reference: r for r in conn.execute(select(outbox)).all()}
+            assert rows["drop:0"].status == "sent"
+            assert rows["drop:1"].status == "queued" and rows["drop:1"].attempts == 1 and rows["drop:1"].last_error
+            rest = [rows[f"drop:{i}"] for i in range(2, CLAIM)]
+            assert all(r.status == "queued" and r.attempts == 0 and r.claimed_until is None and r.message
+                       for r in rest), rest
+            monkeypatch.setattr(Outbox, "connect", real_connect)
+            assert engine.outbox.deliver_due().sent == CLAIM - 2  # the untried ones, due as they were
+            got_to = Counter(r for m in sink.messages() for r in m.recipients)
+            assert set(got_to.values()) == {1} and len(got_to) == CLAIM - 1
+        finally:
+            engine.close()

@@ -66,6 +66,11 @@ MAX_BACKOFF_S = 3600.0
 #: how long a claim holds a row; a sender that died mid-send gives it up after this
 LEASE = timedelta(minutes=5)
 BATCH = 50
+#: rows claimed together (one statement) and marked sent together: few enough that a relay
+#: slow at every step (``mail_timeout`` at each of its four waits) sends them inside a lease
+CLAIM = 5
+#: after a wake, the sender waits this long for more mail, to send it in the same round
+GATHER = 0.05
 STATES = ("queued", "sending", "sent", "failed")
 
 
@@ -93,6 +98,30 @@ def _take_query(force: bool, returning: bool) -> Any:
             .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
                     attempts=table.c.attempts + 1))
     return take.returning(table.c.attempts, table.c.message) if returning else take
+
+
+@lru_cache(maxsize=4)
+def _take_many_query(force: bool) -> Any:
+    """:func:`_take_query` for the rows ``:oids`` (expanding), returning each one's id,
+    attempts and sealed message: one statement for a few rows (#19)."""
+    waiting: Any = table.c.status == "queued"
+    if not force:
+        waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
+    stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
+    return (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), or_(waiting, stale))
+            .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
+                    attempts=table.c.attempts + 1)
+            .returning(table.c.id, table.c.attempts, table.c.message))
+
+
+#: rows ``:oids`` sent: claim ended, the message cleared (one statement for a few rows, #19)
+_SENT_MANY = (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), table.c.status == "sending")
+              .values(status="sent", sent_at=bindparam("v_sent_at", type_=table.c.sent_at.type), message=None,
+                      next_attempt_at=None, last_error=None, claimed_until=None))
+#: rows ``:oids`` claimed but not tried (the relay stopped first): waiting again, the claim's
+#: attempt given back
+_RELEASE_MANY = (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), table.c.status == "sending")
+                 .values(status="queued", claimed_until=None, attempts=table.c.attempts - 1))
 
 
 @lru_cache(maxsize=8)
@@ -343,6 +372,36 @@ class Outbox:
             row = conn.execute(select(table.c.attempts, table.c.message).where(table.c.id == oid)).one()
         return int(row.attempts), row.message
 
+    def _claim_many(self, oids: Sequence[int], *, force: bool) -> list[tuple[int, int, bytes | None]]:
+        """:meth:`_claim` for a few rows at once: ``(id, attempts, sealed message)`` of each
+        row taken, in the order of ``oids``. One statement where the store has ``UPDATE …
+        RETURNING``; elsewhere (MariaDB) one claim per row."""
+        if len(oids) == 1 or not self.store.engine.dialect.update_returning:
+            return [(oid, *got) for oid in oids if (got := self._claim(oid, force=force)) is not None]
+        now = self.clock()
+        with self.store.single() as conn:
+            rows = conn.execute(_take_many_query(force), {"oids": list(oids), "now": now,
+                                                          "lease_end": now + LEASE}).all()
+        taken = {int(r.id): (int(r.attempts), r.message) for r in rows}
+        return [(oid, *taken[oid]) for oid in oids if oid in taken]
+
+    def _mark_sent(self, oids: list[int]) -> None:
+        if not oids:
+            return
+        if len(oids) == 1:
+            self._finish(oids[0], status="sent", sent_at=self.clock(), message=None, next_attempt_at=None,
+                         last_error=None)
+            return
+        with self.store.single() as conn:
+            conn.execute(_SENT_MANY, {"oids": oids, "v_sent_at": self.clock()})
+        with self._lock:
+            self._mine.difference_update(oids)
+
+    def _release(self, oids: list[int]) -> None:
+        if oids:
+            with self.store.single() as conn:
+                conn.execute(_RELEASE_MANY, {"oids": oids})
+
     def _finish(self, oid: int, **values: Any) -> None:
         with self.store.single() as conn:
             conn.execute(_finish_query(tuple(sorted(values))), {"oid": oid, **set_params(values)})
@@ -389,53 +448,72 @@ class Outbox:
         each row this call attempted; ``pace()`` is called before each send (a rate)."""
         out = Delivery()
         smtp: smtplib.SMTP | None = None
+        sent: list[int] = []  # sent, to be marked so together (#19)
+        untried: list[int] = []  # claimed, not tried yet
         try:
-            for oid in ids:
-                claimed = self._claim(oid, force=force)
-                if claimed is None:
-                    continue
-                attempts, sealed = claimed
-                try:
-                    if sealed is None:
-                        raise ValueError("the message is gone")
-                    sender, to, raw = self._open(sealed)
-                except ValueError as exc:  # DecryptionError too: no key opens it
-                    self._failed(oid, attempts, f"cannot read the queued message: {exc}", permanent=True)
-                    out.failed += 1
-                    if each:
-                        each(oid, "failed")
-                    continue
-                if pace:
-                    pace()
-                try:
-                    if smtp is None:
-                        smtp = self.connect()
-                    smtp.sendmail(sender, to, raw)
-                except (smtplib.SMTPException, OSError) as exc:
-                    state = self._failed(oid, attempts, f"{type(exc).__name__}: {exc}",
-                                         permanent=_permanent(exc))
-                    if state == "failed":
-                        out.failed += 1
-                    else:
-                        out.retrying += 1
-                    if each:
-                        each(oid, state)
-                    if smtp is not None:
-                        self._close(smtp)
-                        smtp = None
-                    if _relay_down(exc):
-                        out.stopped = True
+            for at in range(0, len(ids), CLAIM):
+                if out.stopped:
+                    break
+                claimed = self._claim_many(ids[at:at + CLAIM], force=force)
+                untried = [oid for oid, _, _ in claimed]
+                for oid, attempts, sealed in claimed:
+                    untried.remove(oid)
+                    smtp = self._send_one(oid, attempts, sealed, smtp, out, sent, each, pace)
+                    if out.stopped:
                         break
-                    continue
-                self._finish(oid, status="sent", sent_at=self.clock(), message=None, next_attempt_at=None,
-                             last_error=None)
-                out.sent += 1
-                if each:
-                    each(oid, "sent")
+                self._mark_sent(sent)
+                sent = []
         finally:
+            try:
+                self._mark_sent(sent)
+                self._release(untried)
+            finally:
+                if smtp is not None:
+                    self._close(smtp)
+        return out
+
+    def _send_one(self, oid: int, attempts: int, sealed: bytes | None, smtp: smtplib.SMTP | None, out: Delivery,
+                  sent: list[int], each: Callable[[int, str], None] | None,
+                  pace: Callable[[], None] | None) -> smtplib.SMTP | None:
+        """Send one claimed row over ``smtp`` (connected first when None); returns the session
+        to go on with (None after a failure closed it). A sent row joins ``sent``; a failure
+        is recorded at once, after the rows sent before it, and a relay that stopped
+        answering sets ``out.stopped``."""
+        try:
+            if sealed is None:
+                raise ValueError("the message is gone")
+            sender, to, raw = self._open(sealed)
+        except ValueError as exc:  # DecryptionError too: no key opens it
+            self._failed(oid, attempts, f"cannot read the queued message: {exc}", permanent=True)
+            out.failed += 1
+            if each:
+                each(oid, "failed")
+            return smtp
+        if pace:
+            pace()
+        try:
+            if smtp is None:
+                smtp = self.connect()
+            smtp.sendmail(sender, to, raw)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._mark_sent(sent)
+            sent.clear()
+            state = self._failed(oid, attempts, f"{type(exc).__name__}: {exc}", permanent=_permanent(exc))
+            if state == "failed":
+                out.failed += 1
+            else:
+                out.retrying += 1
+            if each:
+                each(oid, state)
             if smtp is not None:
                 self._close(smtp)
-        return out
+            out.stopped = _relay_down(exc)
+            return None
+        sent.append(oid)
+        out.sent += 1
+        if each:
+            each(oid, "sent")
+        return smtp
 
     def deliver_due(self, now: datetime | None = None, *, waiting: bool = False) -> Delivery:
         """Send every message that is due (oldest first), until none is left or the relay
@@ -545,7 +623,8 @@ class Sender:
             except Exception:  # a bad round must not stop the sender
                 log.exception("mail sender: a round failed; it tries again")
             self.rounds += 1
-            self.outbox._wake.wait(self.every)
+            if self.outbox._wake.wait(self.every) and not self.stop.is_set():
+                self.stop.wait(GATHER)  # mail comes in bursts: what follows goes in the same round (#19)
 
     def start(self) -> None:
         self.thread.start()
