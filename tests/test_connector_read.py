@@ -105,3 +105,34 @@ def test_a_streamed_scan_on_a_read_handle_gets_a_transaction_of_its_own(any_db_u
         assert streamed == at_once == [1, 2]
     finally:
         connector.engine.dispose()
+
+
+def test_find_matches_the_same_rows_on_every_engine_and_one_sql_on_postgresql(any_db_url: str) -> None:
+    """#19: on PostgreSQL ``find`` binds the values as one array (``= ANY``): the same SQL for
+    one value or many (prepared once by the server). The rows are what a plain ``IN`` query
+    gives, on every engine; case folding still matches; a value longer than the column or
+    beyond BIGINT matches nothing instead of failing."""
+    from sqlalchemy import event
+
+    connector = _connector(any_db_url)
+    sent: list[str] = []
+    event.listen(connector.engine, "before_cursor_execute",
+                 lambda _c, _cur, stmt, *_: sent.append(stmt) if "people" in stmt else None)
+    try:
+        with connector.engine.connect() as conn:
+            expected = sorted(conn.execute(text("SELECT id FROM people WHERE email IN ('a@example.org', "
+                                                "'b@example.org')")).scalars())
+        with connector.read() as conn:
+            def ids(column: str, values: list[object], fold: bool = False) -> list[int]:
+                return sorted(int(r["id"]) for r in connector.find(conn, "people", column, values, fold_case=fold))
+
+            assert ids("email", ["a@example.org"]) == [1]
+            assert ids("email", ["a@example.org", "b@example.org", "z@example.org"]) == expected == [1, 2]
+            assert ids("email", ["B@Example.ORG"], fold=True) == [2]
+            assert ids("email", ["x" * 500 + "@example.org", "a@example.org"]) == [1]  # longer than VARCHAR(100)
+            assert ids("id", [2**70, 1, "2"]) == [1, 2]  # beyond BIGINT: no match, no error
+        finds = [s for s in sent if "email" in s.split("WHERE")[-1] and not s.startswith("SELECT id FROM")][:2]
+        if any_db_url.startswith("postgresql"):
+            assert len(finds) == 2 and finds[0] == finds[1] and "ANY" in finds[0], finds
+    finally:
+        connector.engine.dispose()

@@ -30,12 +30,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
+    Enum,
     MetaData,
     Select,
+    String,
     Table,
     UniqueConstraint,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -46,6 +50,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import NoSuchTableError, SAWarning
 from sqlalchemy.sql.elements import ColumnElement
@@ -91,6 +96,23 @@ def key_in(table: Table | TableClause, pk_columns: Sequence[str], keys: Sequence
         return cols[0].in_([k[0] for k in keys])
     firsts = list(dict.fromkeys(k[0] for k in keys))
     return and_(cols[0].in_(firsts), tuple_(*cols).in_([tuple(k) for k in keys]))
+
+
+#: the values a BIGINT holds: an identity value outside them matches no integer column
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _array_of(column_type: Any, lower: bool) -> ARRAY[Any] | None:
+    """The array type that ``= ANY(:wanted)`` binds for a column of this type on PostgreSQL:
+    BIGINT[] for an integer column, unbounded VARCHAR[] for text (a value longer than the
+    column then matches nothing instead of failing the cast); None (``IN`` instead) for
+    any other type."""
+    family = "string" if lower else live_family(column_type)
+    if family == "integer":
+        return ARRAY(BigInteger())
+    if family == "string" and not isinstance(column_type, Enum):
+        return ARRAY(String())
+    return None
 
 
 def _naive_utc(moment: Any) -> Any:
@@ -327,14 +349,23 @@ class SqlConnector(Connector):
                         lower: bool) -> Select[Any]:
         """``SELECT <picked, or every column> WHERE [lower(]match[)] IN :wanted``, built once
         per shape (#19: building a statement cost as much as running it) and run with the
-        values as an expanding parameter (SQLAlchemy's compiled cache then knows it too)."""
+        values as an expanding parameter (SQLAlchemy's compiled cache then knows it too).
+
+        On PostgreSQL an integer or text column is matched with ``= ANY(:wanted)``, the
+        values one array parameter: the same SQL for any number of values, so the server
+        prepares it once, and SQLAlchemy renders nothing per call (an expanding parameter
+        is rendered again at every execution)."""
         shape = (collection, match, picked, lower)
         stmt = self._finds.get(shape)
         if stmt is None:
             table = self.table(collection)
             key = self._column(collection, match)
             cols = [self._column(collection, c) for c in picked] if picked is not None else [table]
-            stmt = select(*cols).where((func.lower(key) if lower else key).in_(bindparam("wanted", expanding=True)))
+            matched = func.lower(key) if lower else key
+            array = _array_of(key.type, lower) if self.dialect == "postgresql" else None
+            cond = matched == any_(bindparam("wanted", type_=array)) if array is not None else \
+                matched.in_(bindparam("wanted", expanding=True))
+            stmt = select(*cols).where(cond)
             self._finds[shape] = stmt
         return stmt
 
@@ -351,6 +382,8 @@ class SqlConnector(Connector):
         wanted = Wanted(coerced, fold)
         stmt = self._find_statement(collection, match, tuple(picked) if wanted_cols else None,
                                     fold and match not in self.case_insensitive_columns(collection))
+        if live_family(key.type) == "integer":  # no integer column holds the rest (a driver refuses them)
+            coerced = [v for v in coerced if not isinstance(v, int) or _INT64[0] <= v <= _INT64[1]]
         for chunk in batched(coerced, self.batch_size):
             for row in self._stream(conn, stmt, len(chunk), {"wanted": list(chunk)}):
                 if row.get(match) not in wanted:
