@@ -130,3 +130,31 @@ def test_every_field_of_the_persons_data_has_a_described_category(platform: tupl
                     found = described(engine.policy, cat)
                     assert found is not None and (found.description or found.name), (key, f.name, cat)
                     assert "pl" in found.translations, (key, f.name, cat)
+
+
+@pytest.mark.parametrize("lang", ["en", "pl"])
+def test_values_are_shown_as_babel_formats_them(lang: str) -> None:
+    """#19: ``shown`` applies each language's patterns parsed once; what it writes is what
+    babel's own ``format_datetime`` / ``format_date`` / ``format_time`` write for the same
+    value (UTC; a naive value is taken as UTC, an aware one is converted)."""
+    import random
+    from datetime import UTC, date, datetime, time, timedelta, timezone
+
+    from babel.dates import format_datetime, format_time
+
+    from pledge.i18n import translator
+    from pledge.rights.access_view import shown
+
+    t = translator(lang, ("access", "core"))
+    rnd = random.Random(7)
+    warsaw = timezone(timedelta(hours=1))
+    for _ in range(400):
+        moment = datetime(rnd.randint(1970, 2040), rnd.randint(1, 12), rnd.randint(1, 28), rnd.randint(0, 23),
+                          rnd.randint(0, 59), rnd.randint(0, 59), rnd.randint(0, 999999))
+        for value in (moment, moment.replace(tzinfo=UTC), moment.replace(tzinfo=warsaw)):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            assert shown(value, lang, t) == format_datetime(aware, "medium", tzinfo=UTC, locale=lang), value
+        day = date(moment.year, moment.month, moment.day)
+        assert shown(day, lang, t) == format_date(day, "long", locale=lang)
+        clock = time(moment.hour, moment.minute, moment.second)
+        assert shown(clock, lang, t) == format_time(clock, "short", locale=lang)

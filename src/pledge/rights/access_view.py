@@ -21,9 +21,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from babel.dates import format_date, format_datetime, format_time
+from babel import Locale
+from babel.dates import (
+    DateTimePattern,
+    format_datetime,
+    get_date_format,
+    get_datetime_format,
+    get_time_format,
+    parse_pattern,
+)
 from babel.numbers import format_decimal
 
 from pledge.datamap.model import Dataset
@@ -66,6 +75,34 @@ def words(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+@dataclass(frozen=True)
+class _Formats:
+    """One language's patterns for :func:`shown`, parsed once (#19): babel's
+    ``format_datetime`` looks the locale and its patterns up again for every value, two
+    to three times the cost of applying them, and a package shows one per timestamp."""
+
+    locale: Locale
+    medium_date: DateTimePattern
+    medium_time: DateTimePattern
+    medium_joined: str
+    long_date: DateTimePattern
+    short_time: DateTimePattern
+
+    def moment(self, value: datetime) -> str:
+        """What ``format_datetime(value, "medium", tzinfo=UTC)`` gives (a naive value is UTC)."""
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return (self.medium_joined.replace("{0}", self.medium_time.apply(value, self.locale))
+                .replace("{1}", self.medium_date.apply(value, self.locale)))
+
+
+@lru_cache(maxsize=8)
+def _formats(lang: str) -> _Formats:
+    loc = Locale.parse(lang)
+    return _Formats(loc, parse_pattern(get_date_format("medium", loc)), parse_pattern(get_time_format("medium", loc)),
+                    str(get_datetime_format("medium", loc)).replace("'", ""),
+                    parse_pattern(get_date_format("long", loc)), parse_pattern(get_time_format("short", loc)))
+
+
 def shown(value: Any, lang: str, t: Translator) -> str:
     """One value as a person reads it, in ``lang``."""
     if value is None:
@@ -73,12 +110,11 @@ def shown(value: Any, lang: str, t: Translator) -> str:
     if isinstance(value, bool):
         return t("Yes") if value else t("No")
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return format_datetime(moment, "medium", tzinfo=UTC, locale=lang)
+        return _formats(lang).moment(value)
     if isinstance(value, date):
-        return format_date(value, "long", locale=lang)
+        return _formats(lang).long_date.apply(value, _formats(lang).locale)
     if isinstance(value, time):
-        return format_time(value, "short", locale=lang)
+        return _formats(lang).short_time.apply(value, _formats(lang).locale)
     if isinstance(value, Decimal | float) and not isinstance(value, bool):
         return format_decimal(value, locale=lang)
     if isinstance(value, bytes | bytearray | memoryview):
