@@ -39,14 +39,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses, parseaddr
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Select, func, select, update
 
-from pledge.store.bound import set_columns, set_params
-from pledge.store.conflicts import insert_skipping_taken
+from pledge import outbox_sql as sql
+from pledge.store.bound import set_params
 from pledge.store.tables.outbox import outbox as table
 
 if TYPE_CHECKING:
@@ -72,63 +71,6 @@ CLAIM = 5
 #: after a wake, the sender waits this long for more mail, to send it in the same round
 GATHER = 0.05
 STATES = ("queued", "sending", "sent", "failed")
-
-
-@lru_cache(maxsize=8)
-def _due_query(waiting: bool, limit: int) -> Select[Any]:
-    """The sender's look for due rows, built once per shape (#19: building a statement cost
-    about as much as running it); ``:now`` is the due time, ``:clock`` the lease's."""
-    queued: Any = table.c.status == "queued"
-    if not waiting:
-        queued = and_(queued, table.c.next_attempt_at <= bindparam("now"))
-    return (select(table.c.id)
-            .where(or_(queued, and_(table.c.status == "sending", table.c.claimed_until < bindparam("clock"))))
-            .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
-
-
-@lru_cache(maxsize=4)
-def _take_query(force: bool, returning: bool) -> Any:
-    """Take row ``:oid`` for this sender (``force``: before its retry time too) until
-    ``:lease_end``; ``returning`` gives its attempts and sealed message back."""
-    waiting: Any = table.c.status == "queued"
-    if not force:
-        waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
-    stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
-    take = (update(table).where(table.c.id == bindparam("oid"), or_(waiting, stale))
-            .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
-                    attempts=table.c.attempts + 1))
-    return take.returning(table.c.attempts, table.c.message) if returning else take
-
-
-@lru_cache(maxsize=4)
-def _take_many_query(force: bool) -> Any:
-    """:func:`_take_query` for the rows ``:oids`` (expanding), returning each one's id,
-    attempts and sealed message: one statement for a few rows (#19)."""
-    waiting: Any = table.c.status == "queued"
-    if not force:
-        waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
-    stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
-    return (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), or_(waiting, stale))
-            .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
-                    attempts=table.c.attempts + 1)
-            .returning(table.c.id, table.c.attempts, table.c.message))
-
-
-#: rows ``:oids`` sent: claim ended, the message cleared (one statement for a few rows, #19)
-_SENT_MANY = (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), table.c.status == "sending")
-              .values(status="sent", sent_at=bindparam("v_sent_at", type_=table.c.sent_at.type), message=None,
-                      next_attempt_at=None, last_error=None, claimed_until=None))
-#: rows ``:oids`` claimed but not tried (the relay stopped first): waiting again, the claim's
-#: attempt given back
-_RELEASE_MANY = (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), table.c.status == "sending")
-                 .values(status="queued", claimed_until=None, attempts=table.c.attempts - 1))
-
-
-@lru_cache(maxsize=8)
-def _finish_query(columns: tuple[str, ...]) -> Any:
-    """End the claim on row ``:oid`` and set ``columns`` (parameters ``v_<column>``)."""
-    return (update(table).where(table.c.id == bindparam("oid"), table.c.status == "sending")
-            .values(claimed_until=None, **set_columns(table, columns)))
 
 
 def utcnow() -> datetime:
@@ -158,29 +100,6 @@ def _permanent(exc: BaseException) -> bool:
 def _relay_down(exc: BaseException) -> bool:
     """The failure is the relay's, not this message's: stop the round."""
     return not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
-
-
-@lru_cache(maxsize=4)
-def _returning_id(skipping: Any) -> Any:
-    return skipping.returning(table.c.id)
-
-
-def _insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
-    """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
-
-    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement.
-    Elsewhere (MariaDB) a savepoint catches the unique-key error, so the caller's
-    transaction survives it."""
-    skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
-    if skipping is not None:
-        row = conn.execute(_returning_id(skipping), values).first()
-        return None if row is None else int(row[0])
-    try:
-        with conn.begin_nested():
-            res = conn.execute(insert(table).values(**values))
-    except IntegrityError:
-        return None
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -284,7 +203,7 @@ class Outbox:
             reading first (#19), and look only when a copy is there."""
             if other_keys:
                 return None
-            new_id = _insert_once(c, values)
+            new_id = sql.insert_once(c, values)
             return None if new_id is None else Queued(new_id, "new")
 
         def write(c: Connection) -> Queued:
@@ -300,7 +219,7 @@ class Outbox:
                     if res.rowcount == 1:
                         return Queued(int(row.id), "refreshed")
                 return Queued(int(row.id), str(row.status))
-            new_id = _insert_once(c, values)
+            new_id = sql.insert_once(c, values)
             if new_id is None:  # queued a moment ago by another thread or process
                 again = c.execute(select(table.c.id, table.c.status).where(
                     table.c.reference == reference, table.c.recipient_key == recipient_key)).one()
@@ -355,7 +274,7 @@ class Outbox:
     def _due(self, now: datetime, limit: int, *, waiting: bool = False) -> list[int]:
         params = {"clock": self.clock()} if waiting else {"now": now, "clock": self.clock()}
         with self.store.read() as conn:
-            return [int(r[0]) for r in conn.execute(_due_query(waiting, limit), params)]
+            return [int(r[0]) for r in conn.execute(sql.due_query(waiting, limit), params)]
 
     def _claim(self, oid: int, *, force: bool) -> tuple[int, bytes | None] | None:
         """Take the row for this sender: ``(attempts, sealed message)``, or None when it is not
@@ -364,10 +283,10 @@ class Outbox:
         params = {"oid": oid, "now": now, "lease_end": now + LEASE}
         if self.store.engine.dialect.update_returning:  # one statement, its own transaction (#19)
             with self.store.single() as conn:
-                row = conn.execute(_take_query(force, True), params).first()
+                row = conn.execute(sql.take_query(force, True), params).first()
             return None if row is None else (int(row.attempts), row.message)
         with self.store.begin() as conn:  # MariaDB: no UPDATE … RETURNING
-            if conn.execute(_take_query(force, False), params).rowcount != 1:
+            if conn.execute(sql.take_query(force, False), params).rowcount != 1:
                 return None
             row = conn.execute(select(table.c.attempts, table.c.message).where(table.c.id == oid)).one()
         return int(row.attempts), row.message
@@ -380,7 +299,7 @@ class Outbox:
             return [(oid, *got) for oid in oids if (got := self._claim(oid, force=force)) is not None]
         now = self.clock()
         with self.store.single() as conn:
-            rows = conn.execute(_take_many_query(force), {"oids": list(oids), "now": now,
+            rows = conn.execute(sql.take_many_query(force), {"oids": list(oids), "now": now,
                                                           "lease_end": now + LEASE}).all()
         taken = {int(r.id): (int(r.attempts), r.message) for r in rows}
         return [(oid, *taken[oid]) for oid in oids if oid in taken]
@@ -393,18 +312,18 @@ class Outbox:
                          last_error=None)
             return
         with self.store.single() as conn:
-            conn.execute(_SENT_MANY, {"oids": oids, "v_sent_at": self.clock()})
+            conn.execute(sql.SENT_MANY, {"oids": oids, "v_sent_at": self.clock()})
         with self._lock:
             self._mine.difference_update(oids)
 
     def _release(self, oids: list[int]) -> None:
         if oids:
             with self.store.single() as conn:
-                conn.execute(_RELEASE_MANY, {"oids": oids})
+                conn.execute(sql.RELEASE_MANY, {"oids": oids})
 
     def _finish(self, oid: int, **values: Any) -> None:
         with self.store.single() as conn:
-            conn.execute(_finish_query(tuple(sorted(values))), {"oid": oid, **set_params(values)})
+            conn.execute(sql.finish_query(tuple(sorted(values))), {"oid": oid, **set_params(values)})
         if values.get("status") in ("sent", "failed"):
             with self._lock:
                 self._mine.discard(oid)
