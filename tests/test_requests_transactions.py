@@ -142,6 +142,18 @@ def test_a_completion_after_another_run_moved_the_request_on_writes_nothing(engi
     assert engine.audit.verify() == []
 
 
+def _approved_watching_the_store(eng: Engine, cfg: Path, kind: str, user: int) -> tuple[Any, list[str]]:
+    """A request opened on initiative for the ``user``-th person, approved and carried out
+    here; with every statement the store was sent meanwhile (whitespace collapsed)."""
+    person = some_users(cfg, user + 1)[user]
+    rid = eng.requests.open_on_initiative(kind, {"email": person["email"]}, ground="legal_order",
+                                          actor="officer:1").id
+    statements: list[str] = []
+    event.listen(eng.store.engine, "before_cursor_execute",
+                 lambda _c, _cur, stmt, *_: statements.append(" ".join(stmt.split())))
+    return eng.requests.approve(rid, actor="officer:2"), statements
+
+
 def test_on_postgresql_a_move_locks_the_audit_head_in_its_own_update(cfg: Path, sink: DevMail,
                                                                       postgres_url: str) -> None:
     """#19: approval and completion each lock the request, then the audit head, in one round
@@ -149,13 +161,7 @@ def test_on_postgresql_a_move_locks_the_audit_head_in_its_own_update(cfg: Path, 
     verifies."""
     eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
     try:
-        user = some_users(cfg, 1)[0]
-        svc = eng.requests
-        rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-        statements: list[str] = []
-        event.listen(eng.store.engine, "before_cursor_execute",
-                     lambda _c, _cur, stmt, *_: statements.append(" ".join(stmt.split())))
-        done = svc.approve(rid, actor="officer:2")
+        done, statements = _approved_watching_the_store(eng, cfg, "access", 0)
         assert done.state == "completed"
         assert not [s for s in statements if s.startswith("SELECT audit_head")], statements
         moves = [s for s in statements if s.startswith("UPDATE requests SET state")]
@@ -318,13 +324,8 @@ def test_on_postgresql_an_erasure_intent_brings_the_head_and_its_end_is_one_stat
 
     eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
     try:
-        user = some_users(cfg, 6)[5]
-        svc = eng.requests
-        rid = svc.open_on_initiative("erasure", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-        statements: list[str] = []
-        event.listen(eng.store.engine, "before_cursor_execute",
-                     lambda _c, _cur, stmt, *_: statements.append(" ".join(stmt.split())))
-        done = svc.approve(rid, actor="officer:2")
+        done, statements = _approved_watching_the_store(eng, cfg, "erasure", 5)
+        rid = done.id
         assert done.state in ("completed", "partially_completed")
         assert not [s for s in statements if s.startswith("SELECT audit_head")], statements
         intent = [s for s in statements if s.startswith("INSERT INTO erasure_ledger")]
