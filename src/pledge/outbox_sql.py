@@ -30,32 +30,31 @@ def due_query(waiting: bool, limit: int) -> Select[Any]:
             .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
 
 
-@lru_cache(maxsize=4)
-def take_query(force: bool, returning: bool) -> Any:
-    """Take row ``:oid`` for this sender (``force``: before its retry time too) until
-    ``:lease_end``; ``returning`` gives its attempts and sealed message back."""
+def _take(rows: Any, force: bool) -> Any:
+    """The claim of ``rows`` (a WHERE on the id) for this sender until ``:lease_end``: a row
+    waiting and due by ``:now`` (``force``: due or not), or one whose claim ran out."""
     waiting: Any = table.c.status == "queued"
     if not force:
         waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
     stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
-    take = (update(table).where(table.c.id == bindparam("oid"), or_(waiting, stale))
+    return (update(table).where(rows, or_(waiting, stale))
             .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
                     attempts=table.c.attempts + 1))
+
+
+@lru_cache(maxsize=4)
+def take_query(force: bool, returning: bool) -> Any:
+    """Take row ``:oid``; ``returning`` gives its attempts and sealed message back."""
+    take = _take(table.c.id == bindparam("oid"), force)
     return take.returning(table.c.attempts, table.c.message) if returning else take
 
 
 @lru_cache(maxsize=4)
 def take_many_query(force: bool) -> Any:
-    """:func:`take_query` for the rows ``:oids`` (expanding), returning each one's id,
-    attempts and sealed message: one statement for a few rows (#19)."""
-    waiting: Any = table.c.status == "queued"
-    if not force:
-        waiting = and_(waiting, table.c.next_attempt_at <= bindparam("now"))
-    stale = and_(table.c.status == "sending", table.c.claimed_until < bindparam("now"))
-    return (update(table).where(table.c.id.in_(bindparam("oids", expanding=True)), or_(waiting, stale))
-            .values(status="sending", claimed_until=bindparam("lease_end", type_=table.c.claimed_until.type),
-                    attempts=table.c.attempts + 1)
-            .returning(table.c.id, table.c.attempts, table.c.message))
+    """Take the rows ``:oids`` (expanding), returning each one's id, attempts and sealed
+    message: one statement for a few rows (#19)."""
+    return _take(table.c.id.in_(bindparam("oids", expanding=True)), force).returning(
+        table.c.id, table.c.attempts, table.c.message)
 
 
 #: rows ``:oids`` sent: claim ended, the message cleared (one statement for a few rows, #19)
