@@ -5,6 +5,7 @@ and a real SMTP sink."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -21,7 +22,7 @@ from pledge.cli import app
 from pledge.devmail import DevMail, free_port
 from pledge.engine import Engine
 from pledge.notify import EmailTemplate, Notifier
-from pledge.outbox import BATCH, backoff
+from pledge.outbox import BATCH, RELAY_PAUSE, backoff
 from pledge.store import Store, alembic_config
 from pledge.store.tables.notify import email_deliveries
 from pledge.store.tables.outbox import outbox
@@ -320,3 +321,87 @@ def test_rows_claimed_but_not_tried_when_the_relay_stops_wait_again_untouched(
             assert set(got_to.values()) == {1} and len(got_to) == CLAIM - 1
         finally:
             engine.close()
+
+
+class ClosingRelay:
+    """A relay that accepts each connection and hangs up at once (a dead relay behind a
+    listening port), counting the connections."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.times: list[float] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import time
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.times.append(time.monotonic())
+            conn.close()
+
+    def close(self) -> None:
+        import socket
+
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone does not)
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_a_relay_that_stopped_answering_is_asked_again_after_a_growing_pause_not_at_every_message(
+        cfg: Path, tmp_path: Path) -> None:
+    import time
+
+    relay = ClosingRelay()
+    engine = engine_on(cfg, f"sqlite:///{tmp_path / 'store.db'}", relay.port)
+    sink: DevMail | None = None
+    poll = 0.1
+    try:
+        notifier = Notifier(engine, rate_per_second=0)
+        engine.outbox.start_sender(every=poll)
+        notifier.send("p0@example.org", HELLO, "en", {"name": "P", "n": 0}, reference="pause:0")
+        deadline = time.monotonic() + 10
+        while not relay.times and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.times, "the sender never reached the relay"
+        began = time.monotonic()
+        for i in range(1, 41):  # 40 messages over about 2 s, each waking the sender
+            notifier.send(f"p{i}@example.org", HELLO, "en", {"name": "P", "n": i}, reference=f"pause:{i}")
+            time.sleep(0.05)
+        tries = [t for t in relay.times if t >= began]
+        # pauses of 0.1, 0.2, 0.4, 0.8 s... (up to 3 s): five or six tries in these 2 s, not one per message
+        assert 2 <= len(tries) <= 7, tries
+        gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
+        assert gaps[0] >= poll * 0.9 and all(b >= a * 1.5 for a, b in zip(gaps, gaps[1:], strict=False)), gaps
+        assert engine.outbox.counts()["queued"] == 41  # nothing lost while the relay was down
+
+        # the relay recovers on the same address: what waits untouched goes within the longest
+        # pause; each failed round counted a try on the message it tried (retried later)
+        relay.close()
+        sink = DevMail("127.0.0.1", relay.port).start()
+        deadline = time.monotonic() + poll * RELAY_PAUSE + 10
+
+        def settled() -> list[dict[str, object]]:
+            return [r for r in engine.outbox.rows() if r["status"] != "sent" and not r["attempts"]]
+
+        while settled() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rows = engine.outbox.rows()
+        sent = [r for r in rows if r["status"] == "sent"]
+        assert all(r["status"] == "queued" and r["attempts"] == 1 and r["last_error"] for r in rows
+                   if r["status"] != "sent"), rows
+        assert len(sink.messages()) == len(sent) >= 41 - len(relay.times) - 1
+    finally:
+        engine.outbox.stop_sender()
+        relay.close()
+        if sink is not None:
+            sink.stop()
+        engine.close()

@@ -70,6 +70,9 @@ BATCH = 50
 CLAIM = 5
 #: after a wake, the sender waits this long for more mail, to send it in the same round
 GATHER = 0.05
+#: a relay that stopped answering is asked again after a pause, doubled at each failed round
+#: from one poll up to this many polls; new mail does not wake the sender before then
+RELAY_PAUSE = 30
 STATES = ("queued", "sending", "sent", "failed")
 
 
@@ -522,7 +525,10 @@ class Outbox:
 
 
 class Sender:
-    """A thread that delivers due mail, woken by new mail and every ``every`` seconds."""
+    """A thread that delivers due mail, woken by new mail and every ``every`` seconds.
+
+    After a round the relay did not answer, it waits before asking again (one poll, doubled
+    at each such round up to :data:`RELAY_PAUSE` polls), whatever mail comes meanwhile."""
 
     def __init__(self, outbox: Outbox, every: float) -> None:
         self.outbox = outbox
@@ -532,16 +538,24 @@ class Sender:
         self.thread = threading.Thread(target=self._loop, name="pledge-mail", daemon=True)
 
     def _loop(self) -> None:
+        pause = 0.0
         while not self.stop.is_set():
             self.outbox._wake.clear()
+            down = False
             try:
-                got = self.outbox.deliver_due()
-                if got.stopped:
-                    log.warning("mail relay %s:%s is not answering; queued mail is retried later",
-                                self.outbox.settings.smtp_host, self.outbox.settings.smtp_port)
+                down = self.outbox.deliver_due().stopped
             except Exception:  # a bad round must not stop the sender
                 log.exception("mail sender: a round failed; it tries again")
             self.rounds += 1
+            if down:
+                # the relay is not asked again at every new message while it is down (each
+                # try is a connection and three writes): mail queued meanwhile waits (#19)
+                pause = min(max(pause * 2, self.every), self.every * RELAY_PAUSE)
+                log.warning("mail relay %s:%s is not answering; queued mail is retried in %.1f s",
+                            self.outbox.settings.smtp_host, self.outbox.settings.smtp_port, pause)
+                self.stop.wait(pause)
+                continue
+            pause = 0.0
             if self.outbox._wake.wait(self.every) and not self.stop.is_set():
                 self.stop.wait(GATHER)  # mail comes in bursts: what follows goes in the same round (#19)
 
