@@ -71,6 +71,7 @@ from pledge.connectors.base import (
 )
 from pledge.datamap.types import live_family
 from pledge.dataplane.identity import Wanted
+from pledge.direct import Direct
 
 STREAM_CHUNK = 1000
 #: Batches with at least this many values are read through a server-side cursor. Small
@@ -137,6 +138,7 @@ class SqlConnector(Connector):
         self._names: list[str] | None = None
         self._ci: dict[str, set[str]] = {}
         self._finds: dict[tuple[str, str, tuple[str, ...] | None, bool], Select[Any]] = {}
+        self._direct = Direct(self.engine.dialect)  # the plans of the statements in _finds
         self.row_keys = {}
         self.schema_state = None
 
@@ -336,11 +338,16 @@ class SqlConnector(Connector):
         return out
 
     # -- read ---------------------------------------------------------------------------------
-    def _stream(self, conn: Connection, stmt: Any, size: int, params: dict[str, Any] | None = None) -> Iterator[Row]:
+    def _stream(self, conn: Connection, stmt: Any, size: int, params: dict[str, Any] | None = None, *,
+                built_once: bool = False) -> Iterator[Row]:
         """A batch of ``size`` values or more streams through a server-side cursor; a small one
-        is read at once."""
+        is read at once, a statement ``built_once`` (kept by this connector) on the driver
+        directly where that is exact (:mod:`pledge.direct`, #19)."""
         if size >= STREAM_FROM:
             yield from streamed(conn, stmt, params, STREAM_CHUNK)
+            return
+        if built_once:
+            yield from self._direct.rows(conn, stmt, params)
             return
         for row in conn.execute(stmt, params):
             yield dict(row._mapping)
@@ -385,7 +392,7 @@ class SqlConnector(Connector):
         if live_family(key.type) == "integer":  # no integer column holds the rest (a driver refuses them)
             coerced = [v for v in coerced if not isinstance(v, int) or _INT64[0] <= v <= _INT64[1]]
         for chunk in batched(coerced, self.batch_size):
-            for row in self._stream(conn, stmt, len(chunk), {"wanted": list(chunk)}):
+            for row in self._stream(conn, stmt, len(chunk), {"wanted": list(chunk)}, built_once=True):
                 if row.get(match) not in wanted:
                     continue
                 if wanted_cols is not None and match not in wanted_cols:

@@ -1,0 +1,168 @@
+"""Prebuilt statements run on psycopg directly (pledge.direct, #19): the same rows as through
+SQLAlchemy (its type conversions in and out applied), the same events, SQLAlchemy's errors,
+and SQLAlchemy itself wherever the direct run would not be exact. Real PostgreSQL (and
+SQLite, where nothing is direct)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DataError
+
+from pledge.connectors.sql import SqlConnector
+from pledge.direct import Direct
+
+
+class Shouted(TypeDecorator[str]):
+    """Stored lower case, read upper case: both conversions happen in Python."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.lower()
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.upper()
+
+
+meta = MetaData()
+things = Table(
+    "things", meta,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40)),
+    Column("price", Numeric(10, 2)),
+    Column("ratio", Numeric(10, 4, asdecimal=False)),
+    Column("seen", DateTime(timezone=True)),
+    Column("naive", DateTime),
+    Column("doc", JSON),
+    Column("ok", Boolean),
+    Column("ref", Uuid),
+    Column("loud", Shouted),
+)
+ROWS = [
+    {"id": 1, "name": "ąę one", "price": Decimal("12.50"), "ratio": 0.25, "seen": dt.datetime(2026, 1, 2, 3, 4, 5,
+     tzinfo=dt.UTC), "naive": dt.datetime(2026, 1, 2), "doc": {"a": [1, 2]}, "ok": True,
+     "ref": uuid.UUID(int=7), "loud": "MiXed"},
+    {"id": 2, "name": None, "price": None, "ratio": None, "seen": None, "naive": None, "doc": None, "ok": None,
+     "ref": None, "loud": None},
+    {"id": 3, "name": "three", "price": Decimal("0.01"), "ratio": 1.5, "seen": dt.datetime(2026, 12, 7, tzinfo=dt.UTC),
+     "naive": dt.datetime(1999, 12, 31, 23, 59), "doc": ["x"], "ok": False, "ref": uuid.UUID(int=9), "loud": "b"},
+]
+BY_IDS = select(things).where(things.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+BY_LOUD = select(things.c.id, things.c.loud).where(things.c.loud == bindparam("loud"))
+
+
+def _engine(url: str) -> Any:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(things), ROWS)
+    return engine
+
+
+def test_a_direct_run_gives_what_sqlalchemy_gives_with_every_conversion_applied(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    try:
+        assert direct.plan(BY_IDS) is not None and direct.plan(BY_LOUD) is not None
+        with engine.connect() as conn:
+            through_sa = [dict(r._mapping) for r in conn.execute(BY_IDS, {"ids": [1, 2, 3, 4]})]
+            for _ in range(7):  # psycopg prepares a statement on its fifth run: the same rows after
+                assert list(direct.rows(conn, BY_IDS, {"ids": [1, 2, 3, 4]})) == through_sa
+            assert sorted(through_sa, key=lambda r: r["id"])[0]["loud"] == "MIXED"  # read upper case
+            # the bind processor ran: "MIXED" was stored, and is looked up, lower case
+            assert list(direct.rows(conn, BY_LOUD, {"loud": "MIXED"})) == [{"id": 1, "loud": "MIXED"}]
+            assert list(direct.rows(conn, BY_IDS, {"ids": []})) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_direct_run_is_seen_by_cursor_listeners_and_skips_sqlalchemys_execution(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    cursor_level: list[str] = []
+    statement_level: list[Any] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: cursor_level.append(sql))
+    event.listen(engine, "before_execute", lambda _c, stmt, *_: statement_level.append(stmt))
+    try:
+        with engine.connect() as conn:
+            assert [r["id"] for r in direct.rows(conn, BY_IDS, {"ids": [3]})] == [3]
+        assert statement_level == [] and len(cursor_level) == 1 and "= ANY" in cursor_level[0]
+    finally:
+        engine.dispose()
+
+
+def test_a_driver_error_comes_as_sqlalchemys_and_the_connection_goes_on(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    by_text = select(things.c.id).where(things.c.id == cast(bindparam("id", type_=String), Integer))
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(DataError):
+                list(direct.rows(conn, by_text, {"id": "not a number"}))
+            conn.rollback()
+            assert [r["id"] for r in direct.rows(conn, BY_IDS, {"ids": [1]})] == [1]
+    finally:
+        engine.dispose()
+
+
+def test_what_would_not_be_exact_goes_through_sqlalchemy(postgres_url: str, tmp_path: Path) -> None:
+    expanding = select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True)))
+    engine = _engine(postgres_url)
+    lite = _engine(f"sqlite:///{tmp_path / 'lite.db'}")
+    try:
+        direct = Direct(engine.dialect)
+        assert direct.plan(expanding) is None  # its SQL is rendered at every execution
+        with engine.connect() as conn:
+            assert sorted(r["id"] for r in direct.rows(conn, expanding, {"ids": [1, 3]})) == [1, 3]
+        on_sqlite = Direct(lite.dialect)
+        plain = select(things.c.id, things.c.loud).where(things.c.id == bindparam("id"))
+        assert on_sqlite.plan(plain) is None
+        with lite.connect() as conn:
+            assert list(on_sqlite.rows(conn, plain, {"id": 1})) == [{"id": 1, "loud": "MIXED"}]
+    finally:
+        engine.dispose()
+        lite.dispose()
+
+
+def test_the_connectors_find_runs_directly_on_postgresql(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    engine.dispose()
+    connector = SqlConnector(create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://")))
+    executed: list[Any] = []
+    event.listen(connector.engine, "before_execute", lambda _c, stmt, *_: executed.append(stmt))
+    try:
+        with connector.read() as conn:
+            found = list(connector.find(conn, "things", "id", [1, 3]))
+        assert sorted(r["id"] for r in found) == [1, 3]
+        assert sorted(found, key=lambda r: r["id"])[0]["price"] == Decimal("12.50")
+        assert not [s for s in executed if "things" in str(s)]  # not through Connection.execute
+    finally:
+        connector.engine.dispose()
