@@ -15,7 +15,9 @@ What it does, in order (everything it starts, it stops by PID at the end):
 4. configures Fides through its REST API with ``dataset.yml`` and points Pledge at the
    same file (Pledge reads Fides datasets);
 5. warms both up, then times N access and N erasure requests per tool and repeat, from
-   approval to completion, each on a different customer (the same customers for both);
+   approval to completion, each on a different customer (the same customers for both); a
+   Fides request its own worker drops is made again, at most twice, and only the attempt
+   that completes is timed (the report counts them);
 6. checks the results are equivalent: the same rows exported (personal fields per
    collection), and after the erasures the two copies are identical, table by table;
 7. prints seconds per request per tool and the ratio, writes ``results.json`` and

@@ -10,8 +10,8 @@ rows.
 
 A statement qualifies when it is compiled for PostgreSQL through psycopg, renders the same
 SQL at every execution (no expanding ``IN`` and no literal-execute parameter) and has no
-Python-side default to compute. Everything else goes through SQLAlchemy, unchanged. What a direct run keeps of SQLAlchemy's
-contract:
+Python-side default to compute. Everything else goes through SQLAlchemy, unchanged. What a
+direct run keeps of SQLAlchemy's contract:
 
 * the same SQL text and the same parameters (the types' bind processors applied), and the
   same values out (the result processors SQLAlchemy would pick for the columns' database
