@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,3 +68,48 @@ def database_url(kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyp
     else:
         with fresh_database(kind) as url:
             yield url
+
+
+class DeadRelay:
+    """A real TCP server on loopback standing in for a mail relay that is down: it accepts
+    every connection and never says a word (``hang``), or hangs up at once. It counts the
+    connections (``accepted``) and notes when each came (``times``, monotonic)."""
+
+    def __init__(self, *, hang: bool = True) -> None:
+        self.hang = hang
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        return len(self.times)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.times.append(time.monotonic())
+            if self.hang:
+                self.held.append(conn)  # and never a byte back
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()

@@ -18,7 +18,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ from pledge.devmail import DevMail, free_port
 from pledge.engine import Engine
 from pledge.settings import Settings, load_config
 from pledge.store.tables.outbox import outbox
+from tests.services import DeadRelay
 from tests.web_support import csrf_of, make_platform, people
 
 PLEDGE = str(Path(sys.executable).with_name("pledge"))
@@ -47,41 +47,6 @@ PACE_S = 0.02
 P99_LIMIT_S = 0.200
 MAIL_TIMEOUT_S = 2.0
 ATTEMPTS = 3
-
-
-class HungRelay:
-    """A real TCP server on loopback that accepts every connection and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.held: list[socket.socket] = []
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.held.append(conn)  # and never a byte back
-            self.accepted += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 @contextmanager
@@ -190,7 +155,7 @@ class Window:
                 + (f"; slow loads at {', '.join(slow[:12])}" if slow else ""))
 
 
-def measure(base: str, email: str, relay: HungRelay) -> Window:
+def measure(base: str, email: str, relay: DeadRelay) -> Window:
     """Visit at a steady pace while ``email`` submits a request and the app's sender sits in
     the hung relay for longer than a whole attempt."""
     # the person's client first: making one loads TLS settings, a burst of this process's CPU
@@ -214,7 +179,7 @@ def measure(base: str, email: str, relay: HungRelay) -> Window:
 def test_a_hung_relay_stalls_no_page_and_the_mail_goes_once_it_recovers(tmp_path: Path) -> None:
     cfg = make_platform(tmp_path / "omni-one", users=20)
     first, *emails = people(cfg, 1 + ATTEMPTS)
-    relay = HungRelay()
+    relay = DeadRelay()
     mail: dict[str, Any] = {"environment": "test", "mail_mode": "outbox", "smtp_host": "127.0.0.1",
                             "smtp_port": relay.port, "mail_timeout": MAIL_TIMEOUT_S, "mail_retry_after": 0.5,
                             "mail_poll": 0.2}

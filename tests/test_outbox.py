@@ -5,7 +5,6 @@ and a real SMTP sink."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -27,6 +26,7 @@ from pledge.store import Store, alembic_config
 from pledge.store.tables.notify import email_deliveries
 from pledge.store.tables.outbox import outbox
 from tests.requests_support import START, Clock, deployment, make_engine, smtp_sink, some_users
+from tests.services import DeadRelay
 
 HELLO = EmailTemplate("test.hello", "Hello {name}", "Hello {name},\nthis is message {n}.\n")
 runner = CliRunner()
@@ -323,44 +323,11 @@ def test_rows_claimed_but_not_tried_when_the_relay_stops_wait_again_untouched(
             engine.close()
 
 
-class ClosingRelay:
-    """A relay that accepts each connection and hangs up at once (a dead relay behind a
-    listening port), counting the connections."""
-
-    def __init__(self) -> None:
-        import socket
-
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.times: list[float] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        import time
-
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.times.append(time.monotonic())
-            conn.close()
-
-    def close(self) -> None:
-        import socket
-
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone does not)
-        self.sock.close()
-        self.thread.join(5)
-
-
 def test_a_relay_that_stopped_answering_is_asked_again_after_a_growing_pause_not_at_every_message(
         cfg: Path, tmp_path: Path) -> None:
     import time
 
-    relay = ClosingRelay()
+    relay = DeadRelay(hang=False)  # hangs up at once
     engine = engine_on(cfg, f"sqlite:///{tmp_path / 'store.db'}", relay.port)
     sink: DevMail | None = None
     poll = 0.1
