@@ -9,6 +9,7 @@ ends where an uninterrupted run does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,8 @@ def test_a_failed_erasure_completion_is_resumed_to_the_same_end(engine: Engine, 
 
 
 def test_an_approved_request_run_here_reads_its_row_once(engine: Engine, cfg: Path) -> None:
-    """#19: the approval reads the row (locked) and hands the row it wrote to the run; the run
-    and its completion read it no more (the completion's UPDATE is guarded instead)."""
+    """#19: the approval reads the row and hands the row it writes to the run; the run and its
+    completion read it no more (the moves' UPDATEs are guarded by the state read instead)."""
     user = some_users(cfg, 1)[0]
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
@@ -156,16 +157,19 @@ def _approved_watching_the_store(eng: Engine, cfg: Path, kind: str, user: int) -
 
 def test_on_postgresql_a_move_locks_the_audit_head_in_its_own_update(cfg: Path, sink: DevMail,
                                                                       postgres_url: str) -> None:
-    """#19: approval and completion each lock the request, then the audit head, in one round
-    trip (the move's UPDATE returns the head); no separate read of the head, and the chain
-    verifies."""
+    """#19: a move locks the request, then the audit head, in one round trip (the move's UPDATE
+    returns the head); no separate read of the head. An access request's approval and
+    completion are one transaction: the approval's move takes the head, the completion's finds
+    it held. The chain verifies."""
     eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
     try:
         done, statements = _approved_watching_the_store(eng, cfg, "access", 0)
         assert done.state == "completed"
         assert not [s for s in statements if s.startswith("SELECT audit_head")], statements
         moves = [s for s in statements if s.startswith("UPDATE requests SET state")]
-        assert len(moves) == 2 and all("FROM audit_head" in s and "FOR UPDATE" in s for s in moves), moves
+        assert len(moves) == 2, moves
+        assert "FROM audit_head" in moves[0] and "FOR UPDATE" in moves[0], moves
+        assert "audit_head" not in moves[1], moves
         assert [e["action"] for e in eng.audit.entries(limit=3)] == ["request.completed", "rights.access",
                                                                        "request.executing"]
         assert eng.audit.verify() == []
@@ -282,11 +286,18 @@ def test_a_request_sent_to_the_workers_is_answered_as_sent(engine: Engine, cfg: 
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(engine.jobs, "submit", lambda name, payload, **kw: sent.append(payload))
+
+    class Workers:  # a runner that sends its tasks away (as CeleryJobs does)
+        distributed = True
+
+        def submit(self, name: str, payload: dict[str, Any], **kw: Any) -> None:
+            sent.append(payload)
+
+    monkeypatch.setattr(engine, "_jobs", Workers())
     seen = _request_statements(engine)
     view = svc.approve(rid, actor="officer:2")
     reads = [s for s in seen if s.startswith("SELECT REQUESTS.ID,")]
-    assert len(reads) == 1, seen  # the approval's locked read, and no read back
+    assert len(reads) == 1, seen  # the approval's read, and no read back
     assert [p["request_id"] for p in sent] == [rid]
     assert view.state == "executing" and view.as_dict() == svc.get(rid).as_dict()
 
@@ -343,3 +354,101 @@ def test_on_postgresql_an_erasure_intent_brings_the_head_and_its_end_is_one_stat
         assert eng.audit.verify() == []
     finally:
         eng.close()
+
+
+def test_an_access_request_approved_here_is_approved_and_completed_in_one_transaction(engine: Engine,
+                                                                                     cfg: Path) -> None:
+    """#19: an access run writes nothing until it completes, so its approval is written in the
+    transaction that completes it: one commit in the store, the approval's entry, the access
+    entry and the completion's chained in that order, and the row as a read finds it."""
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    store: list[str] = []
+    here = threading.get_ident()  # not the mail sender's statements
+    event.listen(engine.store.engine, "commit",
+                 lambda *_: store.append("COMMIT") if threading.get_ident() == here else None)
+    event.listen(engine.store.engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: store.append(
+        " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
+    done = svc.approve(rid, actor="officer:2")
+    assert done.state == "completed"
+    first = store.index("UPDATE REQUESTS SET")
+    end = store.index("COMMIT", first)
+    # both moves, the export row and the entries in one transaction; no write to the request after it
+    assert store[first:end].count("UPDATE REQUESTS SET") == 2, store
+    assert {"INSERT INTO REQUEST_EXPORTS", "INSERT INTO AUDIT_LOG"} <= set(store[first:end]), store
+    assert "UPDATE REQUESTS SET" not in store[end:] and "INSERT INTO AUDIT_LOG" not in store[end:], store
+    entries = engine.audit.entries(limit=3)
+    assert [e["action"] for e in entries] == ["request.completed", "rights.access", "request.executing"]
+    assert entries[2]["actor"] == "officer:2" and entries[2]["details"] == {"from": "verified",
+                                                                            "approved": True}
+    assert entries[0]["details"]["from"] == "executing"
+    assert done.as_dict() == svc.get(rid).as_dict()
+    assert engine.audit.verify() == []
+
+
+def test_an_access_run_that_fails_leaves_its_approval_written_and_the_request_failed(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approval not written yet is never lost: a run that fails writes it, then the failure."""
+    import pledge.rights.request_run as request_run
+
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("the platform went away")
+
+    monkeypatch.setattr(request_run, "_access_export", broken)
+    done = svc.approve(rid, actor="officer:2")
+    assert done.state == "failed" and svc.get(rid).state == "failed"
+    entries = engine.audit.entries(limit=2)
+    assert [e["action"] for e in entries] == ["request.failed", "request.executing"]
+    assert entries[1]["actor"] == "officer:2" and entries[1]["details"]["approved"] is True
+    monkeypatch.undo()
+    assert svc.run(rid, actor="officer:1").state == "completed"  # and it can be run again
+    assert engine.audit.verify() == []
+
+
+def test_an_access_request_denied_while_its_run_ran_is_neither_approved_nor_completed(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another officer denies the request while its approval's run reads the platform: the
+    approval's guarded move finds it denied, so nothing of the run is written (no export row,
+    no access or completion entry) and the approval fails (409); it stays denied."""
+    import pledge.rights.request_run as request_run
+    from pledge.rights.requests import RequestStateError
+    from pledge.store.tables.requests import request_exports
+
+    user = some_users(cfg, 1)[0]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    real = request_run._access_export
+
+    def denied_meanwhile(*args: Any, **kw: Any) -> Any:
+        svc.deny(rid, "manifestly_unfounded", actor="officer:3", notify=False)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(request_run, "_access_export", denied_meanwhile)
+    with pytest.raises(RequestStateError):
+        svc.approve(rid, actor="officer:2")
+    assert svc.get(rid).state == "denied"
+    actions = [e["action"] for e in engine.audit.entries(limit=2)]
+    assert actions[0] == "request.denied" and "rights.access" not in actions, actions
+    with engine.store.connect() as conn:
+        assert conn.execute(select(request_exports.c.id).where(
+            request_exports.c.request_id == svc.get(rid).row_id)).all() == []
+    assert engine.audit.verify() == []
+
+
+def test_an_approval_handed_to_a_runner_that_does_not_run_it_here_is_not_answered_as_done(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process runner must hand the task its approval; one that does not (it sends the
+    task away, or runs it from the store) gets an error, and the request is left as it was."""
+    user = some_users(cfg, 6)[5]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    before = svc.get(rid)
+    monkeypatch.setattr(engine.jobs, "submit", lambda name, payload, **kw: None)
+    with pytest.raises(RuntimeError, match="did not carry out the approval"):
+        svc.approve(rid, actor="officer:2")
+    assert svc.get(rid).as_dict() == before.as_dict()

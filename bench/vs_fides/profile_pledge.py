@@ -64,8 +64,9 @@ class Counter:
     a read left a transaction open; free after a commit).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trace: bool = False) -> None:
         self.on = False
+        self.trace = trace  # note each round trip's Pledge caller (a stack walk: costly, off unless --sql)
         self.counts = {"statements": 0, "compiled": 0, "checkouts": 0, "pings": 0, "commits": 0, "resets": 0}
         self.log: list[str] = []  # the last request's round trips, with the Pledge line that caused each
         event.listen(SAEngine, "before_cursor_execute", self._hit("statements"))
@@ -93,6 +94,8 @@ class Counter:
         def hit(*args: object) -> None:
             if self.on:
                 self.counts[name] += 1
+                if not self.trace:
+                    return
                 what = " ".join(str(args[2]).split())[:90] if name == "statements" else name
                 self.log.append(f"{what:92} {_caller()}")
         return hit
@@ -169,7 +172,7 @@ def main() -> int:
         cpu_api = (time.process_time() - cpu_api) / max(1, half)
         # the API handler runs in another thread, out of cProfile's sight: profile what it calls
         prof = cProfile.Profile()
-        counter = Counter() if not args.plain else None
+        counter = Counter(trace=args.sql) if not args.plain else None
         cpu0 = time.process_time()
         for rid in ids[half:]:
             assert counter is not None

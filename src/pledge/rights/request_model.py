@@ -146,3 +146,15 @@ class Written(SimpleNamespace):
     def __init__(self, mapping: Mapping[str, Any]) -> None:
         super().__init__(**mapping)
         self._mapping = dict(mapping)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An approval not written yet (#19): the row as read (``before``), and as the approval's
+    move to ``executing`` will write it (``after``). For a run that writes nothing until it
+    completes, here and now, the completing transaction writes both moves; a run that fails
+    writes the approval before its failure. Either way the approval is never lost."""
+
+    before: Any  # a fetched row, or a Written
+    after: Written
+    actor: str

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from pledge.reports.certificate import issue as issue_certificate
 from pledge.rights.export import dumps, write_zip
+from pledge.rights.request_model import Approval
 from pledge.tasks import LOCAL
 
 if TYPE_CHECKING:
@@ -245,11 +246,14 @@ def request_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     that finished returns its kept report (``run_token``) instead of erasing again.
     """
     svc = engine.requests
-    # in-process the submitter hands over the row it just committed (LOCAL, never sent)
-    row, data = svc.load_row(str(payload["request_id"]), known=payload.get(LOCAL))
+    # in-process the submitter hands over the row it just committed, or the approval this run
+    # writes when it completes (LOCAL, never sent)
+    local = payload.get(LOCAL)
+    approval = local if isinstance(local, Approval) else None
+    row, data = svc.load_row(str(payload["request_id"]), known=approval.after if approval else local)
     if row.state != "executing":
         return {"request_id": row.public_id, "state": row.state, "ran": False}
     view = svc.carry_out(row.public_id, actor=str(payload.get("actor") or "system"),
-                         run_token=payload.get("run") or None, loaded=(row, data))
+                         run_token=payload.get("run") or None, loaded=(row, data), approval=approval)
     # the final view goes back to a submitter in this process (never stored or sent)
     return {"request_id": view.id, "state": view.state, "ran": True, LOCAL: view}

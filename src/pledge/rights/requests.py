@@ -60,6 +60,7 @@ from pledge.rights.request_model import (
     KINDS,
     STATES,
     TRANSITIONS,
+    Approval,
     RequestError,
     RequestNotFound,
     RequestStateError,
@@ -69,6 +70,7 @@ from pledge.rights.request_model import (
 from pledge.rights.vault import Vault
 from pledge.store.bound import set_columns, set_params
 from pledge.store.tables.requests import requests as requests_table
+from pledge.tasks import InlineJobs
 
 if TYPE_CHECKING:
     from pledge.context import Context
@@ -85,6 +87,10 @@ __all__ = [
     "RequestError", "RequestNotFound", "RequestService", "RequestStateError", "RequestView", "Written",
 ]
 
+
+#: kinds whose run writes nothing before the transaction that completes it: approved and
+#: carried out here and now (no broker), the approval's move is written in that transaction (#19)
+APPROVED_AT_COMPLETION = ("access", "ccpa_know")
 
 #: a new request's INSERT, returning the row as stored (built once: #19)
 _INSERT_RETURNING = insert(requests_table).returning(*requests_table.c)
@@ -403,15 +409,33 @@ class RequestService:
 
     # -- decisions --------------------------------------------------------------------------
     def approve(self, public_id: str, *, actor: str, run: bool = True) -> RequestView:
-        """Approve a verified request and (by default) carry it out now."""
+        """Approve a verified request and (by default) carry it out now.
+
+        The row is read without a lock: the approval's move is guarded by the state read
+        here, so a request someone else moved meanwhile is not approved (409). An access
+        request carried out here and now (:class:`InlineJobs`: no broker, no claim rows, the
+        task gets what it is handed) writes nothing until it completes, so
+        its approval is written in the transaction that completes it, or before the failure
+        of a run that fails (:class:`Approval`; #19: one transaction fewer)."""
+        with self.engine.store.read() as conn:
+            row = self._row(conn, public_id)
+        if row.state not in ("verified", "awaiting_approval"):
+            raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
+                                    "or one awaiting approval can be approved")
+        details = {"approved": True}
+        if run and row.kind in APPROVED_AT_COMPLETION and isinstance(self.engine.jobs, InlineJobs):
+            after = Written({**row._mapping, "state": "executing", "updated_at": self.engine.now(),
+                             "result": {**dict(row.result or {}), "run": secrets.token_hex(8)}})
+            return self._submit(self._view(after), actor, Approval(row, after, actor))
         with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-            row = self._row(conn, public_id, lock=True)
-            if row.state not in ("verified", "awaiting_approval"):
-                raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
-                                        "or one awaiting approval can be approved")
-            written = self._moved(conn, row, "executing", actor=actor, details={"approved": True})
+            written = self._moved(conn, row, "executing", actor=actor, details=details)
         view = self._view(written)
         return self._submit(view, actor, written) if run else view
+
+    def _approval(self, conn: Connection, approval: Approval) -> Written:
+        """Write an :class:`Approval`: the move to ``executing`` with its audit entry."""
+        return self._moved(conn, approval.before, "executing", actor=approval.actor, details={"approved": True},
+                           result=approval.after.result)
 
     def run(self, public_id: str, *, actor: str = "system") -> RequestView:
         """Carry out a verified request that needs no approval, or resume / re-run one.
@@ -436,15 +460,20 @@ class RequestService:
         """
         return self._submit(self.get(public_id), actor)
 
-    def _submit(self, view: RequestView, actor: str, written: Written | None = None) -> RequestView:
+    def _submit(self, view: RequestView, actor: str, written: Written | Approval | None = None) -> RequestView:
         """``written``: the row as this process just committed it, for a task run here and
-        now to start from instead of reading it back (#19); a runner that sends the task
-        elsewhere leaves it."""
+        now to start from instead of reading it back (#19), or the :class:`Approval` that run
+        writes; a runner that sends the task elsewhere leaves it."""
         from pledge.tasks import LOCAL
 
         run = str(view.result.get("run", "")) if view.state == "executing" else ""
         ran = self.engine.jobs.submit("requests.execute", {"request_id": view.id, "actor": actor, "run": run},
                                       batch=f"request-{view.id}", local=written)
+        if isinstance(written, Approval) and not (ran or {}).get("ran"):
+            # the runner did not run it here with its approval (a runner that breaks the contract
+            # of InlineJobs): nothing was written, so say so rather than answer as if approved
+            raise RuntimeError(f"request {view.id}: the job runner did not carry out the approval it was "
+                               "handed; the request is unchanged")
         if ran is None:  # sent to the workers: it stands as sent, executing (#19: not read back)
             return view
         # carried out here and now (no broker): the task returns the view carry_out just wrote;
@@ -453,10 +482,14 @@ class RequestService:
         return done if isinstance(done, RequestView) and done.id == view.id else self.get(view.id)
 
     def carry_out(self, public_id: str, *, actor: str, run_token: str | None = None,
-                  loaded: tuple[Row[Any] | Written, dict[str, Any]] | None = None) -> RequestView:
+                  loaded: tuple[Row[Any] | Written, dict[str, Any]] | None = None,
+                  approval: Approval | None = None) -> RequestView:
         """Carry out an ``executing`` request here and now (the task's body).
 
         ``loaded`` is what :meth:`load_row` just gave for it, to spare reading the row again.
+        ``approval``: its approval, not written yet; ``loaded`` is then the row as that
+        approval writes it, and the transaction that completes the run (or records its
+        failure) writes the approval first.
         What the run leaves to record (its export row, its audit entry) is written in one
         transaction with the move to ``completed`` and that move's audit entry. That move
         is guarded by the state the run started from (``executing``): a request another
@@ -471,7 +504,7 @@ class RequestService:
             state, result = execute(self.engine, self, view, payload["identities"], payload["params"], actor=actor,
                                     run_token=run_token, finish=finish)
         except Exception as exc:  # noqa: BLE001 - any failure ends visibly in "failed", never stuck
-            return self._failed(public_id, exc, actor=actor)
+            return self._failed(public_id, exc, actor=actor, approval=approval)
         email = payload["identities"]["email"]
         # the requester's email is composed now and queued with the completion (#19): one
         # transaction, and the mail goes out after its commit (never for a completion that rolled back)
@@ -487,6 +520,8 @@ class RequestService:
             # the request's row is written (and so locked) first, the order every move locks
             # in (request, then audit head); the run's entries come before the move's (#19:
             # no locking read of the row first)
+            if approval is not None:
+                started = self._approval(conn, approval)
             written = self._write_move(conn, started, state, result=result)
             for step in finish:
                 step(conn)
@@ -501,9 +536,18 @@ class RequestService:
         self.notices.recipients(view, payload["identities"])
         return view
 
-    def _failed(self, public_id: str, exc: Exception, *, actor: str) -> RequestView:
-        """Move an ``executing`` request to ``failed`` with the reason (audited); it can be run again."""
+    def _failed(self, public_id: str, exc: Exception, *, actor: str, approval: Approval | None = None) \
+            -> RequestView:
+        """Move an ``executing`` request to ``failed`` with the reason (audited); it can be run
+        again. An ``approval`` not written yet is written first (a request someone else moved
+        meanwhile is left as they left it)."""
         failure = {"error": type(exc).__name__, "message": str(exc)[:500], "at": self.engine.now().isoformat()}
+        if approval is not None:
+            try:
+                with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
+                    self._approval(conn, approval)
+            except RequestStateError:
+                return self.get(public_id)
         with self.engine.store.begin() as conn:
             row = self._row(conn, public_id, lock=True)
             if row.state != "executing":  # another run moved it on meanwhile
