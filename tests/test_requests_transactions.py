@@ -452,3 +452,34 @@ def test_an_approval_handed_to_a_runner_that_does_not_run_it_here_is_not_answere
     with pytest.raises(RuntimeError, match="did not carry out the approval"):
         svc.approve(rid, actor="officer:2")
     assert svc.get(rid).as_dict() == before.as_dict()
+
+
+def test_the_link_in_an_approval_answer_is_signed_without_reading_the_export_it_just_wrote(
+        engine: Engine, cfg: Path) -> None:
+    """#19: the answer to ``POST …/approve`` carries a download link for the export the run
+    just wrote; its count (0) is known, so it is not read back. The link opens the package
+    once, like any other; a link made later reads the count."""
+    from fastapi.testclient import TestClient
+
+    from pledge.web.app import create_app
+
+    user = some_users(cfg, 7)[6]
+    rid = engine.requests.open_on_initiative("access", {"email": user["email"]}, ground="legal_order",
+                                             actor="officer:1").id
+    key = engine.admins.create_api_key("console", ["requests:approve", "requests:read", "exports:read"],
+                                       actor="officer:2")
+    client = TestClient(create_app(engine), headers={"Authorization": f"Bearer {key}"})
+    seen: list[str] = []
+    event.listen(engine.store.engine, "before_cursor_execute",
+                 lambda _c, _cur, stmt, *_: seen.append(" ".join(stmt.split()).upper()))
+    answer = client.post(f"/v1/requests/{rid}/approve")
+    assert answer.status_code == 200 and answer.json()["state"] == "completed"
+    assert not [s for s in seen if "REQUEST_EXPORTS.DOWNLOADS" in s], seen
+    link = answer.json()["download_url"]
+    assert client.get(link).status_code == 200
+    assert client.get(link).status_code == 410  # used
+    seen.clear()
+    later = client.get(f"/v1/requests/{rid}").json()["download_url"]
+    assert [s for s in seen if "REQUEST_EXPORTS.DOWNLOADS" in s]  # the count read: 1 now
+    assert later != link and client.get(later).status_code == 200
+    assert engine.requests.get(rid).export_downloads is None

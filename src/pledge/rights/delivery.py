@@ -86,14 +86,16 @@ class Delivery:
 
         return token, record
 
-    def sign(self, public_id: str, token: str) -> str:
-        """A single-use link signature: it names the download count the export has now."""
-        with self.engine.store.read() as conn:  # one statement, outside a transaction (#19)
-            count = conn.execute(_DOWNLOADS, {"token": token}).scalar()
-        return self._signer.sign(f"{public_id}.{token}.{int(count or 0)}".encode()).decode()
+    def sign(self, public_id: str, token: str, downloads: int | None = None) -> str:
+        """A single-use link signature: it names the download count the export has now, read
+        unless the caller knows it (``downloads``: 0 for an export it just wrote, #19)."""
+        if downloads is None:
+            with self.engine.store.read() as conn:  # one statement, outside a transaction (#19)
+                downloads = int(conn.execute(_DOWNLOADS, {"token": token}).scalar() or 0)
+        return self._signer.sign(f"{public_id}.{token}.{downloads}".encode()).decode()
 
-    def link(self, public_id: str, token: str) -> str:
-        return f"/v1/requests/{public_id}/download?sig={self.sign(public_id, token)}"
+    def link(self, public_id: str, token: str, downloads: int | None = None) -> str:
+        return f"/v1/requests/{public_id}/download?sig={self.sign(public_id, token, downloads)}"
 
     def latest(self, public_id: str) -> str | None:
         """The newest unpurged export token of a request."""

@@ -120,6 +120,9 @@ class RequestView:
     created_by: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     row_id: int = 0
+    #: the download count of the export named in ``result`` when this process knows it without
+    #: reading it: 0 for an export the run that returned this view just wrote (#19); not shown
+    export_downloads: int | None = field(default=None, compare=False)
 
     @property
     def final(self) -> bool:
@@ -130,7 +133,7 @@ class RequestView:
         return self.extended_due_on or self.due_on
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "row_id"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("row_id", "export_downloads")}
         for k, v in out.items():
             if isinstance(v, date | datetime):
                 out[k] = v.isoformat()

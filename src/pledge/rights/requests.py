@@ -526,7 +526,8 @@ class RequestService:
             for step in finish:
                 step(conn)
             self._audit_move(conn, started, state, actor=actor, details={"summary": result.get("summary", {})})
-            view = self._view(written)
+            # an export in the result is the one this run wrote: nobody has had a link to it yet
+            view = replace(self._view(written), export_downloads=0 if result.get("export") else None)
             if mail is not None:
                 queued = self.notices.notifier.queue(conn, mail)
         if mail is None:

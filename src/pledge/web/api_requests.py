@@ -128,7 +128,7 @@ def _out(engine: Context, view: RequestView, *, with_download: bool, anonymous: 
     out = RequestOut(**fields)
     token = view.result.get("export")
     if with_download and token and view.state in ("completed", "partially_completed"):
-        out.download_url = engine.requests.delivery.link(view.id, str(token))
+        out.download_url = engine.requests.delivery.link(view.id, str(token), view.export_downloads)
     return out
 
 
