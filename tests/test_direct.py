@@ -166,3 +166,50 @@ def test_the_connectors_find_runs_directly_on_postgresql(postgres_url: str) -> N
         assert not [s for s in executed if "things" in str(s)]  # not through Connection.execute
     finally:
         connector.engine.dispose()
+
+
+notes = Table(
+    "notes", meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("body", String(40)),
+    Column("loud", Shouted),
+    Column("kind", String(10), server_default="plain"),
+)
+
+
+def test_a_direct_write_stores_and_returns_what_sqlalchemy_does(postgres_url: str) -> None:
+    """:meth:`Direct.execute`: an INSERT of every column type stores what SQLAlchemy's stores;
+    one without ``values()`` sets only the columns given (the database fills the others);
+    RETURNING rows read by attribute, position and ``_mapping``; an UPDATE's row count."""
+    from sqlalchemy import update
+
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    add = insert(things)
+    add_note = insert(notes).returning(notes.c.id, notes.c.loud, notes.c.kind)
+    rename = update(things).where(things.c.id == bindparam("i")).values(name=bindparam("n"))
+    try:
+        assert direct.plan(add, tuple(ROWS[0])) is not None and direct.plan(rename, ("i", "n")) is not None
+        assert direct.plan(add_note, ("body", "loud")) is not None  # all three run direct
+        with engine.begin() as conn:
+            for row in ROWS:
+                direct.execute(conn, add, {**row, "id": row["id"] + 100})
+            through_sa = [dict(r._mapping) for r in conn.execute(select(things).where(things.c.id < 100)
+                                                                 .order_by(things.c.id))]
+            direct_rows = [{**dict(r._mapping), "id": r.id - 100} for r in conn.execute(
+                select(things).where(things.c.id > 100).order_by(things.c.id))]
+            assert direct_rows == through_sa
+            assert conn.execute(select(things.c.loud).where(things.c.id == 101)).scalar() == "MIXED"
+            first = direct.execute(conn, add_note, {"body": "a", "loud": "Hey"}).first()
+            assert first is not None and first.loud == "HEY" and first.kind == "plain" and first.id >= 1
+            assert first._mapping == {"id": first.id, "loud": "HEY", "kind": "plain"} and first[1] == "HEY"
+            again = direct.execute(conn, add_note, {"body": "b", "loud": "x"})
+            assert again.scalar() == first.id + 1 and len(again.all()) == 1
+            assert direct.execute(conn, rename, {"i": 101, "n": "renamed"}).rowcount == 1
+            assert direct.execute(conn, rename, {"i": 999, "n": "nobody"}).rowcount == 0
+            assert direct.execute(conn, rename, {"i": 999, "n": "nobody"}).first() is None
+            assert conn.execute(select(things.c.name).where(things.c.id == 101)).scalar() == "renamed"
+            with pytest.raises(AttributeError):
+                _ = first.nothing
+    finally:
+        engine.dispose()

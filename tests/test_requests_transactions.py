@@ -483,3 +483,43 @@ def test_the_link_in_an_approval_answer_is_signed_without_reading_the_export_it_
     assert [s for s in seen if "REQUEST_EXPORTS.DOWNLOADS" in s]  # the count read: 1 now
     assert later != link and client.get(later).status_code == 200
     assert engine.requests.get(rid).export_downloads is None
+
+
+def test_on_postgresql_the_completions_statements_run_on_the_driver_directly(cfg: Path, sink: DevMail,
+                                                                            postgres_url: str) -> None:
+    """#19: the request's read and moves, the export row, the mail's row and the audit entries
+    are prebuilt statements: on PostgreSQL they run through psycopg directly (Store.run), not
+    Connection.execute; the cursor's listeners still see each, and what is stored is right."""
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    try:
+        person = some_users(cfg, 3)[2]
+        rid = eng.requests.open_on_initiative("access", {"email": person["email"]}, ground="legal_order",
+                                              actor="officer:1").id
+        here = threading.get_ident()
+        through_sa: list[str] = []
+        cursor_level: list[str] = []
+        event.listen(eng.store.engine, "before_execute", lambda _c, stmt, *_: through_sa.append(
+            " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
+        event.listen(eng.store.engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: cursor_level.append(
+            " ".join(stmt.split()[:3]).upper()) if threading.get_ident() == here else None)
+        done = eng.requests.approve(rid, actor="officer:2")
+        assert done.state == "completed"
+        direct = ["SELECT REQUESTS.ID, REQUESTS.PUBLIC_ID,", "UPDATE REQUESTS SET", "INSERT INTO REQUEST_EXPORTS",
+                  "INSERT INTO OUTBOX", "WITH E0 AS"]
+        for stmt in direct:
+            assert stmt in cursor_level, (stmt, cursor_level)
+            assert stmt not in through_sa, (stmt, through_sa)
+        assert done.as_dict() == eng.requests.get(rid).as_dict()
+        with eng.store.connect() as conn:
+            from pledge.store.tables.outbox import outbox
+            from pledge.store.tables.requests import request_exports
+
+            export = conn.execute(select(request_exports).where(request_exports.c.request_id == done.row_id)).one()
+            assert export.token == done.result["export"] and export.downloads == 0 and export.size > 0
+            assert conn.execute(select(outbox.c.reference).where(
+                outbox.c.reference == f"request:{rid}:completed")).scalar()
+        assert [e["action"] for e in eng.audit.entries(limit=3)] == ["request.completed", "rights.access",
+                                                                       "request.executing"]
+        assert eng.audit.verify() == []
+    finally:
+        eng.close()

@@ -290,7 +290,8 @@ class AuditLog:
             # the entries and the head's move in one statement, one round trip (#19): PostgreSQL
             # runs a data-modifying WITH to completion whether or not the UPDATE reads it
             params = {f"e{i}_{name}": row[name] for i, row in enumerate(rows) for name in ENTRY_COLUMNS}
-            conn.execute(_entries_and_head(len(rows)), {**params, "head_id": last["id"], "head_hash": last["hash"]})
+            self.store.run(conn, _entries_and_head(len(rows)),
+                           {**params, "head_id": last["id"], "head_hash": last["hash"]})
             return
         # one statement for the entries (executemany / insertmanyvalues), each statement built once
         conn.execute(_INSERT_ENTRY, rows if len(rows) > 1 else rows[0])

@@ -20,19 +20,28 @@ direct run keeps of SQLAlchemy's contract:
   tests that count statements, a profiler), with ``context`` None;
 * a driver error raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), the
   connection invalidated on a disconnect, through the connection's own handler.
+
+Two ways in: :meth:`Direct.rows` gives dicts (the connector's lookups), :meth:`Direct.execute`
+a result with what the store's callers use of SQLAlchemy's (``first``, ``scalar``, ``all``,
+``rowcount``; rows by attribute, by position and ``_mapping``). A statement is compiled, as
+SQLAlchemy compiles it, for the names of the parameters it is run with (an ``INSERT`` without
+``values()`` sets exactly the columns given), so a plan is kept per statement and names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ["Direct"]
+__all__ = ["Direct", "Result"]
+
+#: plans kept at most (prebuilt statements are a few dozen; past this, start again)
+MAX_PLANS = 512
 
 
 @dataclass
@@ -56,11 +65,12 @@ class _Plan:
         return self.outs
 
 
-def _plan(stmt: ClauseElement, dialect: Dialect) -> _Plan | None:
-    """The plan of ``stmt`` on ``dialect``, or None when it must go through SQLAlchemy."""
+def _plan(stmt: ClauseElement, dialect: Dialect, names: tuple[str, ...] = ()) -> _Plan | None:
+    """The plan of ``stmt`` on ``dialect`` for parameters named ``names``, or None when it
+    must go through SQLAlchemy."""
     if dialect.name != "postgresql" or dialect.driver != "psycopg":
         return None
-    compiled = stmt.compile(dialect=dialect)
+    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
     if not isinstance(compiled, SQLCompiler) or compiled.positional:
         return None
     if compiled.literal_execute_params or compiled.post_compile_params:
@@ -77,6 +87,43 @@ def _plan(stmt: ClauseElement, dialect: Dialect) -> _Plan | None:
                  tuple(c.keyname for c in columns))
 
 
+class _Row(tuple[Any, ...]):
+    """A result row: by position, by attribute and as ``_mapping``, like SQLAlchemy's."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[type(self)._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(type(self)._index, self, strict=True))
+
+
+class Result:
+    """A direct run's rows (all read at once) and the driver's row count."""
+
+    def __init__(self, rows: list[_Row], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[_Row]:
+        return iter(self._rows)
+
+    def first(self) -> _Row | None:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def all(self) -> list[_Row]:
+        return list(self._rows)
+
+
 class Direct:
     """The plans of one engine's prebuilt statements, made on first use.
 
@@ -85,14 +132,36 @@ class Direct:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self._plans: dict[int, tuple[ClauseElement, _Plan | None]] = {}
+        self._plans: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _Plan | None]] = {}
+        self._rows: dict[tuple[str, ...], type[_Row]] = {}
 
-    def plan(self, stmt: ClauseElement) -> _Plan | None:
-        known = self._plans.get(id(stmt))
+    def plan(self, stmt: ClauseElement, names: tuple[str, ...] = ()) -> _Plan | None:
+        known = self._plans.get((id(stmt), names))
         if known is None or known[0] is not stmt:
-            known = (stmt, _plan(stmt, self.dialect))
-            self._plans[id(stmt)] = known
+            if len(self._plans) >= MAX_PLANS:  # statements built per call, against the advice above
+                self._plans.clear()
+            known = (stmt, _plan(stmt, self.dialect, names))
+            self._plans[(id(stmt), names)] = known
         return known[1]
+
+    def execute(self, conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """``conn.execute(stmt, params)``, direct where that is exact: a :class:`Result`, or
+        SQLAlchemy's own result where it is not (the same methods either way)."""
+        plan = self.plan(stmt, tuple(params or ()))
+        if plan is None:
+            return conn.execute(stmt, params)
+        values, description, rowcount = self._run(conn, plan, params)
+        if not values:
+            return Result([], rowcount)
+        row = self._rows.get(plan.keys)
+        if row is None:
+            row = self._rows[plan.keys] = type("Row", (_Row,), {"__slots__": (), "_index": {
+                k: i for i, k in enumerate(plan.keys)}})
+        outs = plan.convert(self.dialect, description)
+        if any(outs):
+            return Result([row(out(v) if out is not None else v for out, v in zip(outs, line, strict=True))
+                           for line in values], rowcount)
+        return Result([row(line) for line in values], rowcount)
 
     def rows(self, conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """The result rows of ``stmt`` as dicts keyed like ``row._mapping``, all read at once."""
@@ -102,7 +171,7 @@ class Direct:
                 yield dict(row._mapping)
             return
         keys = plan.keys
-        rows, description = self._run(conn, plan, params)
+        rows, description, _ = self._run(conn, plan, params)
         if not rows:
             return
         outs = plan.convert(self.dialect, description)
@@ -114,8 +183,8 @@ class Direct:
                 yield dict(zip(keys, values, strict=True))
 
     def _run(self, conn: Connection, plan: _Plan,
-             params: Mapping[str, Any] | None) -> tuple[list[tuple[Any, ...]], Any]:
-        """The rows and the cursor's description."""
+             params: Mapping[str, Any] | None) -> tuple[list[tuple[Any, ...]], Any, int]:
+        """The rows, the cursor's description and its row count."""
         given = plan.compiled.construct_params(dict(params or {}), escape_names=False)
         binds, escaped = plan.binds, plan.escaped
         values = {escaped.get(k, k): binds[k](v) if k in binds else v for k, v in given.items()}
@@ -135,6 +204,6 @@ class Direct:
             if listened:
                 for after in conn.dispatch.after_cursor_execute:
                     after(conn, cursor, sql, values, None, False)
-            return rows, description
+            return rows, description, cursor.rowcount
         finally:
             cursor.close()

@@ -206,7 +206,7 @@ class Outbox:
             reading first (#19), and look only when a copy is there."""
             if other_keys:
                 return None
-            new_id = sql.insert_once(c, values)
+            new_id = sql.insert_once(c, values, self.store.run)
             return None if new_id is None else Queued(new_id, "new")
 
         def write(c: Connection) -> Queued:
@@ -222,7 +222,7 @@ class Outbox:
                     if res.rowcount == 1:
                         return Queued(int(row.id), "refreshed")
                 return Queued(int(row.id), str(row.status))
-            new_id = sql.insert_once(c, values)
+            new_id = sql.insert_once(c, values, self.store.run)
             if new_id is None:  # queued a moment ago by another thread or process
                 again = c.execute(select(table.c.id, table.c.status).where(
                     table.c.reference == reference, table.c.recipient_key == recipient_key)).one()

@@ -5,6 +5,7 @@ the insert that skips a message already queued."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -79,15 +80,17 @@ def _returning_id(skipping: Any) -> Any:
     return skipping.returning(table.c.id)
 
 
-def insert_once(conn: Connection, values: dict[str, Any]) -> int | None:
+def insert_once(conn: Connection, values: dict[str, Any], run: Callable[..., Any] | None = None) -> int | None:
     """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
 
-    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement.
-    Elsewhere (MariaDB) a savepoint catches the unique-key error, so the caller's
-    transaction survives it."""
+    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement
+    (through ``run(conn, statement, values)`` when given: the store's
+    :meth:`~pledge.store.Store.run`). Elsewhere (MariaDB) a savepoint catches the unique-key
+    error, so the caller's transaction survives it."""
     skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
     if skipping is not None:
-        row = conn.execute(_returning_id(skipping), values).first()
+        row = (run(conn, _returning_id(skipping), values) if run else conn.execute(_returning_id(skipping), values)
+               ).first()
         return None if row is None else int(row[0])
     try:
         with conn.begin_nested():

@@ -80,7 +80,7 @@ class Delivery:
 
         def record(conn: Connection) -> None:
             now = self.engine.now()
-            conn.execute(_INSERT_EXPORT, dict(
+            self.engine.store.run(conn, _INSERT_EXPORT, dict(
                 request_id=view.row_id, token=token, filename=filename, path=str(path), size=len(content),
                 created_at=now, purge_after=now + timedelta(days=self.keep_days), downloads=0))
 

@@ -165,7 +165,7 @@ class RequestService:
         )
 
     def _row(self, conn: Connection, public_id: str, *, lock: bool = False) -> Row[Any]:
-        row = conn.execute(_row_query(lock), {"public_id": public_id}).first()
+        row: Row[Any] | None = self.engine.store.run(conn, _row_query(lock), {"public_id": public_id}).first()
         if row is None:
             raise RequestNotFound(f"no request {public_id!r}")
         return row
@@ -352,12 +352,12 @@ class RequestService:
         move = _move_query(tuple(sorted(values)), head)
         params = {"row_id": row.id, "from_state": row.state, **set_params(values)}
         if head:
-            got = conn.execute(move, params).first()
+            got = self.engine.store.run(conn, move, params).first()
             if got is not None:
                 self.engine.audit.head_from(conn, got)
             moved = got is not None
         else:
-            moved = conn.execute(move, params).rowcount == 1
+            moved = self.engine.store.run(conn, move, params).rowcount == 1
         if not moved:
             raise RequestStateError(f"request {row.public_id} changed while this step ran; try again")
         # the row is locked and was just written: its new content is known without reading it back

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import Engine as SAEngine
 
 from pledge.autocommit import reading, single_statement
+from pledge.direct import Direct
 from pledge.errors import Unavailable
 from pledge.extras import create_engine
 
@@ -283,6 +284,7 @@ class Store:
     def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = url
         self.engine = make_sa_engine(url)
+        self._direct = Direct(self.engine.dialect)
         if auto_upgrade:
             self.ensure_current()
 
@@ -355,6 +357,12 @@ class Store:
         """A connection for one write statement that is its own transaction
         (:func:`pledge.autocommit.single_statement`)."""
         return single_statement(self.engine)
+
+    def run(self, conn: Connection, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        """``conn.execute(stmt, params)`` for a statement built once (a module constant, or one
+        a cached builder keeps): on PostgreSQL through psycopg directly, without SQLAlchemy's
+        per-execution work (:mod:`pledge.direct`, #19); the result has the methods callers use."""
+        return self._direct.execute(conn, stmt, params)
 
     def dispose(self) -> None:
         self.engine.dispose()
