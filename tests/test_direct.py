@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, MultipleResultsFound, NoResultFound
 
 from pledge.connectors.sql import SqlConnector
 from pledge.direct import Direct
@@ -211,5 +211,11 @@ def test_a_direct_write_stores_and_returns_what_sqlalchemy_does(postgres_url: st
             assert conn.execute(select(things.c.name).where(things.c.id == 101)).scalar() == "renamed"
             with pytest.raises(AttributeError):
                 _ = first.nothing
+            by_id = select(notes.c.body).where(notes.c.id >= bindparam("low"))
+            assert direct.execute(conn, by_id, {"low": first.id + 1}).one() == ("b",)
+            with pytest.raises(NoResultFound):
+                direct.execute(conn, by_id, {"low": first.id + 2}).one()
+            with pytest.raises(MultipleResultsFound):
+                direct.execute(conn, by_id, {"low": first.id}).one()
     finally:
         engine.dispose()

@@ -523,3 +523,33 @@ def test_on_postgresql_the_completions_statements_run_on_the_driver_directly(cfg
         assert eng.audit.verify() == []
     finally:
         eng.close()
+
+
+def test_on_postgresql_an_erasure_keeps_its_ledger_and_work_list_right_on_the_direct_path(
+        cfg: Path, sink: DevMail, postgres_url: str) -> None:
+    """#19: the erasure's checkpoint read, its ledger intent and its finish (ledger done, work
+    list cleared, done marker) run on the driver directly on PostgreSQL; what they leave is what
+    a run leaves: the entry done, only the marker kept, the chain whole."""
+    from pledge.store.tables.core import checkpoints
+
+    eng = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    try:
+        person = some_users(cfg, 4)[3]
+        rid = eng.requests.open_on_initiative("erasure", {"email": person["email"]}, ground="legal_order",
+                                              actor="officer:1").id
+        here = threading.get_ident()
+        through_sa: list[str] = []
+        event.listen(eng.store.engine, "before_execute", lambda _c, stmt, *_: through_sa.append(
+            " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
+        done = eng.requests.approve(rid, actor="officer:2")
+        assert done.state in ("completed", "partially_completed")
+        assert not [s for s in through_sa if s.startswith(("INSERT INTO ERASURE_LEDGER", "WITH STEPS_CLEARED",
+                                                           "SELECT CHECKPOINTS.KEY"))], through_sa
+        with eng.store.connect() as conn:
+            ledger = conn.execute(select(erasure_ledger.c.status, erasure_ledger.c.done_at)).all()
+            keys = conn.execute(select(checkpoints.c.key, checkpoints.c.value)).all()
+        assert [r.status for r in ledger] == ["done"] and ledger[0].done_at is not None
+        assert len(keys) == 1 and keys[0][0].endswith(":meta") and '"status": "done"' in keys[0][1], keys
+        assert eng.audit.verify() == []
+    finally:
+        eng.close()

@@ -22,8 +22,8 @@ direct run keeps of SQLAlchemy's contract:
   connection invalidated on a disconnect, through the connection's own handler.
 
 Two ways in: :meth:`Direct.rows` gives dicts (the connector's lookups), :meth:`Direct.execute`
-a result with what the store's callers use of SQLAlchemy's (``first``, ``scalar``, ``all``,
-``rowcount``; rows by attribute, by position and ``_mapping``). A statement is compiled, as
+a result with what the store's callers use of SQLAlchemy's (``first``, ``one``, ``scalar``,
+``all``, ``rowcount``; rows by attribute, by position and ``_mapping``). A statement is compiled, as
 SQLAlchemy compiles it, for the names of the parameters it is run with (an ``INSERT`` without
 ``values()`` sets exactly the columns given), so a plan is kept per statement and names.
 """
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -122,6 +123,13 @@ class Result:
 
     def all(self) -> list[_Row]:
         return list(self._rows)
+
+    def one(self) -> _Row:
+        """The one row; SQLAlchemy's errors when there is none or more than one."""
+        if len(self._rows) != 1:
+            raise (NoResultFound("No row was found when one was required") if not self._rows else
+                   MultipleResultsFound("Multiple rows were found when exactly one was required"))
+        return self._rows[0]
 
 
 class Direct:

@@ -111,12 +111,11 @@ class ErasureLedger:
         with self.store.begin() as own:
             return self._insert(own, values, None)
 
-    @staticmethod
-    def _insert(conn: Connection, values: dict[str, Any], audit: AuditLog | None) -> int:
+    def _insert(self, conn: Connection, values: dict[str, Any], audit: AuditLog | None) -> int:
         head = audit.head_columns(conn) if audit is not None else ()
         if head:
             assert audit is not None
-            row = conn.execute(_insert_returning(head), values).one()
+            row = self.store.run(conn, _insert_returning(head), values).one()
             audit.head_from(conn, row)
             return int(row.id)
         key = conn.execute(_INSERT, values).inserted_primary_key

@@ -151,7 +151,7 @@ class _Checkpoint:
         """Every row of this request's checkpoint (the meta row and the steps), in one read."""
         prefix = self._key("")
         with self.engine.store.read() as conn:
-            rows = conn.execute(_READ, _starting(prefix)).all()
+            rows = self.engine.store.run(conn, _READ, _starting(prefix)).all()
         self.rows = {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}
         return self.rows
 
@@ -202,8 +202,9 @@ class _Checkpoint:
         marker = {"ckey": self._key("meta"), "v_value": json.dumps(meta, default=str),
                   "v_updated_at": self.engine.now()}
         if conn.dialect.name == "postgresql":  # the three writes in one statement (#19)
-            conn.execute(_FINISH_AT_ONCE, {**marker, **_starting(self._key("step:")),
-                                           "entry_id": int(meta["ledger_id"]), "v_done_at": self.engine.ledger.clock()})
+            self.engine.store.run(conn, _FINISH_AT_ONCE, {
+                **marker, **_starting(self._key("step:")), "entry_id": int(meta["ledger_id"]),
+                "v_done_at": self.engine.ledger.clock()})
         else:
             self.engine.ledger.mark_done(int(meta["ledger_id"]), conn=conn)
             conn.execute(_CLEAR, _starting(self._key("step:")))
