@@ -8,6 +8,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, text
 
 from pledge.engine import Engine
@@ -19,15 +20,24 @@ from pledge.settings import Settings
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "omni-one"
 
 
-def _engine(tmp_path: Path) -> Engine:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store on SQLite (expanding IN), and on PostgreSQL (``= ANY`` arrays, on the driver
+    directly)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _engine(tmp_path: Path, store_url: str) -> Engine:
     for name in ("policy.yaml", "dataset.yaml", "pledge.yaml", "logo.svg"):  # the branding names its logo
         shutil.copy(EXAMPLE / name, tmp_path / name)
     create_platform("omni-one", f"sqlite:///{tmp_path / 'platform.db'}", users=20, progress=False)
-    return Engine.from_config_file(tmp_path / "pledge.yaml", Settings(environment="test"))
+    return Engine.from_config_file(tmp_path / "pledge.yaml", Settings(environment="test", database_url=store_url))
 
 
-def test_access_package_holds_consent_history_and_objections(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_access_package_holds_consent_history_and_objections(tmp_path: Path, store_url: str) -> None:
+    engine = _engine(tmp_path, store_url)
     with engine.platform_engine("main").connect() as conn:
         email, other = [r[0] for r in conn.execute(text("SELECT email FROM users ORDER BY id LIMIT 2"))]
     engine.consent.record(email, "marketing_email", "given", method="form", channel="web")
@@ -50,10 +60,10 @@ def test_access_package_holds_consent_history_and_objections(tmp_path: Path) -> 
     engine.close()
 
 
-def test_each_kind_of_record_is_read_when_the_person_has_it_and_only_then(tmp_path: Path) -> None:
+def test_each_kind_of_record_is_read_when_the_person_has_it_and_only_then(tmp_path: Path, store_url: str) -> None:
     """#19: one look says which of the three a person has; a person with none costs one
     statement, and each kind is still found on its own (no other kind needed to find it)."""
-    engine = _engine(tmp_path)
+    engine = _engine(tmp_path, store_url)
     with engine.platform_engine("main").connect() as conn:
         a, b, c = [r[0] for r in conn.execute(text("SELECT email FROM users ORDER BY id LIMIT 3"))]
     statements: list[str] = []

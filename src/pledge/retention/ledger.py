@@ -24,7 +24,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, bindparam, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    Connection,
+    any_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 
 from pledge.store import Store
 from pledge.store.tables.core import erasure_ledger
@@ -57,9 +67,11 @@ def subject_key(secret: str, kind: str, value: str) -> str:
 
 def key_clause(column: Any, keys: str | Sequence[str] | BindParameter[Any]) -> ColumnElement[bool]:
     """``column`` matches the person's key: one key (``=``), or any of several, one per
-    subject key after a rotation (``IN``); or the keys an expanding parameter will give
-    (a statement built once, #19)."""
+    subject key after a rotation (``IN``); or the keys a parameter will give (a statement
+    built once, #19): an expanding one, or on PostgreSQL an ``ARRAY`` one (``= ANY``)."""
     if isinstance(keys, BindParameter):
+        if isinstance(keys.type, ARRAY):  # PostgreSQL: ``= ANY(:keys)``, the same SQL for any number
+            return column == any_(keys)  # type: ignore[no-any-return]
         return column.in_(keys)  # type: ignore[no-any-return]
     if isinstance(keys, str):
         return column == keys  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import ARRAY, BindParameter, Select, String, bindparam, exists, select
 
 from pledge.consent.ledger import ConsentLedger, consent_history
 from pledge.context import Context
@@ -84,14 +84,19 @@ def access(engine: Context, identities: Mapping[str, Any], lang: str | None = No
     return AccessExport(found, cats, info, engine.now().isoformat(), pledge_records(engine, identities))
 
 
-@lru_cache(maxsize=1)
-def _kept_query() -> Select[bool, bool, bool]:
+@lru_cache(maxsize=2)
+def _kept_query(arrays: bool) -> Select[bool, bool, bool]:
     """Whether a person has consent records, restrictions and objections in force: one
-    statement, built once (#19), for ``:consent_keys`` and ``:keys`` (subject keys)."""
+    statement, built once (#19), for ``:consent_keys`` and ``:keys`` (subject keys); with
+    ``arrays`` (PostgreSQL) the keys are arrays, so the SQL is the same for any number of
+    keys and the statement runs on the driver directly (:meth:`pledge.store.Store.run`)."""
+    def keys(name: str) -> BindParameter[Any]:
+        return bindparam(name, type_=ARRAY(String)) if arrays else bindparam(name, expanding=True)
+
     return select(
-        exists().where(ConsentLedger.records_of(bindparam("consent_keys", expanding=True))).label("consent_history"),
-        exists().where(restrictions_in_force(bindparam("keys", expanding=True))).label("restrictions"),
-        exists().where(objections_in_force(bindparam("keys", expanding=True))).label("objections"))
+        exists().where(ConsentLedger.records_of(keys("consent_keys"))).label("consent_history"),
+        exists().where(restrictions_in_force(keys("keys"))).label("restrictions"),
+        exists().where(objections_in_force(keys("keys"))).label("objections"))
 
 
 def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -106,8 +111,8 @@ def pledge_records(engine: Context, identities: Mapping[str, Any]) -> dict[str, 
     with engine.store.read() as conn:  # one connection, outside a transaction
         # one look says which of the three the person has (most people have few or none,
         # #19): only those are read
-        found = conn.execute(_kept_query(), {"consent_keys": engine.consent.subject_keys(str(email)),
-                                             "keys": key}).one()._mapping
+        found = engine.store.run(conn, _kept_query(conn.dialect.name == "postgresql"), {
+            "consent_keys": engine.consent.subject_keys(str(email)), "keys": key}).one()._mapping
         return {
             "consent_history": consent_history(engine, str(email), conn=conn) if found["consent_history"] else [],
             "restrictions": active_restrictions(engine, key, conn=conn) if found["restrictions"] else [],
