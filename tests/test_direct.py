@@ -219,3 +219,37 @@ def test_a_direct_write_stores_and_returns_what_sqlalchemy_does(postgres_url: st
                 direct.execute(conn, by_id, {"low": first.id}).one()
     finally:
         engine.dispose()
+
+
+def test_a_direct_write_first_on_a_connection_is_committed_by_its_commit(postgres_url: str) -> None:
+    """SQLAlchemy begins a connection's transaction at its first statement, so ``commit()``
+    commits it; a direct run does the same. After an error, the next statement of the
+    transaction fails as it fails through SQLAlchemy."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import InternalError
+
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    rename = update(things).where(things.c.id == bindparam("i")).values(name=bindparam("n"))
+    by_text = select(things.c.id).where(things.c.id == cast(bindparam("id", type_=String), Integer))
+    try:
+        with engine.connect() as conn:
+            assert direct.execute(conn, rename, {"i": 1, "n": "kept"}).rowcount == 1
+            conn.commit()
+        with engine.connect() as conn:
+            assert conn.execute(select(things.c.name).where(things.c.id == 1)).scalar() == "kept"
+        for run in (conn_execute, direct.execute):
+            with engine.begin() as conn:
+                with pytest.raises(DataError):
+                    run(conn, by_text, {"id": "not a number"})
+                with pytest.raises(InternalError, match="current transaction is aborted"):
+                    run(conn, rename, {"i": 1, "n": "lost"})
+                conn.rollback()
+        with engine.connect() as conn:
+            assert conn.execute(select(things.c.name).where(things.c.id == 1)).scalar() == "kept"
+    finally:
+        engine.dispose()
+
+
+def conn_execute(conn: Any, stmt: Any, params: Any) -> Any:
+    return conn.execute(stmt, params)

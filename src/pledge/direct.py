@@ -19,7 +19,9 @@ direct run keeps of SQLAlchemy's contract:
 * the ``before_cursor_execute`` / ``after_cursor_execute`` events, for whoever listens (the
   tests that count statements, a profiler), with ``context`` None;
 * a driver error raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), the
-  connection invalidated on a disconnect, through the connection's own handler.
+  connection invalidated on a disconnect, through the connection's own handler;
+* the connection's transaction begun as SQLAlchemy begins it (``commit()`` then commits what
+  ran here), and a transaction an error left to roll back refused (``PendingRollbackError``).
 
 Two ways in: :meth:`Direct.rows` gives dicts (the connector's lookups), :meth:`Direct.execute`
 a result with what the store's callers use of SQLAlchemy's (``first``, ``one``, ``scalar``,
@@ -193,6 +195,14 @@ class Direct:
     def _run(self, conn: Connection, plan: _Plan,
              params: Mapping[str, Any] | None) -> tuple[list[tuple[Any, ...]], Any, int]:
         """The rows, the cursor's description and its row count."""
+        # the connection's transaction as SQLAlchemy's own execution leaves it: begun (so that a
+        # commit() on a connection whose first statement ran here commits it), or refused when
+        # an earlier error left it to be rolled back
+        if (conn._transaction and not conn._transaction.is_active) or (
+                conn._nested_transaction and not conn._nested_transaction.is_active):
+            conn._invalid_transaction()
+        if conn._transaction is None:
+            conn._autobegin()
         given = plan.compiled.construct_params(dict(params or {}), escape_names=False)
         binds, escaped = plan.binds, plan.escaped
         values = {escaped.get(k, k): binds[k](v) if k in binds else v for k, v in given.items()}
