@@ -89,8 +89,9 @@ def insert_once(conn: Connection, values: dict[str, Any], run: Callable[..., Any
     error, so the caller's transaction survives it."""
     skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
     if skipping is not None:
-        row = (run(conn, _returning_id(skipping), values) if run else conn.execute(_returning_id(skipping), values)
-               ).first()
+        stmt = _returning_id(skipping)
+        result: Any = run(conn, stmt, values) if run is not None else conn.execute(stmt, values)
+        row = result.first()
         return None if row is None else int(row[0])
     try:
         with conn.begin_nested():
