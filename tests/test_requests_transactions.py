@@ -553,3 +553,34 @@ def test_on_postgresql_an_erasure_keeps_its_ledger_and_work_list_right_on_the_di
         assert eng.audit.verify() == []
     finally:
         eng.close()
+
+
+def test_an_access_completion_that_fails_leaves_the_approval_written_and_the_request_executing(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The completing transaction fails (a crash between the run and its commit): the approval
+    is written on its own all the same, so the request stands approved and ``executing``, as
+    when the approval was written first; nothing of the run is written, and a re-run completes."""
+    from pledge.store.tables.requests import request_exports
+
+    user = some_users(cfg, 8)[7]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    real_move = RequestService._audit_move
+
+    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
+        if new == "completed":
+            raise RuntimeError("crash between the run and its completion")
+        return real_move(self, conn, row, new, **kw)
+
+    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    with pytest.raises(RuntimeError, match="crash between"):
+        svc.approve(rid, actor="officer:2")
+    assert svc.get(rid).state == "executing"
+    entries = engine.audit.entries(limit=1)
+    assert entries[0]["action"] == "request.executing" and entries[0]["actor"] == "officer:2"
+    with engine.store.connect() as conn:
+        assert conn.execute(select(request_exports.c.id).where(
+            request_exports.c.request_id == svc.get(rid).row_id)).all() == []
+    monkeypatch.setattr(RequestService, "_audit_move", real_move)
+    assert svc.run(rid, actor="officer:1").state == "completed"
+    assert engine.audit.verify() == []

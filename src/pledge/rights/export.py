@@ -71,7 +71,7 @@ _compact = json.JSONEncoder(ensure_ascii=False, default=jsonable).encode
 def dumps(data: Any) -> str:
     """JSON for a person to read too: objects indented two spaces a level, and each object in a
     list (a row, a purpose) on a line of its own. The lines are encoded by the json module's C
-    encoder; ``json.dumps(indent=…)`` runs in Python, four times slower (#19)."""
+    encoder; ``json.dumps(indent=…)`` runs in Python, about twice as slow for a package (#19)."""
     return _pretty(data, "")
 
 

@@ -437,6 +437,16 @@ class RequestService:
         return self._moved(conn, approval.before, "executing", actor=approval.actor, details={"approved": True},
                            result=approval.after.result)
 
+    def _write_approval(self, approval: Approval) -> bool:
+        """:meth:`_approval` in a transaction of its own; False when someone moved the request
+        meanwhile (it is left as they left it)."""
+        try:
+            with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
+                self._approval(conn, approval)
+        except RequestStateError:
+            return False
+        return True
+
     def run(self, public_id: str, *, actor: str = "system") -> RequestView:
         """Carry out a verified request that needs no approval, or resume / re-run one.
 
@@ -516,20 +526,29 @@ class RequestService:
             mail = None
         queued: Queued | None = None
         # the run's audit entry and the move's are chained together and written at once (#19)
-        with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-            # the request's row is written (and so locked) first, the order every move locks
-            # in (request, then audit head); the run's entries come before the move's (#19:
-            # no locking read of the row first)
+        try:
+            with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
+                # the request's row is written (and so locked) first, the order every move locks
+                # in (request, then audit head); the run's entries come before the move's (#19:
+                # no locking read of the row first)
+                if approval is not None:
+                    started = self._approval(conn, approval)
+                written = self._write_move(conn, started, state, result=result)
+                for step in finish:
+                    step(conn)
+                self._audit_move(conn, started, state, actor=actor, details={"summary": result.get("summary", {})})
+                # an export in the result is the one this run wrote: nobody has had a link to it yet
+                view = replace(self._view(written), export_downloads=0 if result.get("export") else None)
+                if mail is not None:
+                    queued = self.notices.notifier.queue(conn, mail)
+        except RequestStateError:
+            raise  # moved by someone else meanwhile: nothing of this run, nor its approval, is written
+        except Exception:
+            # the completion failed: its approval is written all the same, so the request stands
+            # approved and executing, as it would had the approval been written first (a re-run resumes)
             if approval is not None:
-                started = self._approval(conn, approval)
-            written = self._write_move(conn, started, state, result=result)
-            for step in finish:
-                step(conn)
-            self._audit_move(conn, started, state, actor=actor, details={"summary": result.get("summary", {})})
-            # an export in the result is the one this run wrote: nobody has had a link to it yet
-            view = replace(self._view(written), export_downloads=0 if result.get("export") else None)
-            if mail is not None:
-                queued = self.notices.notifier.queue(conn, mail)
+                self._write_approval(approval)
+            raise
         if mail is None:
             self.notices.requester(view, email, "completed")
         else:
@@ -543,12 +562,8 @@ class RequestService:
         again. An ``approval`` not written yet is written first (a request someone else moved
         meanwhile is left as they left it)."""
         failure = {"error": type(exc).__name__, "message": str(exc)[:500], "at": self.engine.now().isoformat()}
-        if approval is not None:
-            try:
-                with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-                    self._approval(conn, approval)
-            except RequestStateError:
-                return self.get(public_id)
+        if approval is not None and not self._write_approval(approval):
+            return self.get(public_id)
         with self.engine.store.begin() as conn:
             row = self._row(conn, public_id, lock=True)
             if row.state != "executing":  # another run moved it on meanwhile
