@@ -429,9 +429,11 @@ def test_an_access_request_denied_while_its_run_ran_is_neither_approved_nor_comp
         return real(*args, **kw)
 
     monkeypatch.setattr(request_run, "_access_export", denied_meanwhile)
+    files_before = set(svc.delivery.folder.glob("*.bin"))
     with pytest.raises(RequestStateError):
         svc.approve(rid, actor="officer:2")
     assert svc.get(rid).state == "denied"
+    assert set(svc.delivery.folder.glob("*.bin")) == files_before  # the run's encrypted package is gone too
     actions = [e["action"] for e in engine.audit.entries(limit=2)]
     assert actions[0] == "request.denied" and "rights.access" not in actions, actions
     with engine.store.connect() as conn:
@@ -573,9 +575,11 @@ def test_an_access_completion_that_fails_leaves_the_approval_written_and_the_req
         return real_move(self, conn, row, new, **kw)
 
     monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    files_before = set(svc.delivery.folder.glob("*.bin"))
     with pytest.raises(RuntimeError, match="crash between"):
         svc.approve(rid, actor="officer:2")
     assert svc.get(rid).state == "executing"
+    assert set(svc.delivery.folder.glob("*.bin")) == files_before  # rolled back: no package without a row
     entries = engine.audit.entries(limit=1)
     assert entries[0]["action"] == "request.executing" and entries[0]["actor"] == "officer:2"
     with engine.store.connect() as conn:
@@ -584,3 +588,116 @@ def test_an_access_completion_that_fails_leaves_the_approval_written_and_the_req
     monkeypatch.setattr(RequestService, "_audit_move", real_move)
     assert svc.run(rid, actor="officer:1").state == "completed"
     assert engine.audit.verify() == []
+
+
+def _actions(engine: Engine, rid: str) -> list[str]:
+    return [e["action"] for e in reversed(engine.audit.entries()) if e["target"] == f"request:{rid}"]
+
+
+def test_an_approval_whose_run_fails_after_another_approval_won_is_refused_not_answered_as_done(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by attacking it: officer A approves while officer B's run is reading the platform;
+    B's run then fails. B's approval never happened, so B gets a conflict, not A's outcome."""
+    import pledge.rights.request_run as request_run
+    from pledge.rights.requests import RequestStateError
+
+    user = some_users(cfg, 9)[8]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+    real = request_run._access_export
+    depth = {"n": 0}
+
+    def other_approves_then_breaks(*args: Any, **kw: Any) -> Any:
+        depth["n"] += 1
+        if depth["n"] == 1:
+            assert svc.approve(rid, actor="officer:A").state == "completed"
+            raise RuntimeError("B's platform read failed")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(request_run, "_access_export", other_approves_then_breaks)
+    with pytest.raises(RequestStateError, match="not approved"):
+        svc.approve(rid, actor="officer:B")
+    assert svc.get(rid).state == "completed"
+    assert _actions(engine, rid).count("request.executing") == 1 and "request.failed" not in _actions(engine, rid)
+    assert engine.audit.verify() == []
+
+
+def test_an_approval_whose_run_fails_after_a_denial_is_refused_not_answered_as_denied(
+        engine: Engine, cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by attacking it: a denial lands while the run reads the platform, and the run
+    fails: the approval never happened; the answer is a conflict and the request stays denied."""
+    import pledge.rights.request_run as request_run
+    from pledge.rights.requests import RequestStateError
+
+    user = some_users(cfg, 10)[9]
+    svc = engine.requests
+    rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
+
+    def denied_then_broken(*_a: Any, **_k: Any) -> Any:
+        svc.deny(rid, "manifestly_unfounded", actor="officer:3", notify=False)
+        raise RuntimeError("the platform went away")
+
+    monkeypatch.setattr(request_run, "_access_export", denied_then_broken)
+    with pytest.raises(RequestStateError, match="not approved"):
+        svc.approve(rid, actor="officer:2")
+    assert svc.get(rid).state == "denied"
+    assert "request.executing" not in _actions(engine, rid) and "request.failed" not in _actions(engine, rid)
+    assert engine.audit.verify() == []
+
+
+def test_on_postgresql_two_servers_approving_one_request_at_once_complete_it_once(
+        cfg: Path, sink: DevMail, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two engines on one store (two servers) approve the same access request while both runs
+    read the platform: one completes it, the other is refused (409 through the API); one
+    approval, one access and one completion entry, one export row and one mail, and no file of
+    the refused run left behind. Three rounds."""
+    import pledge.rights.request_run as request_run
+    from pledge.rights.requests import RequestStateError
+    from pledge.store.tables.outbox import outbox
+    from pledge.store.tables.requests import request_exports
+
+    a = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    b = make_engine(cfg, Clock(START), sink.port, database_url=postgres_url)
+    real = request_run._access_export
+    together = threading.Barrier(2, timeout=60)
+
+    def both_running(*args: Any, **kw: Any) -> Any:
+        together.wait()  # each run is past its read of the row before either writes
+        return real(*args, **kw)
+
+    monkeypatch.setattr(request_run, "_access_export", both_running)
+    try:
+        for person in some_users(cfg, 14)[11:14]:
+            together.reset()
+            rid = a.requests.open_on_initiative("access", {"email": person["email"]}, ground="legal_order",
+                                                actor="officer:1").id
+            files_before = set(a.requests.delivery.folder.glob("*.bin"))
+            out: dict[str, Any] = {}
+
+            def approve(name: str, eng: Engine, rid: str = rid, out: dict[str, Any] = out) -> None:
+                try:
+                    out[name] = eng.requests.approve(rid, actor=f"officer:{name}")
+                except Exception as exc:  # noqa: BLE001 - the race's loser
+                    out[name] = exc
+
+            threads = [threading.Thread(target=approve, args=(n, e)) for n, e in (("A", a), ("B", b))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            assert sorted(type(v).__name__ for v in out.values()) == ["RequestStateError", "RequestView"], out
+            won = next(v for v in out.values() if not isinstance(v, RequestStateError))
+            assert won.state == "completed" and a.requests.get(rid).state == "completed"
+            acts = _actions(a, rid)
+            assert acts.count("request.executing") == 1 and acts.count("request.completed") == 1, acts
+            with a.store.connect() as conn:
+                exports = conn.execute(select(request_exports.c.token, request_exports.c.path).where(
+                    request_exports.c.request_id == won.row_id)).all()
+                mails = conn.execute(select(outbox.c.id).where(
+                    outbox.c.reference == f"request:{rid}:completed")).all()
+            assert [e.token for e in exports] == [won.result["export"]] and len(mails) == 1
+            assert set(a.requests.delivery.folder.glob("*.bin")) - files_before == {Path(exports[0].path)}
+        assert a.audit.verify() == []
+    finally:
+        a.close()
+        b.close()

@@ -86,6 +86,12 @@ class Delivery:
 
         return token, record
 
+    def discard(self, token: str) -> None:
+        """Delete the file :meth:`prepare` wrote for ``token`` when the transaction that was to
+        record it rolled back: no row names it, so nothing would ever purge it."""
+        if token and token.replace("-", "").replace("_", "").isalnum():  # a token prepare made, not a path
+            (self.folder / f"{token}.bin").unlink(missing_ok=True)
+
     def sign(self, public_id: str, token: str, downloads: int | None = None) -> str:
         """A single-use link signature: it names the download count the export has now, read
         unless the caller knows it (``downloads``: 0 for an export it just wrote, #19)."""

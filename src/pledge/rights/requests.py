@@ -526,6 +526,7 @@ class RequestService:
             mail = None
         queued: Queued | None = None
         # the run's audit entry and the move's are chained together and written at once (#19)
+        committing = False
         try:
             with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
                 # the request's row is written (and so locked) first, the order every move locks
@@ -541,12 +542,14 @@ class RequestService:
                 view = replace(self._view(written), export_downloads=0 if result.get("export") else None)
                 if mail is not None:
                     queued = self.notices.notifier.queue(conn, mail)
-        except RequestStateError:
-            raise  # moved by someone else meanwhile: nothing of this run, nor its approval, is written
-        except Exception:
-            # the completion failed: its approval is written all the same, so the request stands
-            # approved and executing, as it would had the approval been written first (a re-run resumes)
-            if approval is not None:
+                committing = True
+        except Exception as exc:
+            if not committing and result.get("export"):  # rolled back for sure: its file goes too
+                self.delivery.discard(str(result["export"]))
+            # moved by someone else meanwhile: nothing of this run, nor its approval, is written;
+            # otherwise the approval is written all the same, so the request stands approved and
+            # executing, as it would had the approval been written first (a re-run resumes)
+            if approval is not None and not isinstance(exc, RequestStateError):
                 self._write_approval(approval)
             raise
         if mail is None:
@@ -563,7 +566,7 @@ class RequestService:
         meanwhile is left as they left it)."""
         failure = {"error": type(exc).__name__, "message": str(exc)[:500], "at": self.engine.now().isoformat()}
         if approval is not None and not self._write_approval(approval):
-            return self.get(public_id)
+            raise RequestStateError(f"request {public_id} changed while it was being approved; it was not approved")
         with self.engine.store.begin() as conn:
             row = self._row(conn, public_id, lock=True)
             if row.state != "executing":  # another run moved it on meanwhile
