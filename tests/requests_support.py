@@ -120,3 +120,19 @@ def engine(cfg: Path, sink: DevMail, tmp_path: Path, clock: Clock) -> Iterator[E
     eng = make_engine(cfg, clock, sink.port, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     yield eng
     eng.close()
+
+
+def crash_before_completing(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make a completing transaction fail after the run's steps (its move to a final state
+    raises: a crash between the run and its commit); returns the real method, to put back."""
+    from pledge.rights.requests import RequestService
+
+    real_move = RequestService._audit_move
+
+    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
+        if new in ("completed", "partially_completed"):
+            raise RuntimeError("crash between the run and its completion")
+        return real_move(self, conn, row, new, **kw)
+
+    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    return real_move

@@ -15,7 +15,7 @@ from pledge.engine import Engine
 from pledge.rights.requests import RequestService
 from pledge.store import make_sa_engine
 from pledge.store.tables.requests import request_exports
-from tests.requests_support import START, deployment, some_users
+from tests.requests_support import START, crash_before_completing, deployment, some_users
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +37,7 @@ def test_failed_completion_leaves_no_export_row_nor_access_entry(engine: Engine,
     user = some_users(cfg, 1)[0]
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    real_move = RequestService._audit_move
-
-    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
-        if new == "completed":
-            raise RuntimeError("crash between the run and its completion")
-        return real_move(self, conn, row, new, **kw)
-
-    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    real_move = crash_before_completing(monkeypatch)
     with pytest.raises(RuntimeError):
         svc.run(rid, actor="officer:1")
     view = svc.get(rid)

@@ -22,7 +22,7 @@ from pledge.engine import Engine
 from pledge.rights.requests import RequestService
 from pledge.store.tables.core import erasure_ledger
 from pledge.tasks import InlineJobs
-from tests.requests_support import START, Clock, deployment, make_engine, some_users
+from tests.requests_support import START, Clock, crash_before_completing, deployment, make_engine, some_users
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +74,7 @@ def test_a_failed_erasure_completion_is_resumed_to_the_same_end(engine: Engine, 
     user = some_users(cfg, 2)[1]
     svc = engine.requests
     rid = svc.open_on_initiative("erasure", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    real_move = RequestService._audit_move
-
-    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:  # after the run's steps
-        if new in ("completed", "partially_completed"):
-            raise RuntimeError("crash between the run and its completion")
-        return real_move(self, conn, row, new, **kw)
-
-    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    real_move = crash_before_completing(monkeypatch)
     with pytest.raises(RuntimeError):
         svc.approve(rid, actor="officer:2")
     assert svc.get(rid).state == "executing"
@@ -364,12 +357,7 @@ def test_an_access_request_approved_here_is_approved_and_completed_in_one_transa
     user = some_users(cfg, 1)[0]
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    store: list[str] = []
-    here = threading.get_ident()  # not the mail sender's statements
-    event.listen(engine.store.engine, "commit",
-                 lambda *_: store.append("COMMIT") if threading.get_ident() == here else None)
-    event.listen(engine.store.engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: store.append(
-        " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
+    store = _seen_here(engine, "before_cursor_execute", "commit")
     done = svc.approve(rid, actor="officer:2")
     assert done.state == "completed"
     first = store.index("UPDATE REQUESTS SET")
@@ -487,6 +475,25 @@ def test_the_link_in_an_approval_answer_is_signed_without_reading_the_export_it_
     assert engine.requests.get(rid).export_downloads is None
 
 
+def _seen_here(eng: Engine, *hooks: str) -> list[str]:
+    """What the store is sent on this thread (not the mail sender's), in order: the first three
+    words (upper case) of each statement at the ``hooks`` given (``before_execute``: through
+    Connection.execute; ``before_cursor_execute``: any), and ``COMMIT`` for ``commit``."""
+    here = threading.get_ident()
+    seen: list[str] = []
+
+    def noting(hook: str) -> Any:
+        def note(*args: Any) -> None:
+            if threading.get_ident() == here:
+                stmt = "COMMIT" if hook == "commit" else str(args[1 if hook == "before_execute" else 2])
+                seen.append(" ".join(stmt.split()[:3]).upper())
+        return note
+
+    for hook in hooks:
+        event.listen(eng.store.engine, hook, noting(hook))
+    return seen
+
+
 def test_on_postgresql_the_completions_statements_run_on_the_driver_directly(cfg: Path, sink: DevMail,
                                                                             postgres_url: str) -> None:
     """#19: the request's read and moves, the export row, the mail's row and the audit entries
@@ -497,13 +504,7 @@ def test_on_postgresql_the_completions_statements_run_on_the_driver_directly(cfg
         person = some_users(cfg, 3)[2]
         rid = eng.requests.open_on_initiative("access", {"email": person["email"]}, ground="legal_order",
                                               actor="officer:1").id
-        here = threading.get_ident()
-        through_sa: list[str] = []
-        cursor_level: list[str] = []
-        event.listen(eng.store.engine, "before_execute", lambda _c, stmt, *_: through_sa.append(
-            " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
-        event.listen(eng.store.engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: cursor_level.append(
-            " ".join(stmt.split()[:3]).upper()) if threading.get_ident() == here else None)
+        through_sa, cursor_level = _seen_here(eng, "before_execute"), _seen_here(eng, "before_cursor_execute")
         done = eng.requests.approve(rid, actor="officer:2")
         assert done.state == "completed"
         direct = ["SELECT REQUESTS.ID, REQUESTS.PUBLIC_ID,", "UPDATE REQUESTS SET", "INSERT INTO REQUEST_EXPORTS",
@@ -539,10 +540,7 @@ def test_on_postgresql_an_erasure_keeps_its_ledger_and_work_list_right_on_the_di
         person = some_users(cfg, 4)[3]
         rid = eng.requests.open_on_initiative("erasure", {"email": person["email"]}, ground="legal_order",
                                               actor="officer:1").id
-        here = threading.get_ident()
-        through_sa: list[str] = []
-        event.listen(eng.store.engine, "before_execute", lambda _c, stmt, *_: through_sa.append(
-            " ".join(str(stmt).split()[:3]).upper()) if threading.get_ident() == here else None)
+        through_sa = _seen_here(eng, "before_execute")
         done = eng.requests.approve(rid, actor="officer:2")
         assert done.state in ("completed", "partially_completed")
         assert not [s for s in through_sa if s.startswith(("INSERT INTO ERASURE_LEDGER", "WITH STEPS_CLEARED",
@@ -567,14 +565,7 @@ def test_an_access_completion_that_fails_leaves_the_approval_written_and_the_req
     user = some_users(cfg, 8)[7]
     svc = engine.requests
     rid = svc.open_on_initiative("access", {"email": user["email"]}, ground="legal_order", actor="officer:1").id
-    real_move = RequestService._audit_move
-
-    def failing_move(self: RequestService, conn: Any, row: Any, new: str, **kw: Any) -> Any:
-        if new == "completed":
-            raise RuntimeError("crash between the run and its completion")
-        return real_move(self, conn, row, new, **kw)
-
-    monkeypatch.setattr(RequestService, "_audit_move", failing_move)
+    real_move = crash_before_completing(monkeypatch)
     files_before = set(svc.delivery.folder.glob("*.bin"))
     with pytest.raises(RuntimeError, match="crash between"):
         svc.approve(rid, actor="officer:2")
