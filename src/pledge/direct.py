@@ -160,18 +160,14 @@ class Direct:
         plan = self.plan(stmt, tuple(params or ()))
         if plan is None:
             return conn.execute(stmt, params)
-        values, description, rowcount = self._run(conn, plan, params)
-        if not values:
+        lines, rowcount = self._converted(conn, plan, params)
+        if not lines:
             return Result([], rowcount)
         row = self._rows.get(plan.keys)
         if row is None:
             row = self._rows[plan.keys] = type("Row", (_Row,), {"__slots__": (), "_index": {
                 k: i for i, k in enumerate(plan.keys)}})
-        outs = plan.convert(self.dialect, description)
-        if any(outs):
-            return Result([row(out(v) if out is not None else v for out, v in zip(outs, line, strict=True))
-                           for line in values], rowcount)
-        return Result([row(line) for line in values], rowcount)
+        return Result([row(line) for line in lines], rowcount)
 
     def rows(self, conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """The result rows of ``stmt`` as dicts keyed like ``row._mapping``, all read at once."""
@@ -181,16 +177,20 @@ class Direct:
                 yield dict(row._mapping)
             return
         keys = plan.keys
-        rows, description, _ = self._run(conn, plan, params)
-        if not rows:
-            return
+        for line in self._converted(conn, plan, params)[0]:
+            yield dict(zip(keys, line, strict=True))
+
+    def _converted(self, conn: Connection, plan: _Plan,
+                   params: Mapping[str, Any] | None) -> tuple[list[tuple[Any, ...]], int]:
+        """The rows with the result processors applied, and the row count."""
+        lines, description, rowcount = self._run(conn, plan, params)
+        if not lines:
+            return [], rowcount
         outs = plan.convert(self.dialect, description)
         if any(outs):
-            for values in rows:
-                yield {k: out(v) if out is not None else v for k, out, v in zip(keys, outs, values, strict=True)}
-        else:
-            for values in rows:
-                yield dict(zip(keys, values, strict=True))
+            lines = [tuple(out(v) if out is not None else v for out, v in zip(outs, line, strict=True))
+                     for line in lines]
+        return lines, rowcount
 
     def _run(self, conn: Connection, plan: _Plan,
              params: Mapping[str, Any] | None) -> tuple[list[tuple[Any, ...]], Any, int]:

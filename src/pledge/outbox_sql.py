@@ -80,18 +80,15 @@ def _returning_id(skipping: Any) -> Any:
     return skipping.returning(table.c.id)
 
 
-def insert_once(conn: Connection, values: dict[str, Any], run: Callable[..., Any] | None = None) -> int | None:
+def insert_once(conn: Connection, values: dict[str, Any], run: Callable[..., Any]) -> int | None:
     """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
 
-    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement
-    (through ``run(conn, statement, values)`` when given: the store's
-    :meth:`~pledge.store.Store.run`). Elsewhere (MariaDB) a savepoint catches the unique-key
+    PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement,
+    run by ``run(conn, statement, values)`` (the store's :meth:`~pledge.store.Store.run`). Elsewhere (MariaDB) a savepoint catches the unique-key
     error, so the caller's transaction survives it."""
     skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
     if skipping is not None:
-        stmt = _returning_id(skipping)
-        result: Any = run(conn, stmt, values) if run is not None else conn.execute(stmt, values)
-        row = result.first()
+        row = run(conn, _returning_id(skipping), values).first()
         return None if row is None else int(row[0])
     try:
         with conn.begin_nested():

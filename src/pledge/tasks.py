@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from pledge.context import Context
 
 __all__ = ["LOCAL", "TASKS", "ClaimRefused", "InlineJobs", "JobRunner", "TaskFailed", "claim_rows", "execute",
-           "task_id_for"]
+           "runs_inline", "task_id_for"]
 
 TaskFn = Callable[["Context", dict[str, Any]], dict[str, Any]]
 LEASE = timedelta(seconds=60)
@@ -258,3 +258,10 @@ class InlineJobs:
     def submit(self, name: str, payload: dict[str, Any], *, batch: str, local: Any = None) -> dict[str, Any]:
         """Run the task now; its result, :data:`LOCAL` part included."""
         return _call(self.engine, name, {**payload, LOCAL: local} if local is not None else dict(payload), batch)
+
+
+def runs_inline(jobs: JobRunner) -> bool:
+    """Do ``jobs``' tasks run here and now, one after another, without claim rows, each handed
+    what its submitter gives it (:class:`InlineJobs`)? Then a request's sub-work need not be
+    split into tasks, and its approval can ride on its completion (#19)."""
+    return isinstance(jobs, InlineJobs)

@@ -34,7 +34,7 @@ from pledge.rights.erasure_plan import Step
 from pledge.rights.export import json_rows
 from pledge.rights.locate import Located, locate
 from pledge.store.tables.core import checkpoints
-from pledge.tasks import InlineJobs
+from pledge.tasks import runs_inline
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -45,9 +45,9 @@ __all__ = ["access_located", "access_rows", "erase_fanout", "erase_step_task", "
 
 
 def _inline(engine: Context) -> bool:
-    """Do tasks run here and now, one after another, without claim rows? Then a request's
-    sub-work need not be split into tasks at all (#19)."""
-    return isinstance(engine.jobs, InlineJobs)
+    """Tasks run here and now (:func:`pledge.tasks.runs_inline`): a request's sub-work need not
+    be split into tasks at all (#19)."""
+    return runs_inline(engine.jobs)
 
 
 # -- tasks ----------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ from pledge.rights.request_model import (
 from pledge.rights.vault import Vault
 from pledge.store.bound import set_columns, set_params
 from pledge.store.tables.requests import requests as requests_table
-from pledge.tasks import InlineJobs
+from pledge.tasks import runs_inline
 
 if TYPE_CHECKING:
     from pledge.context import Context
@@ -413,8 +413,8 @@ class RequestService:
 
         The row is read without a lock: the approval's move is guarded by the state read
         here, so a request someone else moved meanwhile is not approved (409). An access
-        request carried out here and now (:class:`InlineJobs`: no broker, no claim rows, the
-        task gets what it is handed) writes nothing until it completes, so
+        request carried out here and now (:func:`~pledge.tasks.runs_inline`: no broker, no
+        claim rows, the task gets what it is handed) writes nothing until it completes, so
         its approval is written in the transaction that completes it, or before the failure
         of a run that fails (:class:`Approval`; #19: one transaction fewer)."""
         with self.engine.store.read() as conn:
@@ -423,7 +423,7 @@ class RequestService:
             raise RequestStateError(f"request {public_id} is {row.state}; only a verified request "
                                     "or one awaiting approval can be approved")
         details = {"approved": True}
-        if run and row.kind in APPROVED_AT_COMPLETION and isinstance(self.engine.jobs, InlineJobs):
+        if run and row.kind in APPROVED_AT_COMPLETION and runs_inline(self.engine.jobs):
             after = Written({**row._mapping, "state": "executing", "updated_at": self.engine.now(),
                              "result": {**dict(row.result or {}), "run": secrets.token_hex(8)}})
             return self._submit(self._view(after), actor, Approval(row, after, actor))
