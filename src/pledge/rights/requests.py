@@ -337,11 +337,18 @@ class RequestService:
         self._audit_move(conn, row, new, actor=actor, details=details)
         return written
 
-    def _write_move(self, conn: Connection, row: Row[Any] | Written, new: str, **values: Any) -> Written:
+    def _write_move(self, conn: Connection, row: Row[Any] | Written, new: str, *, through: str | None = None,
+                    **values: Any) -> Written:
         """The UPDATE of :meth:`_moved` alone, guarded by the state ``row`` was read in (its
-        audit entry is :meth:`_audit_move`'s, written in the same transaction)."""
-        if new not in TRANSITIONS[row.state]:
-            raise RequestStateError(f"request {row.public_id} is {row.state}; it cannot become {new}")
+        audit entry is :meth:`_audit_move`'s, written in the same transaction).
+
+        ``through``: a state the row passes on its way to ``new`` in this transaction (an
+        approval's ``executing``, written with the run it approved): both moves must be
+        allowed, and one UPDATE writes where the second leaves the row (#19: a round trip
+        fewer). ``values`` are then the second move's, over what the first wrote."""
+        for start, end in ((row.state, through), (through, new)) if through else ((row.state, new),):
+            if end not in TRANSITIONS[start]:
+                raise RequestStateError(f"request {row.public_id} is {start}; it cannot become {end}")
         now = self.engine.now()
         if new in FINAL_STATES:
             values.setdefault("closed_at", now)
@@ -532,9 +539,12 @@ class RequestService:
                 # the request's row is written (and so locked) first, the order every move locks
                 # in (request, then audit head); the run's entries come before the move's (#19:
                 # no locking read of the row first)
-                if approval is not None:
-                    started = self._approval(conn, approval)
-                written = self._write_move(conn, started, state, result=result)
+                if approval is None:
+                    written = self._write_move(conn, started, state, result=result)
+                else:  # the approval's move and this one in one UPDATE, guarded by the approved state
+                    written = self._write_move(conn, approval.before, state, through="executing", result=result)
+                    self._audit_move(conn, approval.before, "executing", actor=approval.actor,
+                                     details={"approved": True})
                 for step in finish:
                     step(conn)
                 self._audit_move(conn, started, state, actor=actor, details={"summary": result.get("summary", {})})
