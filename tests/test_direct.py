@@ -29,12 +29,14 @@ from sqlalchemy import (
     cast,
     create_engine,
     event,
+    func,
     insert,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, MultipleResultsFound, NoResultFound
 
+from pledge.connectors.base import Find
 from pledge.connectors.sql import SqlConnector
 from pledge.direct import Direct
 
@@ -253,3 +255,75 @@ def test_a_direct_write_first_on_a_connection_is_committed_by_its_commit(postgre
 
 def conn_execute(conn: Any, stmt: Any, params: Any) -> Any:
     return conn.execute(stmt, params)
+
+
+def _sends_and_reads(engine: Any) -> list[str]:
+    log: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *_: log.append("send"))
+    event.listen(engine, "after_cursor_execute", lambda *_: log.append("read"))
+    return log
+
+
+def test_statements_sent_together_each_give_their_own_rows_all_sent_before_any_is_read(postgres_url: str) -> None:
+    """#19: Direct.rows_each sends its statements in one pipeline: every one is sent before any
+    result is read (the listeners see all the sends first), and each gets the rows, converted,
+    that it gets alone."""
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    asks: list[tuple[Any, dict[str, Any]]] = [(BY_IDS, {"ids": [1, 3]}), (BY_LOUD, {"loud": "MIXED"}),
+                                              (BY_IDS, {"ids": []}), (BY_IDS, {"ids": [2]})]
+    try:
+        with engine.connect() as conn:
+            alone = [list(direct.rows(conn, stmt, params)) for stmt, params in asks]
+            log = _sends_and_reads(engine)
+            for _ in range(7):  # psycopg prepares a statement on its fifth run: the same rows after
+                log.clear()
+                assert direct.rows_each(conn, asks) == alone
+                assert log == ["send"] * 4 + ["read"] * 4, log
+        assert alone[1] == [{"id": 1, "loud": "MIXED"}] and alone[2] == []
+    finally:
+        engine.dispose()
+
+
+def test_an_error_among_statements_sent_together_is_sqlalchemys_and_what_follows_it_never_runs(
+        postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    direct = Direct(engine.dialect)
+    by_text = select(things.c.id).where(things.c.id == cast(bindparam("id", type_=String), Integer))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SEQUENCE IF EXISTS probe_seq")
+        conn.exec_driver_sql("CREATE SEQUENCE probe_seq")
+    counted = select(func.nextval("probe_seq"))
+    try:
+        with engine.connect() as conn:
+            log = _sends_and_reads(engine)
+            with pytest.raises(DataError) as raised:
+                direct.rows_each(conn, [(BY_IDS, {"ids": [1]}), (by_text, {"id": "not a number"}), (counted, {})])
+            assert "CAST" in str(raised.value.statement)  # the statement that failed is named
+            assert log == ["send"] * 3, log  # nothing read is handed out
+            conn.rollback()  # and the connection goes on
+            again = [(BY_IDS, {"ids": [1]}), (BY_IDS, {"ids": [2]})]
+            assert direct.rows_each(conn, again) == [list(direct.rows(conn, s, p)) for s, p in again]
+        with engine.connect() as conn:  # the sequence was never advanced: its nextval never ran
+            assert conn.exec_driver_sql("SELECT is_called FROM probe_seq").scalar() is False
+    finally:
+        engine.dispose()
+
+
+def test_the_connectors_find_each_matches_find_sending_the_small_lookups_together(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    engine.dispose()
+    connector = SqlConnector(create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://")))
+    many = list(range(1, 200))  # a batch this large is streamed through a cursor of its own, not sent together
+    finds = [Find("things", "id", [3, 1]), Find("things", "name", ["ĄĘ ONE", "three"], ["id"], fold_case=True),
+             Find("things", "id", many, ["id", "name"]), Find("things", "id", ["x"]), Find("things", "id", [2])]
+    try:
+        with connector.read() as conn:
+            one_by_one = [list(connector.find(conn, f.collection, f.match, f.values, f.columns,
+                                              fold_case=f.fold_case)) for f in finds]
+            log = _sends_and_reads(connector.engine)
+            assert connector.find_each(conn, finds) == one_by_one
+        assert [sorted(r["id"] for r in rows) for rows in one_by_one] == [[1, 3], [1, 3], [1, 2, 3], [], [2]]
+        assert log.index("read") == 3, log  # the three small lookups with values, sent before any is read
+    finally:
+        connector.engine.dispose()

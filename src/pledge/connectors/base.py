@@ -11,6 +11,7 @@ of JSON documents) plugs in beside SQL:
 * **describe** — :meth:`describe` (what a collection looks like now), :meth:`fingerprint`
   (a cheap token that changes when the schema does) and :meth:`refresh`;
 * **read** — :meth:`find` (rows whose field is one of some values, under an identity rule),
+  :meth:`find_each` (several such lookups, which a connector may send together),
   :meth:`fetch` (rows by key), :meth:`find_between` (rows whose field lies in a range);
 * **write** — :meth:`update_keys`, :meth:`advance_keys` and :meth:`delete_keys` (rows by
   key, in batches).
@@ -54,6 +55,17 @@ class LiveField:
     sql_type: str
     nullable: bool
     primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class Find:
+    """One lookup of :meth:`Connector.find_each`: the arguments of :meth:`Connector.find`."""
+
+    collection: str
+    match: str
+    values: Sequence[Any]
+    columns: Sequence[str] | None = None
+    fold_case: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,12 @@ class Connector(ABC):
         With ``fold_case`` text is compared case-insensitively (the email rule of
         :mod:`pledge.dataplane.identity`). Only rows that match exactly under the rule are
         returned, whatever the store's collation."""
+
+    def find_each(self, conn: Handle, finds: Sequence[Find]) -> list[list[Row]]:
+        """The rows of each of ``finds`` (:meth:`find`), in their order. None depends on
+        another's rows, so a connector may send them together; this one runs them in turn."""
+        return [list(self.find(conn, f.collection, f.match, f.values, f.columns, fold_case=f.fold_case))
+                for f in finds]
 
     @abstractmethod
     def fetch(self, conn: Handle, collection: str, keys: Sequence[Key],

@@ -24,8 +24,9 @@ import hashlib
 import re
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +63,7 @@ from pledge.connectors.base import (
     CaseMatch,
     Connector,
     ConnectorError,
+    Find,
     Handle,
     Key,
     LiveCollection,
@@ -114,6 +116,27 @@ def _array_of(column_type: Any, lower: bool) -> ARRAY[Any] | None:
     if family == "string" and not isinstance(column_type, Enum):
         return ARRAY(String())
     return None
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """A :meth:`SqlConnector.find` made ready: its statement, its batches of values, and
+    what it keeps of the rows that come back."""
+
+    stmt: Select[Any]
+    chunks: list[list[Any]]
+    match: str
+    wanted: Wanted
+    drop_match: bool  # the match column was read only to re-check the rows
+
+    def kept(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """The rows that match under the identity rule (whatever the collation said)."""
+        for row in rows:
+            if row.get(self.match) not in self.wanted:
+                continue
+            if self.drop_match:
+                row.pop(self.match, None)
+            yield row
 
 
 def _naive_utc(moment: Any) -> Any:
@@ -376,8 +399,8 @@ class SqlConnector(Connector):
             self._finds[shape] = stmt
         return stmt
 
-    def find(self, conn: Handle, collection: str, match: str, values: Sequence[Any],
-             columns: Sequence[str] | None = None, *, fold_case: bool = False) -> Iterator[Row]:
+    def _lookup(self, collection: str, match: str, values: Sequence[Any], columns: Sequence[str] | None,
+                fold_case: bool) -> _Lookup:
         key = self._column(collection, match)
         fold = fold_case and live_family(key.type) == "string"
         wanted_cols = list(dict.fromkeys(columns)) if columns else None
@@ -391,13 +414,29 @@ class SqlConnector(Connector):
                                     fold and match not in self.case_insensitive_columns(collection))
         if live_family(key.type) == "integer":  # no integer column holds the rest (a driver refuses them)
             coerced = [v for v in coerced if not isinstance(v, int) or _INT64[0] <= v <= _INT64[1]]
-        for chunk in batched(coerced, self.batch_size):
-            for row in self._stream(conn, stmt, len(chunk), {"wanted": list(chunk)}, built_once=True):
-                if row.get(match) not in wanted:
-                    continue
-                if wanted_cols is not None and match not in wanted_cols:
-                    row.pop(match, None)
-                yield row
+        return _Lookup(stmt, [list(chunk) for chunk in batched(coerced, self.batch_size)], match, wanted,
+                       wanted_cols is not None and match not in wanted_cols)
+
+    def find(self, conn: Handle, collection: str, match: str, values: Sequence[Any],
+             columns: Sequence[str] | None = None, *, fold_case: bool = False) -> Iterator[Row]:
+        yield from self._found(conn, self._lookup(collection, match, values, columns, fold_case))
+
+    def _found(self, conn: Handle, lookup: _Lookup) -> Iterator[Row]:
+        for chunk in lookup.chunks:
+            yield from lookup.kept(self._stream(conn, lookup.stmt, len(chunk), {"wanted": chunk}, built_once=True))
+
+    def find_each(self, conn: Handle, finds: Sequence[Find]) -> list[list[Row]]:
+        """:meth:`find` for each of ``finds``; the lookups of one small batch each (a person's
+        handful of values) are sent to the server together where the driver can (one round
+        trip for all of them: :meth:`pledge.direct.Direct.rows_each`, #19), the rest in turn."""
+        lookups = [self._lookup(f.collection, f.match, f.values, f.columns, f.fold_case) for f in finds]
+        small = [i for i, lk in enumerate(lookups) if len(lk.chunks) == 1 and len(lk.chunks[0]) < STREAM_FROM]
+        sent: dict[int, list[Row]] = {}
+        if len(small) > 1:
+            sent = dict(zip(small, self._direct.rows_each(
+                conn, [(lookups[i].stmt, {"wanted": lookups[i].chunks[0]}) for i in small]), strict=True))
+        return [list(lookup.kept(sent[i])) if i in sent else list(self._found(conn, lookup))
+                for i, lookup in enumerate(lookups)]
 
     def fetch(self, conn: Handle, collection: str, keys: Sequence[Key],
               columns: Sequence[str] | None = None) -> Iterator[Row]:

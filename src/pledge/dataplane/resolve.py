@@ -5,6 +5,9 @@ every query is ``find(collection, match, values)`` — ``SELECT … WHERE match 
 statement per table and batch of values, never one per row. A step is re-run with only the
 *new* values whenever its source collection gains rows from a later step, so every path is
 followed to the end, cycles included, and each value is queried at most once per step.
+Consecutive steps that do not read each other's rows are looked up together
+(:meth:`~pledge.connectors.base.Connector.find_each`: one round trip for all of them on
+PostgreSQL), and their rows taken in plan order, as running them one by one would (#19).
 
 Matching follows the identity rules of :mod:`pledge.dataplane.identity` (emails
 case-insensitively, ids exactly), for the values the person gave and for the values carried
@@ -26,7 +29,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pledge.connectors.base import Connector, Handle, Row
+from pledge.connectors.base import Connector, Find, Handle, Row
 from pledge.datamap.plan import Plan, PlanError, Step, plan
 from pledge.dataplane.identity import folds_case, given_values, normalise
 from pledge.dataplane.schema import require_live_schema
@@ -136,14 +139,26 @@ class _Run:
         return [(f.name, str(f.identity)) for f in coll.fields if f.identity is not None]
 
     def run(self) -> None:
+        """Every step, in plan order, until a pass finds no new value. Consecutive steps that
+        do not read each other's rows form a wave, whose lookups go to each database
+        together (:meth:`Connector.find_each`, #19); the rows are taken in plan order, so
+        the result is the one step-by-step running gives."""
         progressed = True
         while progressed:
             progressed = False
+            wave: list[_Ask] = []
             for index, step in enumerate(self.plan.steps):
-                if self.run_step(index, step):
+                if wave and step.source_collection in {a.step.key for a in wave}:
+                    self.run_wave(wave)
+                    wave = []
+                ask = self.ask(index, step)
+                if ask is not None:
+                    wave.append(ask)
                     progressed = True
+            self.run_wave(wave)
 
-    def run_step(self, index: int, step: Step) -> bool:
+    def ask(self, index: int, step: Step) -> _Ask | None:
+        """The lookup ``step`` makes for the values it has not looked up yet, or None."""
         match_kind = self.kind(f"{step.key}.{step.match}")
         if step.kind == "identity":
             available: set[Any] = set(self.identities.get(step.source, []))
@@ -157,7 +172,7 @@ class _Run:
         done = self.queried.setdefault(index, set())
         new = _sorted(v for v in available if v not in done)
         if not new:
-            return False
+            return None
         done.update(new)
         connector = self.connector(step.database)
         pk = self.pk(step)
@@ -166,31 +181,54 @@ class _Run:
         idents = self.identity_fields(step) if on_identity else []
         cols = None if self.columns == "all" else list(dict.fromkeys([*carry, *(n for n, _ in idents)]))
         extra = [] if cols is None else [c for c in cols if c not in carry]  # read for `discovered` only
+        self.statements += (len(connector.coerce(step.collection, step.match, new)) + connector.batch_size - 1) \
+            // connector.batch_size
+        return _Ask(step, Find(step.collection, step.match, new, cols, fold), pk, carry, idents, extra)
+
+    def run_wave(self, wave: list[_Ask]) -> None:
+        """The lookups of ``wave``, together per database, then their rows in plan order."""
+        found: dict[int, list[Row]] = {}
+        for database in dict.fromkeys(a.step.database for a in wave):
+            mine = [i for i, a in enumerate(wave) if a.step.database == database]
+            rows = self.connector(database).find_each(self.conn(database), [wave[i].find for i in mine])
+            found.update(zip(mine, rows, strict=True))
+        for i, ask in enumerate(wave):
+            self.take(ask, found[i])
+
+    def take(self, ask: _Ask, found: list[Row]) -> None:
+        step, pk = ask.step, ask.pk
         rows = self.found.setdefault(step.key, {})
         via = self.via.setdefault(step.key, {})
-        batches = (len(connector.coerce(step.collection, step.match, new)) + connector.batch_size - 1) \
-            // connector.batch_size
-        self.statements += batches
-        for row in connector.find(self.conn(step.database), step.collection, step.match, new, cols,
-                                  fold_case=fold):
+        for row in found:
             key = tuple(row[c] for c in pk)
             paths = via.setdefault(key, [])
             if step.source not in paths:
                 paths.append(step.source)
-            for name, kind in idents:
+            for name, kind in ask.idents:
                 value = normalise(kind, row.get(name))
                 if value is not None and value != "":
                     self.discovered.setdefault(kind, set()).add(value)
-            for name in extra:
+            for name in ask.extra:
                 row.pop(name, None)
             if key in rows:
                 continue
             rows[key] = row
-            for name in carry:
+            for name in ask.carry:
                 value = row.get(name)
                 if value is not None:
                     self.values.setdefault((step.key, name), set()).add(value)
-        return True
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One step's lookup, made ready (:meth:`_Run.ask`), and what its rows give."""
+
+    step: Step
+    find: Find
+    pk: list[str]
+    carry: list[str]
+    idents: list[tuple[str, str]]
+    extra: list[str]
 
 
 def resolve(engine: Context, identities: Mapping[str, Any], *, columns: Columns = "all",
