@@ -327,3 +327,35 @@ def test_the_connectors_find_each_matches_find_sending_the_small_lookups_togethe
         assert log.index("read") == 3, log  # the three small lookups with values, sent before any is read
     finally:
         connector.engine.dispose()
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_pipeline_that_fails_where_a_statement_would_be_prepared_leaves_no_broken_connection(
+        postgres_url: str, autocommit: bool) -> None:
+    """psycopg prepares a statement on its sixth run; when that run is in a pipeline after a
+    failing statement, the server skips the prepare but psycopg records it as done. In a
+    transaction the rollback clears the record; in autocommit the connection is discarded, so
+    the pool's next connection runs the statement (found by a review, #19)."""
+    engine = _engine(postgres_url)
+    engine.dispose()
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1,
+                           max_overflow=0)
+    direct = Direct(engine.dialect)
+    by_text = select(things.c.id).where(things.c.id == cast(bindparam("id", type_=String), Integer))
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    try:
+        with engine.connect() as c:
+            conn = c.execution_options(**options)
+            for _ in range(5):
+                assert [r["id"] for r in direct.rows(conn, BY_IDS, {"ids": [1]})] == [1]
+            with pytest.raises(DataError):  # the sixth run of BY_IDS is the one psycopg prepares
+                direct.rows_each(conn, [(by_text, {"id": "x"}), (BY_IDS, {"ids": [2]})])
+            conn.rollback()
+        for _ in range(3):  # later requests, on the pool's one connection
+            with engine.connect() as c:
+                conn = c.execution_options(**options)
+                assert [r["id"] for r in direct.rows(conn, BY_IDS, {"ids": [3]})] == [3]
+                assert direct.rows_each(conn, [(BY_IDS, {"ids": [1]}), (BY_IDS, {"ids": [2]})]) == [
+                    list(direct.rows(conn, BY_IDS, {"ids": [1]})), list(direct.rows(conn, BY_IDS, {"ids": [2]}))]
+    finally:
+        engine.dispose()

@@ -262,6 +262,7 @@ class Direct:
         after it has run (the server skips the rest of a pipeline after an error)."""
         self._begun(conn)
         driver = conn.connection.driver_connection
+        autocommit = bool(driver.autocommit)  # type: ignore[union-attr]
         listened = conn._has_events or conn.engine._has_events
         sent: list[tuple[Any, str, dict[str, Any]]] = []
         out: list[tuple[list[tuple[Any, ...]], Any, int]] = []
@@ -284,10 +285,22 @@ class Direct:
                     for after in conn.dispatch.after_cursor_execute:
                         after(conn, cursor, sql, values, None, False)
         except Exception as exc:  # noqa: BLE001 - wrapped (and the connection invalidated) as SQLAlchemy does
-            # the statement that failed: the last one sent, or the first whose result did not come
-            failed = next((s for s in sent if s[0].pgresult is None), None) if reading else None
+            # the statement that failed. Results come back in order, and psycopg raises a
+            # statement's error before giving it its result: so a server's error (which psycopg
+            # may raise while later statements are still being sent) belongs to the first
+            # statement without a result; an error raised while sending is the last one's.
+            from_server = getattr(exc, "pgresult", None) is not None
+            failed = next((s for s in sent if s[0].pgresult is None), None) if from_server or reading else None
             cursor, sql, values = failed or (sent[-1] if sent else (None, "", {}))
-            conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+            try:
+                conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+            finally:
+                # psycopg (3.3) records a statement it prepares in a pipeline as prepared even
+                # when an earlier error made the server skip it; a rollback clears that record,
+                # but outside a transaction nothing does, and every later run of the statement
+                # on this connection would fail. So such a connection is not used again.
+                if autocommit and not conn.invalidated:
+                    conn.invalidate()
         finally:
             for cursor, _, _ in sent:
                 cursor.close()

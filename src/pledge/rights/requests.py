@@ -340,12 +340,9 @@ class RequestService:
     def _write_move(self, conn: Connection, row: Row[Any] | Written, new: str, *, through: str | None = None,
                     **values: Any) -> Written:
         """The UPDATE of :meth:`_moved` alone, guarded by the state ``row`` was read in (its
-        audit entry is :meth:`_audit_move`'s, written in the same transaction).
-
-        ``through``: a state the row passes on its way to ``new`` in this transaction (an
-        approval's ``executing``, written with the run it approved): both moves must be
-        allowed, and one UPDATE writes where the second leaves the row (#19: a round trip
-        fewer). ``values`` are then the second move's, over what the first wrote."""
+        audit entry is :meth:`_audit_move`'s, written in the same transaction). ``through``: a
+        state passed on the way (an approval's ``executing``, written with its run): both moves
+        must be allowed, and one UPDATE writes where the second leaves the row (#19)."""
         for start, end in ((row.state, through), (through, new)) if through else ((row.state, new),):
             if end not in TRANSITIONS[start]:
                 raise RequestStateError(f"request {row.public_id} is {start}; it cannot become {end}")
