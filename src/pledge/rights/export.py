@@ -56,13 +56,20 @@ def csv_name(collection: str) -> str:
     return f"csv/{collection}.csv"
 
 
+#: Members shorter than this are stored as they are, larger ones deflated: setting up the
+#: compressor costs about 50 µs a member, more than a few hundred bytes saved are worth (#19:
+#: a typical access package has five small CSV files).
+STORE_BELOW = 2048
+
+
 def write_zip(out: Path | io.BytesIO, files: Mapping[str, str | bytes]) -> None:
-    """Write ``{name: content}`` into a deflated zip (the parent folder is created)."""
+    """Write ``{name: content}`` into a zip, deflated but for small members (the parent
+    folder is created)."""
     if isinstance(out, Path):
         out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
-            zf.writestr(name, content)
+            zf.writestr(name, content, compress_type=zipfile.ZIP_STORED if len(content) < STORE_BELOW else None)
 
 
 _compact = json.JSONEncoder(ensure_ascii=False, default=jsonable).encode
