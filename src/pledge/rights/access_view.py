@@ -36,6 +36,7 @@ from babel.dates import (
 from babel.numbers import format_decimal
 
 from pledge.datamap.model import Dataset
+from pledge.dateformat import Compiled, compiled
 from pledge.i18n import Translator
 from pledge.policy.model import Category, Policy
 from pledge.rights.art15 import covers
@@ -77,30 +78,33 @@ def words(name: str) -> str:
 
 @dataclass(frozen=True)
 class _Formats:
-    """One language's patterns for :func:`shown`, parsed once (#19): babel's
-    ``format_datetime`` looks the locale and its patterns up again for every value, two
-    to three times the cost of applying them, and a package shows one per timestamp."""
+    """One language's patterns for :func:`shown`, made ready once (#19): babel's
+    ``format_datetime`` looks the locale and its patterns up again for every value, and a
+    package shows one per timestamp (:mod:`pledge.dateformat` applies them)."""
 
-    locale: Locale
-    medium_date: DateTimePattern
-    medium_time: DateTimePattern
+    medium_date: Compiled
+    medium_time: Compiled
     medium_joined: str
-    long_date: DateTimePattern
-    short_time: DateTimePattern
+    long_date: Compiled
+    short_time: Compiled
 
     def moment(self, value: datetime) -> str:
         """What ``format_datetime(value, "medium", tzinfo=UTC)`` gives (a naive value is UTC)."""
         value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        return (self.medium_joined.replace("{0}", self.medium_time.apply(value, self.locale))
-                .replace("{1}", self.medium_date.apply(value, self.locale)))
+        return (self.medium_joined.replace("{0}", self.medium_time.apply(value))
+                .replace("{1}", self.medium_date.apply(value)))
 
 
 @lru_cache(maxsize=8)
 def _formats(lang: str) -> _Formats:
     loc = Locale.parse(lang)
-    return _Formats(loc, parse_pattern(get_date_format("medium", loc)), parse_pattern(get_time_format("medium", loc)),
+
+    def ready(pattern: str | DateTimePattern) -> Compiled:
+        return compiled(parse_pattern(pattern), loc)
+
+    return _Formats(ready(get_date_format("medium", loc)), ready(get_time_format("medium", loc)),
                     str(get_datetime_format("medium", loc)).replace("'", ""),
-                    parse_pattern(get_date_format("long", loc)), parse_pattern(get_time_format("short", loc)))
+                    ready(get_date_format("long", loc)), ready(get_time_format("short", loc)))
 
 
 def shown(value: Any, lang: str, t: Translator) -> str:
@@ -112,9 +116,9 @@ def shown(value: Any, lang: str, t: Translator) -> str:
     if isinstance(value, datetime):
         return _formats(lang).moment(value)
     if isinstance(value, date):
-        return _formats(lang).long_date.apply(value, _formats(lang).locale)
+        return _formats(lang).long_date.apply(value)
     if isinstance(value, time):
-        return _formats(lang).short_time.apply(value, _formats(lang).locale)
+        return _formats(lang).short_time.apply(value)
     if isinstance(value, Decimal | float) and not isinstance(value, bool):
         return format_decimal(value, locale=lang)
     if isinstance(value, bytes | bytearray | memoryview):
