@@ -52,3 +52,33 @@ def test_no_route_is_shadowed_by_one_tried_before_it(tmp_path: Path) -> None:
             if hit is not route:
                 shadowed.append(f"{method} {route.path} -> {getattr(hit, 'path', hit)}")
     assert shadowed == []
+
+
+def test_an_api_call_goes_to_the_thread_pool_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """#19: a dependency that blocks on nothing (the engine, the translator) is a coroutine, so
+    an API call crosses to the thread pool only for its handler: a hop there and back each."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    settings = Settings(environment="test", database_url=f"sqlite:///{tmp_path / 'store.db'}",
+                        platform_url=f"sqlite:///{tmp_path / 'platform.db'}")
+    engine = Engine(load_config(EXAMPLES / "omni-one" / "pledge.yaml", settings), settings)
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    try:
+        key = engine.admins.create_api_key("hops", ["requests:read"], actor="test")
+        with TestClient(create_app(engine), headers={"Authorization": f"Bearer {key}"}) as client:
+            client.get("/v1/requests/no-such-request")  # warm
+            monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+            assert client.get("/v1/requests/no-such-request").status_code == 404
+            assert len(hops) == 1, hops
+            hops.clear()
+            assert client.get("/privacy?lang=pl").status_code == 200  # the translator's page too
+            assert len(hops) == 1, hops
+    finally:
+        engine.close()

@@ -14,15 +14,22 @@ from pledge.web.i18n import Translator, pick_language, translator
 MAX_ROW_ID = 2**63 - 1
 
 
-def get_engine(request: Request) -> Context:
+# The two dependencies below block on nothing, so they are coroutines: FastAPI runs a plain
+# function dependency in its thread pool, a hop there and back for every request (#19).
+async def get_engine(request: Request) -> Context:
     engine: Context = request.app.state.engine
     return engine
 
 
-def get_translator(request: Request) -> Translator:
+def request_translator(request: Request) -> Translator:
+    """The translator for the language the request asks for (``?lang=``, cookie, header)."""
     lang = pick_language(request.query_params.get("lang"), request.cookies.get("lang"),
                          request.headers.get("accept-language"))
     return translator(lang)
+
+
+async def get_translator(request: Request) -> Translator:
+    return request_translator(request)
 
 
 def client_address(request: Request) -> str | None:

@@ -35,7 +35,7 @@ from pledge.errors import (
     kind_of,
 )
 from pledge.ratelimit import RateLimited
-from pledge.web.deps import get_translator
+from pledge.web.deps import request_translator
 from pledge.web.templates import render
 
 #: heading and explanation for each status, as English msgids (site.po has the Polish)
@@ -68,7 +68,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code < 400 or not wants_html(request):
         return await http_exception_handler(request, exc)
-    t = get_translator(request)
+    t = request_translator(request)
     title, explanation = TITLES.get(exc.status_code, FALLBACK)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in GENERIC else None
     in_console = request.url.path.startswith("/admin")
