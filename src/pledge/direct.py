@@ -23,10 +23,12 @@ direct run keeps of SQLAlchemy's contract:
 * the connection's transaction begun as SQLAlchemy begins it (``commit()`` then commits what
   ran here), and a transaction an error left to roll back refused (``PendingRollbackError``).
 
-Two ways in: :meth:`Direct.rows` gives dicts (the connector's lookups), :meth:`Direct.execute`
-a result with what the store's callers use of SQLAlchemy's (``first``, ``one``, ``scalar``,
-``all``, ``rowcount``; rows by attribute, by position and ``_mapping``). A statement is compiled, as
-SQLAlchemy compiles it, for the names of the parameters it is run with (an ``INSERT`` without
+Three ways in: :meth:`Direct.rows` gives dicts (the connector's lookups);
+:meth:`Direct.rows_each` the dicts of several statements sent together in one psycopg
+pipeline (lookups that do not need each other); :meth:`Direct.execute` a result with what the
+store's callers use of SQLAlchemy's (``first``, ``one``, ``scalar``, ``all``, ``rowcount``;
+rows by attribute, by position and ``_mapping``). A statement is compiled, as SQLAlchemy
+compiles it, for the names of the parameters it is run with (an ``INSERT`` without
 ``values()`` sets exactly the columns given), so a plan is kept per statement and names.
 """
 
