@@ -691,3 +691,24 @@ def test_on_postgresql_two_servers_approving_one_request_at_once_complete_it_onc
     finally:
         a.close()
         b.close()
+
+
+def test_a_move_through_a_state_is_checked_at_both_steps(engine: Engine, cfg: Path) -> None:
+    """#19: the approval written with its run is one UPDATE through ``executing``; each of its
+    two moves must be allowed. From a request awaiting approval it completes; from a denied one
+    it is refused and nothing is written."""
+    from pledge.rights.requests import RequestStateError
+
+    svc = engine.requests
+    users = some_users(cfg, 2)
+    waiting = svc.open_on_initiative("access", {"email": users[0]["email"]}, ground="legal_order", actor="o:1").id
+    denied = svc.open_on_initiative("access", {"email": users[1]["email"]}, ground="legal_order", actor="o:1").id
+    svc.deny(denied, "manifestly_unfounded", actor="o:1", notify=False)
+    with engine.store.begin() as conn, engine.audit.batch(conn):
+        row = svc._row(conn, waiting)
+        assert row.state in ("verified", "awaiting_approval")
+        svc._write_move(conn, row, "completed", through="executing", result={})
+    assert svc.get(waiting).state == "completed"
+    with pytest.raises(RequestStateError, match="denied; it cannot become executing"), engine.store.begin() as conn:
+        svc._write_move(conn, svc._row(conn, denied), "completed", through="executing", result={})
+    assert svc.get(denied).state == "denied"
