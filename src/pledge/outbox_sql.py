@@ -84,8 +84,9 @@ def insert_once(conn: Connection, values: dict[str, Any], run: Callable[..., Any
     """Insert the row unless one for the same (reference, recipient) exists; its id, or None.
 
     PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one statement,
-    run by ``run(conn, statement, values)`` (the store's :meth:`~pledge.store.Store.run`). Elsewhere (MariaDB) a savepoint catches the unique-key
-    error, so the caller's transaction survives it."""
+    run by ``run(conn, statement, values)`` (the store's :meth:`~pledge.store.Store.run`).
+    Elsewhere (MariaDB) a savepoint catches the unique-key error, so the caller's transaction
+    survives it."""
     skipping = insert_skipping_taken(conn.dialect.name, table, ("reference", "recipient_key"))
     if skipping is not None:
         row = run(conn, _returning_id(skipping), values).first()

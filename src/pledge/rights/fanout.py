@@ -44,12 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["access_located", "access_rows", "erase_fanout", "erase_step_task", "fetch_rows_task"]
 
 
-def _inline(engine: Context) -> bool:
-    """Tasks run here and now (:func:`pledge.tasks.runs_inline`): a request's sub-work need not
-    be split into tasks at all (#19)."""
-    return runs_inline(engine.jobs)
-
-
 # -- tasks ----------------------------------------------------------------------------------------
 def fetch_rows_task(engine: Context, payload: dict[str, Any]) -> dict[str, Any]:
     """Whole rows of one collection by row key (read only); composite keys as lists."""
@@ -87,7 +81,7 @@ def access_located(engine: Context, identities: Mapping[str, Any]) -> Located:
     rows on one connection per database instead: the same rows, in the same order, without
     a second statement, connection and commit per collection (#19).
     """
-    if _inline(engine):
+    if runs_inline(engine.jobs):  # tasks run here and now: no need to split the sub-work (#19)
         return _located_whole(engine, identities)
     found = locate(engine, identities, columns="keys")
     payloads: list[dict[str, Any]] = []
@@ -180,7 +174,7 @@ def erase_fanout(engine: Context, identities: Mapping[str, Any], *, request_id: 
     for step in steps:
         if step.op == "none":
             step.done = True  # rows kept as they are: nothing to run, nothing to checkpoint
-    if _inline(engine):
+    if runs_inline(engine.jobs):
         # no workers: every step in order, one transaction per database, no task per step
         # and no checkpoint per step (a crash before ``finish`` runs them all again: idempotent)
         run_steps_together(engine, steps, [i for wave in _waves(steps) for i in wave])

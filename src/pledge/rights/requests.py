@@ -436,17 +436,14 @@ class RequestService:
         view = self._view(written)
         return self._submit(view, actor, written) if run else view
 
-    def _approval(self, conn: Connection, approval: Approval) -> Written:
-        """Write an :class:`Approval`: the move to ``executing`` with its audit entry."""
-        return self._moved(conn, approval.before, "executing", actor=approval.actor, details={"approved": True},
-                           result=approval.after.result)
-
     def _write_approval(self, approval: Approval) -> bool:
-        """:meth:`_approval` in a transaction of its own; False when someone moved the request
-        meanwhile (it is left as they left it)."""
+        """An :class:`Approval` written on its own: the move to ``executing`` with its audit
+        entry, in a transaction of its own; False when someone moved the request meanwhile (it
+        is left as they left it)."""
         try:
             with self.engine.store.begin() as conn, self.engine.audit.batch(conn):
-                self._approval(conn, approval)
+                self._moved(conn, approval.before, "executing", actor=approval.actor, details={"approved": True},
+                            result=approval.after.result)
         except RequestStateError:
             return False
         return True
