@@ -18,10 +18,15 @@ EXAMPLES = ROOT / "examples"
 
 
 def write_config(tmp: Path, platform: str, url: str) -> Path:
+    """A config for the example's policy and data map on ``url``. The data map is copied beside
+    it: its blob stores are folders relative to the data map's file, and the example's own
+    folder holds what ``make demo`` uploaded, which is no test's data."""
     cfg = tmp / f"{platform}.yaml"
+    dataset = tmp / f"{platform}-dataset.yaml"
+    dataset.write_bytes((EXAMPLES / platform / "dataset.yaml").read_bytes())
     cfg.write_text(
         f"name: {platform}\nplatform: {platform}\n"
-        f"policy: {EXAMPLES / platform / 'policy.yaml'}\ndataset: {EXAMPLES / platform / 'dataset.yaml'}\n"
+        f"policy: {EXAMPLES / platform / 'policy.yaml'}\ndataset: {dataset}\n"
         f"platform_url: {url}\nstore_url: sqlite:///{tmp / (platform + '-store.db')}\n",
         encoding="utf-8")
     return cfg
